@@ -129,6 +129,49 @@ def search(
 
 
 @app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question, in Chinese."),
+    k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model (3-5 keeps it faithful)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, passages, timings)."),
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Answer a question from the index with the local LLM, citing passages as \\[n]."""
+    from .pipeline import build_pipeline
+
+    settings = settings_for(index)
+    try:
+        pipeline = build_pipeline(settings, top_k=k)
+        answer = None
+        for event in pipeline.stream(question):
+            if event.kind == "token" and not as_json:
+                out.print(event.text, end="", highlight=False, markup=False)
+            elif event.kind == "done":
+                answer = event.answer
+    except RagError as exc:
+        fail(exc)
+        return
+    assert answer is not None
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print()
+    if answer.refused:
+        out.print("[dim](资料中没有找到答案 / the articles do not answer this)[/]")
+    out.print("\n[bold]来源 Sources[/]")
+    verified = {c.n: c for c in answer.citations if c.verified}
+    for n, hit in enumerate(answer.passages, start=1):
+        mark = "[green]✓ cited[/]" if n in verified else "[dim]shown[/]"
+        out.print(f"[{n}] {hit.chunk.title} [dim]({hit.chunk.doc_id})[/] {mark}", highlight=False)
+        if n in verified:
+            out.print(f"    “{verified[n].quote}”", highlight=False)
+    t = answer.timings
+    out.print(
+        f"[dim]retrieve {t.get('retrieve_ms', 0):.0f} ms, first token {t.get('first_token_ms', 0) / 1000:.1f} s, "
+        f"total {t.get('total_ms', 0) / 1000:.1f} s[/]"
+    )
+
+
+@app.command()
 def info(
     index: Optional[Path] = IndexOption,
     docs: bool = typer.Option(False, "--docs", help="List every document."),
@@ -187,6 +230,60 @@ def remove(
         fail(exc)
         return
     out.print(f"removed {len(removed)} document(s): {', '.join(removed)}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the chat to the network (set a login)."),
+    port: int = typer.Option(7860, help="Port of the web chat."),
+    index: Optional[Path] = IndexOption,
+    auth_file: Optional[Path] = typer.Option(
+        None, "--auth-file", help="File of 'user:password' lines to require a login (or set RAG_AUTH=user:password)."
+    ),
+    feedback_file: Optional[Path] = typer.Option(None, "--feedback-file", help="Where thumbs up/down go (JSONL)."),
+) -> None:
+    """Start the web chat (Gradio) with the knowledge-base page."""
+    from .web import serve as run_server
+
+    try:
+        run_server(settings_for(index), host=host, port=port, auth_file=auth_file, feedback_file=feedback_file)
+    except RagError as exc:
+        fail(exc)
+
+
+@app.command("eval")
+def evaluate(
+    questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", "-q", help="Question set (JSONL)."),
+    corpus: Optional[List[Path]] = typer.Option(None, "--corpus", help="Corpus to ingest into the eval's own index."),
+    index: Optional[Path] = IndexOption,
+    out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, chart.png."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),
+    retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Score retrieval only; no LLM."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N questions."),
+    mode: str = typer.Option("hybrid", "--mode", help="Retrieval mode: hybrid, dense or bm25."),
+    k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model."),
+) -> None:
+    """Run the regression set (or an external set) and write a report; --baseline fails on regressions."""
+    from .evaluation import run_cli_eval
+
+    try:
+        code = run_cli_eval(
+            settings=Settings(),
+            index=index,
+            questions=questions,
+            corpus=corpus or [],
+            out_dir=out_dir,
+            baseline=baseline,
+            retrieval_only=retrieval_only,
+            limit=limit,
+            mode=mode,
+            top_k=k,
+            console=out,
+        )
+    except RagError as exc:
+        fail(exc)
+        return
+    raise typer.Exit(code)
 
 
 @models_app.command("prepare")

@@ -1,0 +1,169 @@
+"""Checking the ``[n]`` citations of a generated answer against the passages shown.
+
+A citation is kept as verified only when the cited passage(s) contain the sentence's key
+facts: every number (with dates) and every proper name found in the sentence. Without such
+facts, the sentence must share enough wording with the passage. Citations to passages that
+were not shown are dropped; unsupported ones are marked ``[n?]`` in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Sequence
+
+from .chunking import Chunk
+from .prompts import REFUSAL
+
+_MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*(?:[\[【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】]))*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
+_NAME_SUFFIXES = ("省", "市", "区", "县", "自治区", "公司", "集团")
+_REFUSAL_HINTS = ("无法回答", "没有提到", "未提及", "没有提及", "没有相关信息", "未提供", "没有提供", "无法确定", "不包含")
+MIN_OVERLAP = 0.35
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A citation of passage ``n`` (1-based) with the passage sentence that supports it."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    quote: str
+    verified: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """The answer text after the check, its citations, and whether it is a refusal."""
+
+    text: str
+    citations: list[Citation]
+    refused: bool
+
+    @property
+    def verified(self) -> list[Citation]:
+        return [c for c in self.citations if c.verified]
+
+    @property
+    def unsupported(self) -> list[Citation]:
+        return [c for c in self.citations if not c.verified]
+
+
+def _squash(text: str) -> str:
+    """Lower-case, full-width digits/letters to ASCII, no whitespace."""
+    text = text.translate({code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)})
+    return re.sub(r"\s+", "", text).lower()
+
+
+@lru_cache(maxsize=1)
+def _posseg():
+    from .lexical import _jieba
+
+    _jieba()
+    import jieba.posseg
+
+    return jieba.posseg
+
+
+def key_facts(sentence: str) -> tuple[list[str], list[str]]:
+    """Numbers and proper names that a supporting passage must contain."""
+    plain = _MARKER.sub("", sentence)
+    numbers = _NUMBER.findall(_squash(plain))
+    names = [w.word for w in _posseg().cut(plain) if w.flag in _NAME_FLAGS and len(w.word) >= 2]
+    return numbers, names
+
+
+def _contains_number(text: str, number: str) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", text) is not None
+
+
+def _contains_name(text: str, name: str) -> bool:
+    name = _squash(name)
+    if name in text:
+        return True
+    stem = next((name[: -len(s)] for s in _NAME_SUFFIXES if name.endswith(s) and len(name) - len(s) >= 2), "")
+    return bool(stem) and stem in text
+
+
+def _bigrams(text: str) -> set[str]:
+    text = re.sub(r"[^\w]", "", _squash(text))
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def supports(sentence: str, passage: str) -> bool:
+    """True when ``passage`` contains the key facts of ``sentence`` (or, lacking facts, its wording)."""
+    body = _squash(passage)
+    numbers, names = key_facts(sentence)
+    if numbers or names:
+        return all(_contains_number(body, n) for n in numbers) and all(_contains_name(body, n) for n in names)
+    words = _bigrams(_MARKER.sub("", sentence))
+    return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP
+
+
+def best_quote(sentence: str, passage: str, limit: int = 160) -> str:
+    """The passage sentence sharing the most wording with ``sentence``."""
+    candidates = [s.strip() for s in re.split(r"(?<=[。！？!?；;])|\n", passage) if s.strip()]
+    if not candidates:
+        return passage[:limit]
+    target = _bigrams(sentence)
+    best = max(candidates, key=lambda c: len(target & _bigrams(c)))
+    return best if len(best) <= limit else best[:limit] + "…"
+
+
+def is_refusal(text: str) -> bool:
+    """The fixed refusal sentence, or an answer that only says the passages do not tell."""
+    plain = _squash(_MARKER.sub("", text))
+    if _squash(REFUSAL) in plain:
+        return True
+    return len(plain) <= 60 and any(hint in plain for hint in _REFUSAL_HINTS)
+
+
+def _numbers_in(marker_body: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", marker_body)]
+
+
+def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
+    """Verify every ``[n]`` of ``text`` against ``passages`` (``[1]`` is ``passages[0]``)."""
+    text = text.strip()
+    if not text or is_refusal(text):
+        return CheckedAnswer(REFUSAL, [], True)
+    citations: dict[int, Citation] = {}  # a passage counts as verified if any sentence verified it
+    pieces: list[str] = []
+    for sentence in _SENTENCE.findall(text) or [text]:
+        cited = [n for m in _MARKER.finditer(sentence) for n in _numbers_in(m.group(1))]
+        shown = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+        joined = "\n".join(passages[n - 1].text for n in shown)
+        together = bool(shown) and supports(sentence, joined)
+        verdicts = {}
+        for n in shown:
+            passage = passages[n - 1]
+            ok = together and (len(shown) == 1 or _shares_fact(sentence, passage.text))
+            verdicts[n] = ok
+            if n not in citations or (ok and not citations[n].verified):
+                quote = best_quote(sentence, passage.text)
+                citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok)
+        pieces.append(_MARKER.sub(lambda m: _rewrite_marker(m.group(1), verdicts), sentence))
+    return CheckedAnswer("".join(pieces).strip(), [citations[n] for n in sorted(citations)], False)
+
+
+def _shares_fact(sentence: str, passage: str) -> bool:
+    """With several citations, each cited passage must carry at least part of the sentence."""
+    numbers, names = key_facts(sentence)
+    body = _squash(passage)
+    if any(_contains_number(body, n) for n in numbers) or any(_contains_name(body, n) for n in names):
+        return True
+    words = _bigrams(_MARKER.sub("", sentence))
+    return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP / 2
+
+
+def _rewrite_marker(body: str, verdicts: dict[int, bool]) -> str:
+    """``[1,2]`` -> ``[1][2?]``: keep shown passages, mark unsupported ones, drop the rest."""
+    return "".join(f"[{n}]" if verdicts[n] else f"[{n}?]" for n in _numbers_in(body) if n in verdicts)

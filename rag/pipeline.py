@@ -1,0 +1,171 @@
+"""Question -> (rewrite follow-up) -> retrieve -> prompt -> streamed LLM answer -> citation check."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Sequence
+
+from .chunking import Chunk
+from .citations import CheckedAnswer, Citation, check_answer
+from .generators import Generator, Message
+from .prompts import REFUSAL, answer_messages, rewrite_messages
+from .config import Settings
+from .retriever import Retriever, SearchHit, check_query
+
+DEFAULT_TOP_K = 3
+MAX_CONTEXT_CHARS = 1400
+MAX_ANSWER_TOKENS = 320
+_FOLLOWUP_CUES = re.compile(r"^(那|那么|还有|另外|此外|它|其|该|这|他们|她们|他|她)|呢[？?]?$|(它|其|该|这个|那个|这些|那些|上述)")
+
+
+@dataclass
+class Answer:
+    """A finished answer with everything the CLI, UI and evaluation need."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    passages: list[SearchHit]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The ``rag ask --json`` shape."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [
+                {"n": c.n, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title, "quote": c.quote}
+                for c in self.citations
+                if c.verified
+            ],
+            "unsupported_citations": [{"n": c.n, "chunk_id": c.chunk_id} for c in self.citations if not c.verified],
+            "passages": [{"n": n, **hit.to_dict()} for n, hit in enumerate(self.passages, start=1)],
+            "timings": self.timings,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a streamed answer: the passages found, a piece of text, or the final answer."""
+
+    kind: Literal["passages", "token", "done"]
+    passages: Sequence[SearchHit] = ()
+    text: str = ""
+    answer: Answer | None = None
+
+
+def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
+    """A question with history that leans on it: short, or with a pronoun or a trailing ``呢``."""
+    if not any(m["role"] == "user" for m in history):
+        return False
+    return len(question) <= 12 or bool(_FOLLOWUP_CUES.search(question))
+
+
+def select_context(hits: Sequence[SearchHit], max_chars: int = MAX_CONTEXT_CHARS) -> list[SearchHit]:
+    """The best hits that fit the character budget (always at least one)."""
+    chosen: list[SearchHit] = []
+    used = 0
+    for hit in hits:
+        size = len(hit.chunk.text) + len(hit.chunk.title)
+        if chosen and used + size > max_chars:
+            break
+        chosen.append(hit)
+        used += size
+    return chosen
+
+
+class QAPipeline:
+    """Answers questions from one index with one generator; safe to share between threads."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        top_k: int = DEFAULT_TOP_K,
+        max_context_chars: int = MAX_CONTEXT_CHARS,
+        max_tokens: int = MAX_ANSWER_TOKENS,
+    ) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.top_k = top_k
+        self.max_context_chars = max_context_chars
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()  # one model in memory: one generation at a time
+
+    def rewrite(self, question: str, history: Sequence[Message]) -> str:
+        """A standalone version of a follow-up question (unchanged when it needs none)."""
+        if not needs_rewrite(question, history):
+            return question
+        with self._lock:
+            text = "".join(self.generator.stream(rewrite_messages(question, history), max_tokens=64))
+        rewritten = text.strip().splitlines()[0].strip() if text.strip() else ""
+        rewritten = re.sub(r"^(改写后的问题|问题)[:：]\s*", "", rewritten).strip("“”\"' ")
+        if not rewritten or len(rewritten) > 4 * len(question) + 60:
+            last_user = next(m["content"] for m in reversed(history) if m["role"] == "user")
+            return f"{last_user} {question}"
+        return rewritten
+
+    def stream(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Iterator[Event]:
+        """Yield the passages as soon as they are found, then answer pieces, then the checked answer."""
+        started = time.perf_counter()
+        question = check_query(question)
+        self.retriever.refresh()
+        standalone = self.rewrite(question, history)
+        rewritten_at = time.perf_counter()
+        hits = self.retriever.search(standalone, k=top_k or self.top_k)
+        context = select_context(hits, self.max_context_chars)
+        timings = {"rewrite_ms": _ms(started, rewritten_at), "retrieve_ms": _ms(rewritten_at, time.perf_counter())}
+        yield Event("passages", passages=context)
+        if not any(hit.lexical_overlap for hit in context):
+            # nothing shares a single content word with the question: refuse without the LLM
+            timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
+            yield Event("token", text=REFUSAL)
+            answer = Answer(question, standalone, REFUSAL, True, [], context, timings)
+            yield Event("done", answer=answer)
+            return
+        chunks: list[Chunk] = [hit.chunk for hit in context]
+        pieces: list[str] = []
+        with self._lock:
+            for piece in self.generator.stream(answer_messages(standalone, chunks), max_tokens=self.max_tokens):
+                if not pieces:
+                    timings["first_token_ms"] = _ms(started, time.perf_counter())
+                pieces.append(piece)
+                yield Event("token", text=piece)
+            usage = dict(self.generator.last_usage)
+        checked: CheckedAnswer = check_answer("".join(pieces), chunks)
+        timings.update(
+            total_ms=_ms(started, time.perf_counter()),
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+        )
+        timings.setdefault("first_token_ms", timings["total_ms"])
+        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings)
+        yield Event("done", answer=answer)
+
+    def ask(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Answer:
+        """The finished answer (consumes :meth:`stream`)."""
+        for event in self.stream(question, history, top_k):
+            if event.kind == "done" and event.answer is not None:
+                return event.answer
+        raise RuntimeError("the answer stream ended without a result")  # pragma: no cover
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)
+
+
+def build_pipeline(settings: Settings, top_k: int = DEFAULT_TOP_K) -> QAPipeline:
+    """The pipeline for ``settings``: its embedder, its index and its LLM backend."""
+    from .embedders import make_embedder
+    from .generators import make_generator
+
+    embedder = make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    retriever = Retriever(settings.index_dir, embedder)
+    return QAPipeline(retriever, make_generator(settings), top_k=top_k)
