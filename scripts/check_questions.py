@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Validate the evaluation regression set ``eval/questions.jsonl``.
+
+Each line must be one JSON object with the fields ``qid``, ``question``,
+``category``, ``answers``, ``evidence`` and ``source`` (follow-up rows also carry
+``history`` and ``followup_of``). The checker verifies:
+
+* every line parses as a JSON object and has the required fields with the right types;
+* qids look like ``q001`` and are unique; categories come from the fixed list;
+* answerable rows have non-empty ``answers``/``evidence``/``source``; unanswerable rows
+  have empty ``answers`` and ``evidence``;
+* every evidence quote occurs in one of its source files after normalization: lines
+  within a paragraph of the raw text are joined (a newline between two non-blank lines
+  is removed), then all whitespace is removed from both the quote and the text;
+* every required answer part has at least one alternative that occurs verbatim in the
+  whitespace-stripped text of its source files;
+* follow-up rows have a two-turn ``history`` (user, then assistant) whose user turn is
+  the question of the earlier row named by ``followup_of``.
+
+It prints per-category counts and sanity statistics, and exits with status 1 if any
+problem was found (0 otherwise).
+
+Usage: python scripts/check_questions.py [--questions FILE] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CATEGORIES: tuple[str, ...] = (
+    "figures",
+    "dates",
+    "entities",
+    "policy",
+    "multi_passage",
+    "paraphrase",
+    "unanswerable",
+    "followup",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("qid", "question", "category", "answers", "evidence", "source")
+QID_RE = re.compile(r"^q\d{3,}$")
+WS_RE = re.compile(r"\s+")
+
+
+def join_wrapped_lines(raw: str) -> str:
+    """Join hard-wrapped lines: drop each newline that sits between two non-blank lines.
+
+    Blank lines (paragraph breaks) are kept as a single ``\\n\\n`` separator.
+    """
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in raw.splitlines():
+        if line.strip():
+            current.append(line)
+        elif current:
+            paragraphs.append("".join(current))
+            current = []
+    if current:
+        paragraphs.append("".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def strip_ws(text: str) -> str:
+    """Remove all whitespace (spaces, tabs, newlines, full-width spaces)."""
+    return WS_RE.sub("", text)
+
+
+@dataclass
+class SourceText:
+    """One corpus file in its normalized and whitespace-stripped forms."""
+
+    normalized: str
+    stripped: str
+
+
+@dataclass
+class Report:
+    """Problems and statistics collected while checking."""
+
+    errors: list[str] = field(default_factory=list)
+    categories: Counter[str] = field(default_factory=Counter)
+    quotes: int = 0
+    quotes_found: int = 0
+    quotes_exact: int = 0
+    alternatives: int = 0
+    alternatives_in_evidence: int = 0
+    alternatives_in_source: int = 0
+    parts: int = 0
+    parts_in_evidence: int = 0
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+
+def load_corpus(corpus_dir: Path) -> dict[str, SourceText]:
+    """Read every ``*.txt`` file of the corpus directory, keyed by file name."""
+    texts: dict[str, SourceText] = {}
+    for path in sorted(corpus_dir.glob("*.txt")):
+        normalized = join_wrapped_lines(path.read_text(encoding="utf-8"))
+        texts[path.name] = SourceText(normalized=normalized, stripped=strip_ws(normalized))
+    return texts
+
+
+def is_str_list(value: Any) -> bool:
+    """True if ``value`` is a list of non-blank strings."""
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def check_answers(where: str, answers: Any, report: Report) -> bool:
+    """Check the shape of ``answers``: a list of parts, each a non-empty list of strings."""
+    if not isinstance(answers, list):
+        report.error(where, "answers must be a list")
+        return False
+    ok = True
+    for i, part in enumerate(answers):
+        if not isinstance(part, list) or not part or not is_str_list(part):
+            report.error(where, f"answers[{i}] must be a non-empty list of non-empty strings")
+            ok = False
+    return ok
+
+
+def check_history(where: str, row: dict[str, Any], questions: dict[str, str], report: Report) -> None:
+    """Check ``history`` and ``followup_of`` of a follow-up row."""
+    history = row.get("history")
+    if not isinstance(history, list) or len(history) != 2:
+        report.error(where, "followup needs a history of exactly two turns")
+        return
+    for turn, role in zip(history, ("user", "assistant")):
+        if not isinstance(turn, dict) or turn.get("role") != role:
+            report.error(where, f"history turn must have role {role!r}")
+            return
+        content = turn.get("content")
+        if not isinstance(content, str) or not content.strip():
+            report.error(where, f"history {role} turn needs non-empty content")
+            return
+    parent = row.get("followup_of")
+    if not isinstance(parent, str) or parent not in questions:
+        report.error(where, f"followup_of {parent!r} does not name an earlier question")
+    elif questions[parent] != history[0]["content"]:
+        report.error(where, f"history user turn differs from the question of {parent}")
+
+
+def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText],
+              questions: dict[str, str], report: Report) -> None:
+    """Check one parsed row (field presence already verified)."""
+    category = row["category"]
+    if category not in CATEGORIES:
+        report.error(where, f"unknown category {category!r}")
+    if not isinstance(row["question"], str) or not row["question"].strip():
+        report.error(where, "question must be a non-empty string")
+    answers, evidence, source = row["answers"], row["evidence"], row["source"]
+    if not isinstance(evidence, list) or not all(isinstance(q, str) for q in evidence):
+        report.error(where, "evidence must be a list of strings")
+        return
+    if not isinstance(source, list) or not all(isinstance(s, str) for s in source):
+        report.error(where, "source must be a list of strings")
+        return
+    if not check_answers(where, answers, report):
+        return
+
+    if category == "followup":
+        check_history(where, row, questions, report)
+    elif "history" in row or "followup_of" in row:
+        report.error(where, "only followup rows may have history/followup_of")
+
+    if category == "unanswerable":
+        if answers or evidence:
+            report.error(where, "unanswerable rows need empty answers and evidence")
+        return
+    if not answers or not evidence or not source:
+        report.error(where, "answerable rows need non-empty answers, evidence and source")
+        return
+
+    unknown = [s for s in source if s not in corpus]
+    if unknown:
+        report.error(where, f"unknown source file(s) {unknown}")
+        return
+    texts = [corpus[s] for s in source]
+    stripped_sources = "\n".join(t.stripped for t in texts)
+    for quote in evidence:
+        report.quotes += 1
+        if not strip_ws(quote):
+            report.error(where, "empty evidence quote")
+        elif not any(strip_ws(quote) in t.stripped for t in texts):
+            report.error(where, f"evidence not found in {source}: {quote!r}")
+        else:
+            report.quotes_found += 1
+            report.quotes_exact += any(quote in t.normalized for t in texts)
+    stripped_evidence = "\n".join(strip_ws(q) for q in evidence)
+    for i, part in enumerate(answers):
+        report.parts += 1
+        in_source = False
+        in_evidence = False
+        for alt in part:
+            key = strip_ws(alt)
+            report.alternatives += 1
+            if key in stripped_evidence:
+                report.alternatives_in_evidence += 1
+                in_evidence = True
+            if key in stripped_sources:
+                report.alternatives_in_source += 1
+                in_source = True
+        report.parts_in_evidence += in_evidence
+        if not in_source:
+            report.error(where, f"answers[{i}] {part} not found verbatim in source text")
+
+
+def check_file(path: Path, corpus: dict[str, SourceText]) -> Report:
+    """Check every line of the questions file and return the collected report."""
+    report = Report()
+    questions: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        where = f"line {lineno}"
+        if not line.strip():
+            report.error(where, "blank line")
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            report.error(where, f"invalid JSON ({exc})")
+            continue
+        if not isinstance(row, dict):
+            report.error(where, "not a JSON object")
+            continue
+        missing = [f for f in REQUIRED_FIELDS if f not in row]
+        if missing:
+            report.error(where, f"missing field(s) {missing}")
+            continue
+        qid = row["qid"]
+        if not isinstance(qid, str) or not QID_RE.match(qid):
+            report.error(where, f"bad qid {qid!r}")
+            continue
+        where = f"line {lineno} ({qid})"
+        if qid in questions:
+            report.error(where, "duplicate qid")
+            continue
+        report.categories[str(row["category"])] += 1
+        check_row(where, row, corpus, questions, report)
+        questions[qid] = row["question"] if isinstance(row["question"], str) else ""
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Validate the evaluation regression set (eval/questions.jsonl).")
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl",
+                        help="questions file (default: %(default)s)")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus",
+                        help="directory holding the source .txt files (default: %(default)s)")
+    parser.add_argument("--min-total", type=int, default=85, help="minimum number of questions")
+    parser.add_argument("--min-unanswerable", type=int, default=16,
+                        help="minimum number of unanswerable questions")
+    parser.add_argument("--min-followup", type=int, default=6,
+                        help="minimum number of follow-up questions")
+    args = parser.parse_args(argv)
+
+    corpus = load_corpus(args.corpus)
+    if not corpus:
+        print(f"error: no .txt files in {args.corpus}", file=sys.stderr)
+        return 1
+    report = check_file(args.questions, corpus)
+
+    total = sum(report.categories.values())
+    for name, minimum in (("total", args.min_total),
+                          ("unanswerable", args.min_unanswerable),
+                          ("followup", args.min_followup)):
+        count = total if name == "total" else report.categories[name]
+        if count < minimum:
+            report.errors.append(f"{name}: {count} questions, need at least {minimum}")
+
+    print(f"{args.questions}: {total} questions")
+    for name in CATEGORIES:
+        print(f"  {name:<14}{report.categories[name]:>4}")
+    for name in sorted(set(report.categories) - set(CATEGORIES)):
+        print(f"  {name:<14}{report.categories[name]:>4}  (unknown)")
+    print(f"evidence quotes: {report.quotes}, {report.quotes_found} found after whitespace "
+          f"stripping, {report.quotes_exact} also exact in the line-joined text")
+    print(f"answer parts: {report.parts}, {report.parts_in_evidence} with an alternative "
+          f"in the evidence quotes")
+    print(f"answer alternatives: {report.alternatives}, {report.alternatives_in_evidence} "
+          f"verbatim in evidence, {report.alternatives_in_source} verbatim in source")
+
+    if report.errors:
+        print(f"\n{len(report.errors)} problem(s):", file=sys.stderr)
+        for message in report.errors:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
