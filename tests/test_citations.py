@@ -1,0 +1,63 @@
+"""The post-hoc citation check: markers, facts, quotes, refusals."""
+
+from rag.chunking import Chunk
+from rag.citations import check_answer, is_refusal, key_facts, supports
+from rag.prompts import REFUSAL
+
+PASSAGES = [
+    Chunk("c1", "d1", "河南", "s", "8月 9日，河南省人民政府发布政策。设立总规模 30亿元的人工智能产业基金。", 0),
+    Chunk("c2", "d2", "广西", "s", "计划组建认缴总规模不低于 100亿元的广西人工智能产业基金。", 0),
+    Chunk("c3", "d3", "算力", "s", "截至2025年一季度,八大算力枢纽节点总算力规模达215.5 EFLOPS。", 0),
+]
+
+
+def test_supported_citation_is_verified_with_quote():
+    checked = check_answer("河南设立了总规模30亿元的人工智能产业基金[1]。", PASSAGES)
+    assert not checked.refused
+    assert [c.n for c in checked.verified] == [1]
+    assert "30亿元" in checked.verified[0].quote
+    assert checked.text.endswith("[1]。")
+
+
+def test_wrong_number_is_marked_unsupported():
+    checked = check_answer("广西基金规模是300亿元[2]。", PASSAGES)
+    assert checked.verified == []
+    assert [c.n for c in checked.unsupported] == [2]
+    assert "[2?]" in checked.text
+
+
+def test_citation_of_passage_not_shown_is_dropped():
+    checked = check_answer("河南的基金是30亿元[1]，详见[7]。", PASSAGES)
+    assert "[7]" not in checked.text
+    assert [c.n for c in checked.citations] == [1]
+
+
+def test_cited_passage_must_contain_the_figure_not_just_another_passage():
+    checked = check_answer("河南设立了30亿元基金[2]。", PASSAGES)
+    assert checked.verified == [] and "[2?]" in checked.text
+
+
+def test_several_citations_in_one_sentence():
+    checked = check_answer("河南和广西分别设立30亿元和100亿元的基金[1,2]。", PASSAGES)
+    assert checked.text == "河南和广西分别设立30亿元和100亿元的基金[1][2]。"
+    assert [c.n for c in checked.verified] == [1, 2]
+
+
+def test_decimal_numbers_and_spaces_match():
+    assert supports("总算力规模达215.5 EFLOPS[3]", PASSAGES[2].text)
+    assert not supports("总算力规模达215 EFLOPS", PASSAGES[2].text)
+    assert supports("8月9日发布", PASSAGES[0].text)
+
+
+def test_key_facts_finds_numbers_and_places():
+    numbers, names = key_facts("河南省设立了30亿元基金[1]")
+    assert numbers == ["30"]
+    assert "河南省" in names
+
+
+def test_refusals_are_recognised_and_normalised():
+    assert is_refusal(REFUSAL)
+    assert is_refusal("资料中没有提到上海的基金规模。")
+    assert not is_refusal("河南设立了30亿元基金[1]。")
+    checked = check_answer("资料中未提及上海。", PASSAGES)
+    assert checked.refused and checked.text == REFUSAL and checked.citations == []

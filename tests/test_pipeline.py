@@ -1,0 +1,92 @@
+"""The answer pipeline with fakes: event order, refusal without the LLM, follow-up rewrite, JSON shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.embedders import HashingEmbedder
+from rag.errors import InputError
+from rag.generators import ScriptedGenerator
+from rag.ingest import ingest
+from rag.pipeline import QAPipeline, needs_rewrite, select_context
+from rag.prompts import REFUSAL
+from rag.retriever import Retriever
+
+ARTICLE = (
+    "河南省支持人工智能产业发展\n\n"
+    "8月 9日，河南省人民政府发布政策措施，设立总规模 30亿元的人工智能产业基金。\n\n"
+    "安徽省加快运营总规模不低于 200亿元的省人工智能产业主题基金。\n"
+)
+
+
+@pytest.fixture()
+def index_dir(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fund.txt").write_text(ARTICLE, encoding="utf-8")
+    ingest([corpus], tmp_path / "index", HashingEmbedder())
+    return tmp_path / "index"
+
+
+def make_pipeline(index_dir, replies) -> tuple[QAPipeline, ScriptedGenerator]:
+    generator = ScriptedGenerator(replies)
+    return QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=3), generator
+
+
+def test_stream_yields_passages_first_then_tokens_then_checked_answer(index_dir):
+    pipeline, _ = make_pipeline(index_dir, "河南设立了总规模30亿元的人工智能产业基金[1]。")
+    events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "passages" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    answer = events[-1].answer
+    assert not answer.refused
+    assert [c.n for c in answer.citations if c.verified] == [1]
+    assert "30亿元" in answer.passages[0].chunk.text
+    payload = answer.to_dict()
+    assert set(payload) >= {"answer", "refused", "citations", "passages", "timings"}
+    assert set(payload["citations"][0]) == {"n", "chunk_id", "doc_id", "title", "quote"}
+    assert set(payload["timings"]) >= {"retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens", "completion_tokens"}
+
+
+def test_unrelated_question_is_refused_without_calling_the_llm(index_dir):
+    pipeline, generator = make_pipeline(index_dir, "不应被调用")
+    answer = pipeline.ask("今天天气怎么样？")
+    assert answer.refused and answer.answer == REFUSAL
+    assert generator.calls == []
+
+
+def test_model_refusal_is_normalised(index_dir):
+    pipeline, _ = make_pipeline(index_dir, "资料中没有提到上海的基金。")
+    answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
+    assert answer.refused and answer.answer == REFUSAL and answer.citations == []
+
+
+def test_follow_up_is_rewritten_before_retrieval(index_dir):
+    pipeline, generator = make_pipeline(index_dir, ["河南设立的人工智能产业基金规模是多少？", "30亿元[1]。"])
+    history = [
+        {"role": "user", "content": "安徽的人工智能产业基金规模是多少？"},
+        {"role": "assistant", "content": "不低于200亿元[1]。"},
+    ]
+    answer = pipeline.ask("那河南呢？", history=history)
+    assert answer.standalone_question == "河南设立的人工智能产业基金规模是多少？"
+    assert "那河南呢？" in generator.calls[0][-1]["content"]  # the rewrite prompt saw the follow-up
+    assert "河南设立的人工智能产业基金规模是多少？" in generator.calls[1][-1]["content"]
+
+
+def test_standalone_question_is_not_rewritten():
+    history = [{"role": "user", "content": "安徽的基金规模？"}]
+    assert not needs_rewrite("广西计划组建的人工智能产业基金认缴总规模是多少？", history)
+    assert needs_rewrite("那河南呢？", history)
+    assert not needs_rewrite("那河南呢？", [])
+
+
+def test_context_respects_the_character_budget(index_dir):
+    hits = Retriever(index_dir, HashingEmbedder()).search("基金", k=5)
+    assert len(select_context(hits, max_chars=1)) == 1
+    assert len(select_context(hits, max_chars=100_000)) == len(hits)
+
+
+def test_empty_question_is_rejected(index_dir):
+    pipeline, _ = make_pipeline(index_dir, "x")
+    with pytest.raises(InputError):
+        pipeline.ask("   ")
