@@ -9,9 +9,11 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .documents import Document
 
-# Paragraphs first, then sentence ends, then clause marks; "" only for runs with no punctuation.
-SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", "?", ";", "，", ",", "、", " ", ""]
-CHUNKER_VERSION = 1
+# Regular expressions: paragraphs first, then sentence ends, then clause marks; "" only for runs
+# with no punctuation. A half-width comma between a digit and three digits (74,310.5) is a
+# thousands separator, not a clause mark.
+SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", r"\?", ";", "，", r"(?<!\d),|,(?!\d{3})", "、", " ", ""]
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def chunk_id_for(doc_id: str, text: str) -> str:
 def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
     return RecursiveCharacterTextSplitter(
         separators=SEPARATORS,
+        is_separator_regex=True,
         keep_separator="end",
         chunk_size=config.chunk_size,
         chunk_overlap=config.chunk_overlap,

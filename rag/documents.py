@@ -26,7 +26,9 @@ _CJK = (
 )
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _SENTENCE_END = tuple("。！？!?；;…”’」』)）")
-_BYLINE = re.compile(r"^\s*(本报(记者|通讯员|评论员|特约记者)|新华社记者|记者)\s*\S.{0,30}$")
+# A byline is "本报记者 X" or "记者 X": names, no sentence or clause punctuation, so a wrapped line
+# such as "记者了解到，..." stays in its article.
+_BYLINE = re.compile(r"^\s*(?:(?:本报(?:记者|通讯员|评论员|特约记者)|新华社记者)\s*|记者\s+)[^\s，。！？；][^，。！？；]{0,30}$")
 _MAX_TITLE_CHARS = 48
 
 
@@ -196,8 +198,12 @@ def _blocks(lines: list[str]) -> list[list[str]]:
     return [b for b in blocks if b]
 
 
-def _trailing_title(lines: list[str]) -> tuple[list[str], str]:
-    """Split off a headline block at the end of ``lines`` (headline-after-body layout)."""
+def _trailing_title(lines: list[str], min_blocks: int = 2) -> tuple[list[str], str]:
+    """Split off a headline block at the end of ``lines`` (headline-after-body layout).
+
+    With the default ``min_blocks=2`` a lone block is body text, never a headline; the text
+    before a file's first byline passes ``min_blocks=1``, since it may be just the headline.
+    """
     blocks = _blocks(lines)
     if not blocks:
         return lines, ""
@@ -205,7 +211,7 @@ def _trailing_title(lines: list[str]) -> tuple[list[str], str]:
     candidate = ""
     for line in last:
         candidate = _join_wrapped(candidate, line.strip())
-    if len(blocks) > 1 and looks_like_title(candidate):
+    if len(blocks) >= min_blocks and looks_like_title(candidate):
         # drop the headline lines (and the blank lines after the body) from the body
         cut = len(lines)
         while cut and not lines[cut - 1].strip():
@@ -238,7 +244,7 @@ def split_articles(text: str) -> list[Article]:
             body, title = _trailing_title(body)
             articles.append(Article(title=title, text="\n".join(body), byline=byline))
     else:
-        pending_title = _trailing_title(preface)[1] or ""
+        pending_title = _trailing_title(preface, min_blocks=1)[1]
         if preface and not pending_title and "".join(preface).strip():
             articles.append(Article(title="", text="\n".join(preface)))
         for byline, body in segments:

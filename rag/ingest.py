@@ -157,6 +157,7 @@ def ingest(
                     report.files_unchanged.append(str(path))
                     continue
                 taken = {d for d, rec in documents.items() if rec.source != key}
+                taken.update(doc.doc_id for _, _, docs in loaded for doc in docs)  # same name, other folder
                 docs = [Document(d.doc_id, d.title, d.text, key, d.meta) for d in load_file(path)]
                 loaded.append((path, sha, _unique_doc_ids(docs, taken, key)))
             except (InputError, OSError) as exc:
@@ -172,14 +173,16 @@ def ingest(
 
 
 def _expand(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
-    files: list[Path] = []
+    """The input files, each once even when named both directly and through its folder."""
+    files: dict[Path, Path] = {}
     for raw in paths:
         try:
-            files.extend(iter_input_files([raw]))
+            for path in iter_input_files([raw]):
+                files.setdefault(path.resolve(), path)
         except InputError as exc:
             report.files_failed.append((str(raw), str(exc)))
     report.files_seen = len(files)
-    return files
+    return list(files.values())
 
 
 def _apply(

@@ -1,0 +1,188 @@
+"""The ``rag`` command line, in-process, with the fake embedder (``RAG_EMBED_MODEL=fake:hashing``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_MODEL_ID, index_state
+from typer.testing import CliRunner
+
+from rag.cli import app
+
+runner = CliRunner()
+
+
+def flat(text: str) -> str:
+    """Output without whitespace, so console line wrapping cannot break a match."""
+    return re.sub(r"\s+", "", text)
+
+
+def run(*args: str, **kwargs):
+    return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+
+@pytest.fixture
+def cli_index(corpus_dir, index_dir) -> Path:
+    result = run("ingest", corpus_dir, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    return index_dir
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["ingest"], ["search"], ["ask"], ["info"], ["remove"], ["serve"], ["eval"], ["models"], ["models", "prepare"]],
+    ids=lambda c: " ".join(c) or "rag",
+)
+def test_help_works_for_every_command(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_top_level_help_lists_the_commands():
+    output = run("--help").output
+    for name in ("ingest", "search", "ask", "info", "remove", "serve", "eval", "models"):
+        assert name in output
+
+
+def test_ingest_prints_a_summary_and_skips_unchanged_files(corpus_dir, index_dir):
+    result = run("ingest", corpus_dir, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"3 files: 3 documents added, 0 replaced, 0 files unchanged, 0 failed; (\d+) chunks embedded", result.stdout)
+    again = run("ingest", corpus_dir, "--index", index_dir)
+    assert again.exit_code == 0
+    assert "3 files unchanged" in again.stdout and "0 chunks embedded" in again.stdout
+
+
+def test_ingest_exits_2_when_a_file_failed(corpus_dir, index_dir):
+    (corpus_dir / "broken.pdf").write_bytes(b"garbage, not a PDF" * 50)
+    result = run("ingest", corpus_dir, "--index", index_dir)
+    assert result.exit_code == 2, result.output
+    assert "3 documents added" in result.stdout and "1 failed" in result.stdout
+    assert "skipped" in result.stderr and "broken.pdf" in result.stderr
+    assert json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["n_chunks"] > 0
+
+
+def test_ingest_of_a_missing_path_fails_cleanly(tmp_path, cli_index):
+    before = index_state(cli_index)
+    result = run("ingest", tmp_path / "nope.txt", "--index", cli_index)
+    assert result.exit_code == 2
+    assert "nosuchfileorfolder" in flat(result.stderr) and "1 failed" in result.stdout
+    assert index_state(cli_index) == before
+
+
+def test_ingest_rejects_bad_chunk_settings(corpus_dir, index_dir):
+    result = run("ingest", corpus_dir, "--index", index_dir, "--chunk-size", "100", "--chunk-overlap", "100")
+    assert result.exit_code == 1
+    assert "chunksizemustbeatleast50" in flat(result.stderr)
+    assert not (index_dir / "manifest.json").exists()
+
+
+def test_ingest_uses_rag_index_when_no_option_is_given(corpus_dir, tmp_path):
+    result = run("ingest", corpus_dir)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "default-index" / "manifest.json").is_file()
+
+
+def test_search_json_schema_and_top_hit(cli_index):
+    result = run("search", "河南设立的人工智能产业基金规模是多少", "--json", "-k", "3", "--index", cli_index)
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert len(hits) == 3
+    for hit in hits:
+        assert set(hit) == {"rank", "chunk_id", "doc_id", "title", "source", "text", "score"}
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert "30亿元" in hits[0]["text"] and hits[0]["doc_id"] == "henan"
+
+
+def test_search_table_output(cli_index):
+    result = run("search", "算力枢纽", "--mode", "bm25", "--index", cli_index)
+    assert result.exit_code == 0, result.output
+    assert "1." in result.stdout and "215.5 EFLOPS" in result.stdout
+
+
+def test_search_without_an_index_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty-dir"
+    empty.mkdir()
+    result = run("search", "基金", "--index", empty)
+    assert result.exit_code == 1
+    assert "noindexat" in flat(result.stderr) and "ragingest" in flat(result.stderr)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["   "], "thequestionisempty"),
+        (["问" * 2001], "thelimitis2000"),
+        (["基金", "--mode", "fuzzy"], "unknownsearchmode'fuzzy'"),
+    ],
+    ids=["empty", "too-long", "bad-mode"],
+)
+def test_search_input_errors_exit_1(cli_index, args, message):
+    result = run("search", *args, "--index", cli_index)
+    assert result.exit_code == 1
+    assert message in flat(result.stderr)
+
+
+def test_search_with_another_model_names_both(cli_index):
+    result = run("search", "基金", "--index", cli_index, env={"RAG_EMBED_MODEL": "fake:hashing-v2"})
+    assert result.exit_code == 1
+    message = flat(result.stderr)
+    assert f"'{FAKE_MODEL_ID}'" in message and "'fake:hashing-v2'" in message
+
+
+def test_info_json(cli_index):
+    result = run("info", "--json", "--index", cli_index)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["documents"] == 3 and summary["sources"] == 3 and summary["chunks"] >= 3
+    assert summary["embedding_model"] == FAKE_MODEL_ID and summary["dim"] == 256
+    assert summary["chunking"]["chunk_size"] == 300 and summary["size_bytes"] > 0
+    assert "document_list" not in summary
+    with_docs = json.loads(run("info", "--json", "--docs", "--index", cli_index).stdout)
+    assert sorted(d["doc_id"] for d in with_docs["document_list"]) == ["compute", "henan", "robots"]
+    assert all(len(d["content_hash"]) == 64 for d in with_docs["document_list"])
+
+
+def test_info_table_and_missing_index(cli_index, tmp_path):
+    result = run("info", "--docs", "--index", cli_index)
+    assert result.exit_code == 0 and FAKE_MODEL_ID in result.stdout and "河南设立人工智能产业基金" in result.stdout
+    missing = run("info", "--index", tmp_path / "none")
+    assert missing.exit_code == 1 and "noindexat" in flat(missing.stderr)
+
+
+def test_info_on_a_corrupted_manifest_exits_1(cli_index):
+    (cli_index / "manifest.json").write_text("{", encoding="utf-8")
+    result = run("info", "--index", cli_index)
+    assert result.exit_code == 1 and "unreadable" in result.stderr
+
+
+def test_remove_by_doc_id_and_by_path(cli_index, corpus_dir):
+    result = run("remove", "henan", "--index", cli_index)
+    assert result.exit_code == 0, result.output
+    assert "removed 1 document(s): henan" in result.stdout
+    result = run("remove", corpus_dir / "robots.md", "--index", cli_index)
+    assert "removed 1 document(s): robots" in result.stdout
+    summary = json.loads(run("info", "--json", "--docs", "--index", cli_index).stdout)
+    assert [d["doc_id"] for d in summary["document_list"]] == ["compute"]
+    hits = json.loads(run("search", "河南 30亿元", "--json", "--mode", "bm25", "--index", cli_index).stdout)
+    assert not any("30亿元" in h["text"] for h in hits)
+
+
+def test_remove_unknown_target_exits_1(cli_index):
+    before = index_state(cli_index)
+    result = run("remove", "nope", "--index", cli_index)
+    assert result.exit_code == 1 and "nodocumentorsource'nope'" in flat(result.stderr)
+    assert index_state(cli_index) == before
+
+
+def test_fast_tier_settings_point_at_throwaway_dirs(session_data_dir, tmp_path):
+    from rag.config import Settings
+
+    settings = Settings()
+    assert settings.data_dir == session_data_dir and settings.embed_model == FAKE_MODEL_ID
+    assert settings.index_dir == tmp_path / "default-index"
