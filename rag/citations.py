@@ -3,7 +3,9 @@
 A citation is kept as verified only when the cited passage(s) contain the sentence's key
 facts: every number (with dates) and every proper name found in the sentence. Without such
 facts, the sentence must share enough wording with the passage. Citations to passages that
-were not shown are dropped; unsupported ones are marked ``[n?]`` in the text.
+were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. An answer with
+no verified citation at all is withheld and becomes the refusal sentence: a small model that
+invents a figure usually cannot cite it.
 """
 
 from __future__ import annotations
@@ -151,7 +153,11 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
                 quote = best_quote(sentence, passage.text)
                 citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok)
         pieces.append(_MARKER.sub(lambda m: _rewrite_marker(m.group(1), verdicts), sentence))
-    return CheckedAnswer("".join(pieces).strip(), [citations[n] for n in sorted(citations)], False)
+    checked = [citations[n] for n in sorted(citations)]
+    if not any(c.verified for c in checked):
+        # nothing the model said could be traced to a passage: withhold it, as a refusal
+        return CheckedAnswer(REFUSAL, checked, True)
+    return CheckedAnswer("".join(pieces).strip(), checked, False)
 
 
 def _shares_fact(sentence: str, passage: str) -> bool:

@@ -58,6 +58,9 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"sentence-transformers is not installed: {exc}") from exc
         if threads:
             torch.set_num_threads(threads)
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
         try:
             self._model = SentenceTransformer(str(model), device="cpu")
         except Exception as exc:
@@ -66,7 +69,8 @@ class SentenceTransformerEmbedder:
                 "Give a local sentence-transformers folder, or run `rag models prepare` for the bundled one."
             ) from exc
         self.model_id = model_id or str(model)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self.batch_size = batch_size
         prompts = getattr(self._model, "prompts", {}) or {}
         self._prefix = {

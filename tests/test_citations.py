@@ -20,10 +20,16 @@ def test_supported_citation_is_verified_with_quote():
 
 
 def test_wrong_number_is_marked_unsupported():
-    checked = check_answer("广西基金规模是300亿元[2]。", PASSAGES)
-    assert checked.verified == []
+    checked = check_answer("河南的基金是30亿元[1]。广西基金规模是300亿元[2]。", PASSAGES)
+    assert [c.n for c in checked.verified] == [1]
     assert [c.n for c in checked.unsupported] == [2]
     assert "[2?]" in checked.text
+
+
+def test_answer_without_any_verified_citation_is_withheld_as_refusal():
+    checked = check_answer("浙江的基金规模是200亿元[1]。", PASSAGES)
+    assert checked.refused and checked.text == REFUSAL
+    assert [c.n for c in checked.unsupported] == [1]
 
 
 def test_citation_of_passage_not_shown_is_dropped():
@@ -33,8 +39,8 @@ def test_citation_of_passage_not_shown_is_dropped():
 
 
 def test_cited_passage_must_contain_the_figure_not_just_another_passage():
-    checked = check_answer("河南设立了30亿元基金[2]。", PASSAGES)
-    assert checked.verified == [] and "[2?]" in checked.text
+    checked = check_answer("河南设立了30亿元基金[2]。广西是100亿元[2]。", PASSAGES)
+    assert "河南设立了30亿元基金[2?]" in checked.text and [c.n for c in checked.verified] == [2]
 
 
 def test_several_citations_in_one_sentence():
