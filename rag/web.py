@@ -1,0 +1,544 @@
+"""The web chat staff use (Gradio): cited, streamed answers, a knowledge-base page, feedback.
+
+:func:`build_app` builds the page and :func:`serve` runs it. Importing this module loads no
+model: :class:`SharedModels` loads the embedder and the LLM once, on first use (``serve`` does
+it before listening), and every browser session shares them. Answers go through one queue
+(``concurrency_limit=1``), so several people can ask at once and wait their turn.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from .chunking import ChunkingConfig
+from .config import REPO_ROOT, Settings
+from .documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
+from .embedders import Embedder
+from .errors import IndexStoreError, InputError, ModelError, RagError
+from .feedback import FeedbackLog, Vote, feedback_record
+from .generators import Generator, Message
+from .ingest import IngestReport, ProgressCallback, ingest, remove
+from .pipeline import DEFAULT_TOP_K, QAPipeline
+from .render import (
+    DOCUMENT_HEADERS,
+    ChatTurn,
+    chat_messages,
+    document_rows,
+    sources_html,
+)
+from .retriever import MAX_QUERY_CHARS, Retriever
+from .stores import DocumentRecord, IndexStore, read_manifest
+from .uploads import check_upload, discard_upload, store_upload, uploads_dir
+
+log = logging.getLogger(__name__)
+
+UI_DIR = REPO_ROOT / "ui"
+EXAMPLE_QUESTIONS = [
+    "河南设立的人工智能产业基金规模是多少？",
+    "八大算力枢纽节点总算力规模是多少？",
+    "截至8月27日，今年脑机接口领域发生了多少起投融资事件？",
+    "我国脑机接口企业总量已突破多少家？",
+]
+STAGE_LABELS = {"load": "读取文件", "embed": "计算段落向量", "write": "写入索引"}
+# Latin glyphs from a Latin font first, then the usual Chinese UI fonts of macOS, Windows and Linux
+# (system fonts only: the page must not fetch web fonts, as there may be no internet)
+SYSTEM_FONTS = [
+    "Segoe UI", "Helvetica Neue", "Arial", "Liberation Sans",
+    "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "sans-serif",
+]
+MONO_FONTS = ["SFMono-Regular", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
+CHAT_QUEUE = "llm"  # every event that runs the LLM shares this queue: one generation at a time
+INDEX_QUEUE = "index-write"
+
+
+# --------------------------------------------------------------------------- access
+
+
+def read_logins(auth_file: Path | None, env_value: str | None = None) -> list[tuple[str, str]]:
+    """Logins from a file of ``user:password`` lines (blank and ``#`` lines skipped) and ``RAG_AUTH``."""
+    entries: list[tuple[str, str]] = []
+    if auth_file is not None:
+        path = Path(auth_file).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RagError(f"cannot read the auth file {path}: {exc}") from exc
+        for number, line in enumerate(lines, start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                entries.append(_parse_login(line.strip(), f"{path}, line {number}"))
+        if not entries:
+            raise RagError(f"the auth file {path} has no 'user:password' lines")
+    if env_value and env_value.strip():
+        entries.append(_parse_login(env_value.strip(), "RAG_AUTH"))
+    return entries
+
+
+def _parse_login(text: str, where: str) -> tuple[str, str]:
+    user, sep, password = text.partition(":")
+    if not sep or not user.strip() or not password:
+        raise RagError(f"{where}: expected 'user:password'")
+    return user.strip(), password
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, has_login: bool, allow_open: bool) -> None:
+    """Refuse to listen beyond this machine without a login, unless told to on purpose."""
+    if is_loopback(host) or has_login or allow_open:
+        return
+    raise RagError(
+        f"refusing to serve on {host} without a login: anyone on the network could read the articles "
+        "and change the knowledge base. Give --auth-file FILE (lines of user:password) or set "
+        "RAG_AUTH=user:password; to serve without a login on purpose, set RAG_ALLOW_OPEN=1."
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+class SharedModels:
+    """The embedder, the LLM and the pipeline: each loaded once, on first use, for every session."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        top_k: int = DEFAULT_TOP_K,
+    ) -> None:
+        self.settings = settings
+        self.top_k = top_k
+        self._embedder = embedder
+        self._generator = generator
+        self._pipeline: QAPipeline | None = None
+        self._lock = threading.Lock()
+
+    def embedder(self) -> Embedder:
+        """The embedding model (needed to search and to add documents)."""
+        with self._lock:
+            if self._embedder is None:
+                from .embedders import make_embedder
+
+                s = self.settings
+                self._embedder = make_embedder(s.embed_model, s.data_dir, s.threads)
+            return self._embedder
+
+    def generator(self) -> Generator:
+        """The LLM."""
+        with self._lock:
+            if self._generator is None:
+                from .generators import make_generator
+
+                self._generator = make_generator(self.settings)
+            return self._generator
+
+    def pipeline(self) -> QAPipeline:
+        """The question-answering pipeline; :class:`IndexStoreError` while there is no index."""
+        embedder, generator = self.embedder(), self.generator()
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = QAPipeline(Retriever(self.settings.index_dir, embedder), generator, top_k=self.top_k)
+            return self._pipeline
+
+    def preload(self) -> None:
+        """Load both models now, so the first visitor does not wait; a missing index is fine."""
+        try:
+            self.pipeline()
+        except IndexStoreError as exc:
+            if IndexStore.exists(self.settings.index_dir):
+                raise
+            log.warning("no index yet (%s); documents can be uploaded on the 知识库 page", exc)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def question_problem(question: str) -> str | None:
+    """Why a question cannot be asked (in Chinese), or None."""
+    if not question:
+        return "请先输入问题。"
+    if len(question) > MAX_QUERY_CHARS:
+        return f"问题太长（{len(question)} 字），请精简到 {MAX_QUERY_CHARS} 字以内。"
+    return None
+
+
+def friendly_error(exc: Exception, index_dir: Path) -> str:
+    """A message staff can act on, for an error while answering or changing the knowledge base."""
+    if isinstance(exc, IndexStoreError) and not IndexStore.exists(index_dir):
+        return "知识库还是空的：请先到「知识库」页上传文章，再来提问。"
+    if isinstance(exc, IndexStoreError):
+        return f"知识库暂时无法使用：{exc}"
+    if isinstance(exc, ModelError):
+        return f"模型无法使用，请联系管理员：{exc}"
+    if isinstance(exc, RagError):
+        return str(exc)
+    return "出了点问题，没能完成这次操作。请稍后再试；如果一直出错，请联系管理员（详情在服务器日志中）。"
+
+
+def history_messages(turns: list[ChatTurn]) -> list[Message]:
+    """Earlier answered turns as chat messages, for follow-up questions."""
+    history: list[Message] = []
+    for turn in turns:
+        if turn.answer is not None:
+            history.append({"role": "user", "content": turn.question})
+            history.append({"role": "assistant", "content": turn.answer.answer})
+    return history
+
+
+def ingest_summary(report: IngestReport) -> list[str]:
+    """What an upload did, in a few lines for the knowledge-base page."""
+    lines = [f"❌ 未加入：{Path(path).name}（{reason}）" for path, reason in report.files_failed]
+    if report.changed:
+        added = len(report.documents_added) + len(report.documents_replaced)
+        seconds = f"{report.seconds:.1f}"
+        lines.insert(0, f"✅ 已加入 {added} 篇文章（{report.chunks_embedded} 个新段落，用时 {seconds} 秒），现在就可以提问。")
+    elif report.files_unchanged:
+        lines.insert(0, "ℹ️ 这些文件已经在知识库里，内容没有变化。")
+    return lines
+
+
+def progress_reporter(progress: gr.Progress) -> ProgressCallback:
+    """Adapt ingest's ``progress(stage, done, total)`` to a Gradio progress bar."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress((done, max(total, 1)), desc=STAGE_LABELS.get(stage, stage))
+
+    return report
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class WebApp:
+    """The handlers of the page (testable without a browser) and the page built around them."""
+
+    def __init__(self, settings: Settings, models: SharedModels | None = None, feedback_file: Path | None = None) -> None:
+        self.settings = settings
+        self.models = models or SharedModels(settings)
+        self.uploads = uploads_dir(settings.index_dir)
+        self.feedback = FeedbackLog(feedback_file or settings.index_dir.parent / "feedback" / "feedback.jsonl")
+
+    # ------------------------------------------------------------ chat
+
+    def ask(self, question: str, turns: list[ChatTurn]) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer; yields (chat messages, turns, sources panel, question box)."""
+        question = (question or "").strip()
+        problem = question_problem(question)
+        if problem:
+            gr.Warning(problem, title="提示")
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        history = history_messages(turns)
+        turn = ChatTurn(question)
+        turns = [*turns, turn]
+        yield chat_messages(turns), turns, gr.skip(), ""
+        try:
+            for event in self.models.pipeline().stream(question, history):
+                if event.kind == "passages":
+                    turn.passages = list(event.passages)
+                    yield chat_messages(turns), turns, sources_html(turns), gr.skip()
+                elif event.kind == "token":
+                    turn.text += event.text
+                    yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
+                elif event.answer is not None:
+                    turn.answer, turn.text = event.answer, event.answer.answer
+        except Exception as exc:  # shown to the user; unexpected ones are logged
+            if not isinstance(exc, RagError):
+                log.exception("answering %r failed", question)
+            turn.error = friendly_error(exc, self.settings.index_dir)
+        yield chat_messages(turns), turns, sources_html(turns), gr.skip()
+
+    def clear(self) -> tuple[Any, ...]:
+        """Start a new conversation: (chat messages, turns, sources panel, question box, feedback status)."""
+        return [], [], sources_html([]), "", ""
+
+    # ------------------------------------------------------------ feedback
+
+    def record_feedback(
+        self, turns: list[ChatTurn], index: int, vote: Vote | None, comment: str, user: str | None = None
+    ) -> tuple[str, str]:
+        """Append feedback on turn ``index``; returns (comment box, status message)."""
+        answer = turns[index].answer if 0 <= index < len(turns) else None
+        if answer is None:
+            return comment, "还没有可以评价的回答。"
+        self.feedback.append(feedback_record(answer, vote, comment or "", user))
+        return "", "已记录你的反馈，谢谢！"
+
+    def like(
+        self, turns: list[ChatTurn], comment: str, data: gr.LikeData, request: gr.Request | None = None
+    ) -> tuple[str, str]:
+        """The thumbs on a chat message (message ``2t + 1`` is turn ``t``'s answer)."""
+        if data.liked not in (True, False):
+            return comment, ""
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        return self.record_feedback(turns, index // 2, "up" if data.liked else "down", comment, _user(request))
+
+    def vote_up(self, turns: list[ChatTurn], comment: str, request: gr.Request | None = None) -> tuple[str, str]:
+        """👍 on the latest answer."""
+        return self.record_feedback(turns, len(turns) - 1, "up", comment, _user(request))
+
+    def vote_down(self, turns: list[ChatTurn], comment: str, request: gr.Request | None = None) -> tuple[str, str]:
+        """👎 on the latest answer."""
+        return self.record_feedback(turns, len(turns) - 1, "down", comment, _user(request))
+
+    # ------------------------------------------------------------ knowledge base
+
+    def kb_view(self) -> tuple[str, list[list[str | int]], Any]:
+        """(summary, document table rows, delete-choice dropdown) for the current index."""
+        root = self.settings.index_dir
+        if not IndexStore.exists(root):
+            return "知识库还是空的：上传文章后就可以提问了。", [], gr.update(choices=[], value=None)
+        try:
+            records = [DocumentRecord(**row) for row in read_manifest(root)["documents"]]
+        except IndexStoreError as exc:
+            return f"知识库无法读取：{exc}", [], gr.update(choices=[], value=None)
+        chunks = sum(r.n_chunks for r in records)
+        choices = [(f"{r.title}（{r.doc_id}）", r.doc_id) for r in records]
+        summary = f"知识库中共有 **{len(records)}** 篇文章、**{chunks}** 个段落。"
+        return summary, document_rows(records), gr.update(choices=choices, value=None)
+
+    def upload(
+        self,
+        files: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio is asked for a progress bar
+    ) -> tuple[Any, ...]:
+        """Check, keep and index uploaded files; returns (status, summary, table, dropdown, file box)."""
+        messages: list[str] = []
+        accepted: dict[str, Path] = {}
+        for temp in files or []:
+            path = Path(temp)
+            try:
+                name = check_upload(path, path.name)
+                load_file(path)  # unreadable files are refused before they touch the folder or the index
+                accepted[name] = path
+            except InputError as exc:
+                messages.append(f"❌ 未加入：{exc}")
+        if not files:
+            messages.append("请先选择要上传的文件。")
+        elif accepted:
+            messages.extend(self._ingest(accepted, progress))
+        return ("\n\n".join(messages), *self.kb_view(), None)
+
+    def _ingest(self, accepted: dict[str, Path], progress: gr.Progress) -> list[str]:
+        try:
+            stored = [store_upload(path, name, self.uploads) for name, path in accepted.items()]
+            report = ingest(
+                stored, self.settings.index_dir, self.models.embedder(), self._chunking(), progress=progress_reporter(progress)
+            )
+        except Exception as exc:  # shown to the user; unexpected ones are logged
+            if not isinstance(exc, RagError):
+                log.exception("ingesting %s failed", list(accepted))
+            return [f"❌ {friendly_error(exc, self.settings.index_dir)}"]
+        return ingest_summary(report)
+
+    def _chunking(self) -> ChunkingConfig:
+        """The existing index's chunking (so uploads always fit it), else the settings'."""
+        root = self.settings.index_dir
+        if IndexStore.exists(root):
+            return ChunkingConfig(**read_manifest(root)["chunking"])
+        return ChunkingConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+
+    def delete(self, doc_id: str | None) -> tuple[Any, ...]:
+        """Remove one document (and its uploaded file once nothing uses it); (status, summary, table, dropdown)."""
+        if not doc_id:
+            return ("请先在列表中选择要删除的文章。", *self.kb_view())
+        try:
+            documents = {row["doc_id"]: row for row in read_manifest(self.settings.index_dir)["documents"]}
+            if doc_id not in documents:
+                raise RagError(f"知识库中没有编号为 {doc_id} 的文章（可能已被删除）。")
+            remove(self.settings.index_dir, doc_id)
+            source = documents[doc_id]["source"]
+            if source not in {row["source"] for row in read_manifest(self.settings.index_dir)["documents"]}:
+                discard_upload(source, self.uploads)
+            status = f"🗑️ 已删除《{documents[doc_id]['title']}》。"
+        except Exception as exc:  # shown to the user; unexpected ones are logged
+            if not isinstance(exc, RagError):
+                log.exception("deleting %s failed", doc_id)
+            status = f"❌ {friendly_error(exc, self.settings.index_dir)}"
+        return (status, *self.kb_view())
+
+    # ------------------------------------------------------------ layout
+
+    def build(self) -> gr.Blocks:
+        """The page: a chat tab and a knowledge-base tab (styles and scripts come with :func:`launch_app`)."""
+        with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
+            gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
+            with gr.Tab("问答", id="chat"):
+                self._chat_tab()
+            with gr.Tab("知识库", id="kb"):
+                self._kb_tab(demo)
+        return demo
+
+    def _chat_tab(self) -> None:
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360):
+                chatbot = gr.Chatbot(
+                    label="对话",
+                    height=560,
+                    elem_id="rag-chat",
+                    feedback_options=("Like", "Dislike"),
+                    buttons=["copy"],
+                    latex_delimiters=[],
+                    placeholder="你好！请在下方输入问题。回答会标出所依据的资料，点击编号即可查看原文。",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="输入问题，按回车发送",
+                        max_length=MAX_QUERY_CHARS,
+                        scale=5,
+                        elem_id="rag-question",
+                        autofocus=True,
+                    )
+                    send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="rag-send")
+                    new_chat = gr.Button("新对话", scale=1, min_width=80, elem_id="rag-new")
+                gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="示例问题（点击填入）")
+                with gr.Row(elem_id="rag-feedback"):
+                    comment = gr.Textbox(
+                        show_label=False,
+                        placeholder="对最近一条回答有意见？可以写在这里（可选），再点右边的按钮",
+                        scale=4,
+                        elem_id="rag-comment",
+                    )
+                    up = gr.Button("👍 有帮助", scale=1, min_width=100, elem_id="rag-up")
+                    down = gr.Button("👎 有问题", scale=1, min_width=100, elem_id="rag-down")
+                status = gr.Markdown(elem_id="rag-feedback-status")
+            with gr.Column(scale=2, min_width=300):
+                gr.Markdown("### 参考资料")
+                sources = gr.HTML(sources_html([]), elem_id="rag-sources")
+        answer_outputs = [chatbot, turns, sources, question]
+        answering = [
+            trigger(
+                self.ask,
+                [question, turns],
+                answer_outputs,
+                concurrency_limit=1,
+                concurrency_id=CHAT_QUEUE,
+                show_progress="minimal",
+            )
+            for trigger in (question.submit, send.click)
+        ]
+        feedback_io: dict[str, Any] = {"inputs": [turns, comment], "outputs": [comment, status], "concurrency_limit": None}
+        chatbot.like(self.like, **feedback_io)
+        up.click(self.vote_up, **feedback_io)
+        down.click(self.vote_down, **feedback_io)
+        reset: dict[str, Any] = {
+            "fn": self.clear,
+            "outputs": [chatbot, turns, sources, question, status],
+            "cancels": answering,
+            "concurrency_limit": None,
+        }
+        new_chat.click(**reset)
+        chatbot.clear(**reset)
+
+    def _kb_tab(self, demo: gr.Blocks) -> None:
+        types = " ".join(SUPPORTED_SUFFIXES)
+        gr.Markdown(
+            f"上传文章（{types}，单个文件不超过 {MAX_FILE_BYTES // 1024 // 1024} MB）。"
+            "上传完成后，「问答」页立即可以用到新文章，不需要重启。同名文件再次上传会替换旧版本。"
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                files = gr.File(
+                    label="选择文件",
+                    file_count="multiple",
+                    file_types=list(SUPPORTED_SUFFIXES),
+                    type="filepath",
+                    elem_id="rag-files",
+                )
+                upload = gr.Button("上传并加入知识库", variant="primary", elem_id="rag-upload")
+                kb_status = gr.Markdown(elem_id="rag-kb-status")
+                gr.Markdown("#### 删除文章")
+                choice = gr.Dropdown(label="选择要删除的文章", choices=[], elem_id="rag-delete-choice")
+                delete = gr.Button("删除所选文章", variant="stop", elem_id="rag-delete")
+            with gr.Column(scale=2, min_width=400):
+                summary = gr.Markdown(elem_id="rag-kb-summary")
+                table = gr.Dataframe(
+                    headers=DOCUMENT_HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["36%", "22%", "9%", "15%", "18%"],
+                    buttons=["fullscreen"],
+                    max_height=620,
+                    elem_id="rag-docs",
+                )
+                refresh = gr.Button("刷新列表", size="sm")
+        view = [summary, table, choice]
+        upload.click(self.upload, [files], [kb_status, *view, files], concurrency_limit=1, concurrency_id=INDEX_QUEUE)
+        delete.click(
+            self.delete,
+            [choice],
+            [kb_status, *view],
+            js="(doc) => (doc && confirm('确定要从知识库删除这篇文章吗？')) ? doc : null",
+            concurrency_limit=1,
+            concurrency_id=INDEX_QUEUE,
+        )
+        refresh.click(self.kb_view, None, view, concurrency_limit=None)
+        demo.load(self.kb_view, None, view, concurrency_limit=None)
+
+
+def _user(request: gr.Request | None) -> str | None:
+    return getattr(request, "username", None) if request is not None else None
+
+
+def build_app(settings: Settings, models: SharedModels | None = None, feedback_file: Path | None = None) -> gr.Blocks:
+    """The Gradio page for ``settings`` (models are loaded on first use, not here)."""
+    return WebApp(settings, models, feedback_file).build()
+
+
+def launch_app(demo: gr.Blocks, host: str, port: int, logins: list[tuple[str, str]], block: bool = True) -> None:
+    """Serve ``demo`` with the project's styles, scripts, upload limit and optional login."""
+    theme = gr.themes.Soft(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+    try:
+        demo.queue(default_concurrency_limit=1).launch(
+            server_name=host,
+            server_port=port,
+            auth=logins or None,
+            auth_message="请输入管理员分配的用户名和密码。",
+            theme=theme,
+            css_paths=[UI_DIR / "style.css"],
+            js=(UI_DIR / "citations.js").read_text(encoding="utf-8"),
+            max_file_size=MAX_FILE_BYTES,
+            footer_links=[],
+            run_history=False,
+            enable_monitoring=False,
+            mcp_server=False,
+            show_error=False,
+            prevent_thread_lock=not block,
+        )
+    except OSError as exc:
+        raise RagError(f"cannot listen on {host}:{port}: {exc}") from exc
+
+
+def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth_file: Path | None = None,
+    feedback_file: Path | None = None,
+) -> None:
+    """Run the web chat until interrupted (``rag serve``)."""
+    logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
+    check_exposure(host, bool(logins), os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1")
+    print(f"loading models for {settings.index_dir} ...", file=sys.stderr)
+    app = WebApp(settings, feedback_file=feedback_file)
+    app.models.preload()
+    launch_app(app.build(), host, port, logins)

@@ -1,0 +1,330 @@
+"""The web chat's handlers, without a browser: hashing embedder, scripted LLM, the sample corpus."""
+
+from __future__ import annotations
+
+import json
+import typing
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from conftest import FAKE_MODEL_ID, index_state
+
+from rag.config import Settings
+from rag.embedders import HashingEmbedder
+from rag.errors import InputError, RagError
+from rag.generators import ScriptedGenerator
+from rag.render import ChatTurn, answer_html, citation_links, document_rows, format_time
+from rag.stores import DocumentRecord
+from rag.uploads import check_upload, safe_upload_name, uploads_dir
+from rag.web import (
+    CHAT_QUEUE,
+    SharedModels,
+    WebApp,
+    build_app,
+    check_exposure,
+    is_loopback,
+    read_logins,
+    serve,
+)
+
+HENAN = "河南设立的人工智能产业基金规模是多少？"
+HENAN_REPLY = "河南设立了总规模30亿元的人工智能产业基金[1]。"
+QINGLAN = "青岚市设立未来产业基金\n\n青岚市人民政府近日宣布，设立总规模77亿元的青岚未来产业基金，重点支持人工智能和新材料企业。\n"
+
+
+def make_app(tmp_path: Path, index_dir: Path | None, replies=HENAN_REPLY) -> WebApp:
+    """A web app over ``index_dir`` (None: an index that does not exist yet) with a scripted LLM."""
+    index_dir = index_dir or tmp_path / "index" / "main"
+    settings = replace(Settings(), index_dir=index_dir, embed_model=FAKE_MODEL_ID)
+    models = SharedModels(settings, HashingEmbedder(model_id=FAKE_MODEL_ID), ScriptedGenerator(replies))
+    return WebApp(settings, models, feedback_file=tmp_path / "feedback.jsonl")
+
+
+def is_skip(value) -> bool:
+    return value == gr.skip()
+
+
+def answer_of(app: WebApp, question: str, turns: list[ChatTurn] | None = None) -> tuple[list, list[ChatTurn], str]:
+    """Run one question through the chat handler; (final chat messages, turns, sources panel)."""
+    *_, last = app.ask(question, turns or [])
+    chat, new_turns, sources, _ = last
+    return chat, new_turns, sources
+
+
+# --------------------------------------------------------------------------- building
+
+
+def test_build_app_loads_no_model(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded while building the page")
+
+    monkeypatch.setattr("rag.embedders.make_embedder", refuse)
+    monkeypatch.setattr("rag.generators.make_generator", refuse)
+    settings = replace(Settings(), index_dir=tmp_path / "index" / "main")
+    assert isinstance(build_app(settings, feedback_file=tmp_path / "f.jsonl"), gr.Blocks)
+
+
+def test_answers_share_one_queue(tmp_path):
+    app = make_app(tmp_path, None)
+    demo = app.build()
+    asking = [f for f in demo.fns.values() if getattr(f.fn, "__func__", None) is WebApp.ask]
+    assert len(asking) == 2  # the Enter key and the send button
+    assert all(f.concurrency_limit == 1 and f.concurrency_id == CHAT_QUEUE for f in asking)
+
+
+def test_handler_type_hints_resolve():
+    """Gradio injects LikeData and Request by annotation; unresolvable hints would silently disable that."""
+    hints = typing.get_type_hints(WebApp.like)
+    assert hints["data"] is gr.LikeData
+    assert hints["request"] == gr.Request | None
+    assert typing.get_type_hints(WebApp.vote_up)["request"] == gr.Request | None
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def test_passages_arrive_before_the_answer_text(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    outputs = list(app.ask(HENAN, []))
+    first_sources = next(i for i, out in enumerate(outputs) if isinstance(out[2], str) and "rag-passage" in out[2])
+    first_text = next(i for i, out in enumerate(outputs) if "30亿" in out[0][-1]["content"])
+    assert first_sources < first_text
+    assert outputs[0][3] == ""  # the question box is cleared at once
+    chat, turns, sources = outputs[-1][0], outputs[-1][1], outputs[-1][2]
+    assert chat[-1]["role"] == "assistant"
+    assert 'class="rag-cite" href="#rag-src-0-1"' in chat[-1]["content"]
+    assert 'id="rag-src-0-1"' in sources and "30亿元" in sources
+    assert "000_3193559408eabc5b.txt" in sources  # the source file name is shown
+    assert turns[-1].answer is not None and not turns[-1].answer.refused
+
+
+def test_unverified_citations_look_different():
+    html = citation_links("甲[1]。乙[2?]。<b>", turn=3)
+    assert '<a class="rag-cite" href="#rag-src-3-1"' in html
+    assert '<a class="rag-cite rag-unverified" href="#rag-src-3-2"' in html and "[2?]" in html
+    assert "<b>" not in html and "&lt;b&gt;" in html  # model output is escaped
+
+
+def test_refusal_is_shown_as_a_notice(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    chat, turns, sources = answer_of(app, "Quelle est la capitale de la Mongolie?")
+    assert turns[-1].answer is not None and turns[-1].answer.refused
+    assert "rag-refusal" in chat[-1]["content"] and "资料中没有找到答案" in chat[-1]["content"]
+    assert "没有回答这个问题" in sources
+
+
+def test_follow_up_uses_the_history(tmp_path, sample_index):
+    replies = [HENAN_REPLY, "广西设立的人工智能产业基金规模是多少？", "广西计划组建总规模不低于100亿元的人工智能产业基金[1]。"]
+    app = make_app(tmp_path, sample_index, replies)
+    _, turns, _ = answer_of(app, HENAN)
+    chat, turns, sources = answer_of(app, "那广西呢？", turns)
+    generator = app.models.pipeline().generator
+    rewrite = generator.calls[1][-1]["content"]
+    assert HENAN.rstrip("？") in rewrite and "30亿元" in rewrite
+    assert turns[-1].answer.standalone_question == "广西设立的人工智能产业基金规模是多少？"
+    assert len(chat) == 4 and 'data-turn="1"' in sources and 'data-turn="0" hidden' in sources
+
+
+@pytest.mark.parametrize("question, message", [("   ", "请先输入问题"), ("问" * 2001, "问题太长")])
+def test_empty_or_huge_question_is_refused_politely(tmp_path, sample_index, question, message):
+    app = make_app(tmp_path, sample_index)
+    with pytest.warns(UserWarning, match=message):
+        outputs = list(app.ask(question, []))
+    assert len(outputs) == 1 and all(is_skip(value) for value in outputs[0])
+
+
+def test_missing_index_gives_a_clear_message(tmp_path):
+    app = make_app(tmp_path, None)
+    chat, turns, _ = answer_of(app, HENAN)
+    assert "知识库还是空的" in chat[-1]["content"] and "rag-error" in chat[-1]["content"]
+    assert "Traceback" not in chat[-1]["content"]
+    assert turns[-1].answer is None
+
+
+def test_unexpected_errors_are_not_shown_raw(tmp_path, sample_index):
+    def broken(messages) -> str:
+        raise ZeroDivisionError("secret internals")
+
+    app = make_app(tmp_path, sample_index, broken)
+    chat, _, _ = answer_of(app, HENAN)
+    assert "出了点问题" in chat[-1]["content"] and "secret internals" not in chat[-1]["content"]
+
+
+def test_clear_starts_a_new_conversation(tmp_path):
+    chat, turns, sources, question, status = make_app(tmp_path, None).clear()
+    assert chat == [] and turns == [] and "rag-empty" in sources and question == "" and status == ""
+
+
+def test_answer_html_while_streaming():
+    turn = ChatTurn("问题", text="部分回答[1]", passages=[])
+    assert "rag-cursor" in answer_html(turn, 0)
+    assert "正在查找资料" in answer_html(ChatTurn("问题"), 0)
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def test_feedback_line_has_the_answer_and_its_sources(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    _, turns, _ = answer_of(app, HENAN)
+    comment, status = app.vote_down(turns, "  数字要再核对  ")
+    assert comment == "" and "已记录" in status
+    like = gr.LikeData(None, {"index": 1, "value": "…", "liked": True})
+    app.like(turns, "", like)
+    lines = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [line["vote"] for line in lines] == ["down", "up"]
+    first = lines[0]
+    assert first["comment"] == "数字要再核对"
+    assert first["question"] == HENAN and "30亿元" in first["answer"]
+    assert first["citations"][0]["n"] == 1 and first["citations"][0]["verified"] is True
+    assert first["passage_chunk_ids"] == [hit.chunk.chunk_id for hit in turns[0].passages]
+    assert first["time"] and "user" in first
+
+
+def test_feedback_without_an_answer_is_not_written(tmp_path):
+    app = make_app(tmp_path, None)
+    assert app.vote_up([], "意见") == ("意见", "还没有可以评价的回答。")
+    assert not (tmp_path / "feedback.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- knowledge base
+
+
+@pytest.mark.parametrize("name", ["../x.txt", "a/b.txt", "..\\x.txt", ".hidden.txt", "tool.exe", "noext", "", "a\x00.txt"])
+def test_unsafe_upload_names_are_refused(name):
+    with pytest.raises(InputError):
+        safe_upload_name(name)
+
+
+def test_upload_names_that_are_fine():
+    assert safe_upload_name(" 青岚市 新闻.txt ") == "青岚市 新闻.txt"
+    assert safe_upload_name("报告.PDF") == "报告.PDF"
+
+
+def test_empty_or_huge_uploads_are_refused(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.touch()
+    with pytest.raises(InputError, match="空"):
+        check_upload(empty, empty.name)
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as handle:
+        handle.truncate(10_001)  # sparse: no disk used
+    with pytest.raises(InputError, match="上限"):
+        check_upload(huge, huge.name, max_bytes=10_000)
+
+
+def test_upload_ask_and_delete(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index, "青岚市设立了总规模77亿元的青岚未来产业基金[1]。")
+    article = tmp_path / "browser-temp" / "青岚市未来产业基金.txt"
+    article.parent.mkdir()
+    article.write_text(QINGLAN, encoding="utf-8")
+    status, summary, rows, choices, files = app.upload([str(article)])
+    assert "✅" in status and files is None
+    assert "6" in summary and rows[0][:3] == ["青岚市设立未来产业基金", "青岚市未来产业基金.txt", 1]
+    stored = uploads_dir(app.settings.index_dir) / article.name
+    assert stored.read_text(encoding="utf-8") == QINGLAN
+    assert ("青岚市设立未来产业基金（青岚市未来产业基金）", "青岚市未来产业基金") in choices["choices"]
+
+    assert "没有变化" in app.upload([str(article)])[0]  # the same file again: nothing to do
+
+    chat, turns, sources = answer_of(app, "青岚未来产业基金的规模是多少？")
+    assert "青岚市未来产业基金.txt" in sources and "77亿元" in chat[-1]["content"]
+    assert turns[-1].answer.citations[0].doc_id == "青岚市未来产业基金"
+
+    status, summary, rows, choices = app.delete("青岚市未来产业基金")
+    assert "已删除" in status and "5" in summary
+    assert all(row[4] != "青岚市未来产业基金" for row in rows)
+    assert not stored.exists()
+    _, turns, sources = answer_of(app, "青岚未来产业基金的规模是多少？")
+    assert "青岚市未来产业基金.txt" not in sources and "77亿元" not in sources
+
+
+@pytest.mark.parametrize("name, data, reason", [("tool.exe", b"MZ\x90\x00", "不支持"), ("broken.pdf", b"not a pdf at all", "PDF")])
+def test_bad_upload_leaves_the_index_intact(tmp_path, sample_index, name, data, reason):
+    app = make_app(tmp_path, sample_index)
+    before = index_state(sample_index)
+    path = tmp_path / "browser-temp" / name
+    path.parent.mkdir()
+    path.write_bytes(data)
+    status, *_ = app.upload([str(path)])
+    assert "❌" in status and reason in status
+    assert index_state(sample_index) == before
+    folder = uploads_dir(app.settings.index_dir)
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_upload_without_files_and_delete_without_choice(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    assert "请先选择" in app.upload([])[0]
+    assert "请先在列表中选择" in app.delete(None)[0]
+    assert "没有编号为" in app.delete("no-such-doc")[0]
+
+
+def test_first_upload_creates_the_index(tmp_path):
+    app = make_app(tmp_path, None)
+    summary, rows, _ = app.kb_view()
+    assert "知识库还是空的" in summary and rows == []
+    article = tmp_path / "t" / "青岚.txt"
+    article.parent.mkdir()
+    article.write_text(QINGLAN, encoding="utf-8")
+    status, summary, rows, _, _ = app.upload([str(article)])
+    assert "✅" in status and len(rows) == 1
+
+
+def test_document_rows_and_times():
+    record = DocumentRecord("d1", "标题", "/x/y/文章.txt", "h", 3, 100, "2025-08-09T10:11:12+0800")
+    assert document_rows([record]) == [["标题", "文章.txt", 3, "2025-08-09 10:11", "d1"]]
+    assert format_time("not a time") == "not a time"
+
+
+# --------------------------------------------------------------------------- access
+
+
+def test_read_logins_from_file_and_env(tmp_path):
+    auth = tmp_path / "auth.txt"
+    auth.write_text("# staff\n\nalice:s3cret\nbob:pa:ss:word\n", encoding="utf-8")
+    assert read_logins(auth) == [("alice", "s3cret"), ("bob", "pa:ss:word")]
+    assert read_logins(None, "carol:pw") == [("carol", "pw")]
+    assert read_logins(auth, "carol:pw")[-1] == ("carol", "pw")
+    assert read_logins(None, None) == []
+
+
+@pytest.mark.parametrize("content", ["alice\n", ":nouser\n", "alice:\n", "# only a comment\n"])
+def test_bad_auth_files_are_refused(tmp_path, content):
+    auth = tmp_path / "auth.txt"
+    auth.write_text(content, encoding="utf-8")
+    with pytest.raises(RagError):
+        read_logins(auth)
+
+
+def test_missing_auth_file_is_refused(tmp_path):
+    with pytest.raises(RagError, match="cannot read"):
+        read_logins(tmp_path / "nope.txt")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.1.2.3"])
+def test_loopback_hosts(host):
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "example.org"])
+def test_network_hosts(host):
+    assert not is_loopback(host)
+
+
+def test_open_network_needs_a_login_or_an_explicit_opt_in():
+    check_exposure("127.0.0.1", has_login=False, allow_open=False)
+    check_exposure("0.0.0.0", has_login=True, allow_open=False)
+    check_exposure("0.0.0.0", has_login=False, allow_open=True)
+    with pytest.raises(RagError, match="RAG_ALLOW_OPEN=1"):
+        check_exposure("0.0.0.0", has_login=False, allow_open=False)
+
+
+def test_serve_refuses_an_open_host_before_loading_models(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAG_AUTH", raising=False)
+    monkeypatch.delenv("RAG_ALLOW_OPEN", raising=False)
+    monkeypatch.setattr(SharedModels, "preload", lambda self: pytest.fail("models loaded"))
+    with pytest.raises(RagError, match="without a login"):
+        serve(replace(Settings(), index_dir=tmp_path / "i"), host="0.0.0.0", port=7999)
