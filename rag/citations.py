@@ -3,8 +3,9 @@
 A citation is kept as verified only when the cited passage(s) contain the sentence's key
 facts: every number (with dates) and every proper name found in the sentence. Without such
 facts, the sentence must share enough wording with the passage. Citations to passages that
-were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. An answer with
-no verified citation at all is withheld and becomes the refusal sentence: a small model that
+were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
+model left without a marker is attributed to the first passage that supports it (small models
+often forget the marker). An answer with no verified citation at all is withheld and becomes the refusal sentence: a small model that
 invents a figure usually cannot cite it.
 """
 
@@ -142,6 +143,8 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
     for sentence in _SENTENCE.findall(text) or [text]:
         cited = [n for m in _MARKER.finditer(sentence) for n in _numbers_in(m.group(1))]
         shown = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+        if not cited:
+            sentence, shown = _attribute(sentence, passages)
         joined = "\n".join(passages[n - 1].text for n in shown)
         together = bool(shown) and supports(sentence, joined)
         verdicts = {}
@@ -158,6 +161,18 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
         # nothing the model said could be traced to a passage: withhold it, as a refusal
         return CheckedAnswer(REFUSAL, checked, True)
     return CheckedAnswer("".join(pieces).strip(), checked, False)
+
+
+def _attribute(sentence: str, passages: Sequence[Chunk]) -> tuple[str, list[int]]:
+    """A sentence the model left uncited gets the first passage that supports it, if any."""
+    if not _squash(sentence).strip("。！？!?；;，,"):
+        return sentence, []
+    for n, passage in enumerate(passages, start=1):
+        if supports(sentence, passage.text):
+            stripped = sentence.rstrip()
+            end = len(stripped.rstrip("。！？!?；;"))
+            return f"{stripped[:end]}[{n}]{stripped[end:]}{sentence[len(stripped):]}", [n]
+    return sentence, []
 
 
 def _shares_fact(sentence: str, passage: str) -> bool:

@@ -67,3 +67,14 @@ def test_refusals_are_recognised_and_normalised():
     assert not is_refusal("河南设立了30亿元基金[1]。")
     checked = check_answer("资料中未提及上海。", PASSAGES)
     assert checked.refused and checked.text == REFUSAL and checked.citations == []
+
+
+def test_uncited_supported_sentence_is_attributed_to_its_passage():
+    checked = check_answer("河南设立了总规模30亿元的人工智能产业基金。", PASSAGES)
+    assert checked.text == "河南设立了总规模30亿元的人工智能产业基金[1]。"
+    assert [c.n for c in checked.verified] == [1]
+
+
+def test_uncited_unsupported_answer_is_withheld():
+    checked = check_answer("上海设立了50亿元的基金。", PASSAGES)
+    assert checked.refused and checked.citations == []

@@ -14,6 +14,7 @@ from rag.embedders import make_embedder
 from rag.generators import make_generator
 from rag.ingest import ingest
 from rag.pipeline import QAPipeline
+from rag.prompts import REFUSAL
 from rag.retriever import Retriever
 
 pytestmark = pytest.mark.real
@@ -57,7 +58,8 @@ def test_henan_fund_answered_with_citation(pipeline):
 def test_shanghai_fund_is_refused(pipeline):
     answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
     assert answer.refused, answer.answer
-    assert answer.citations == []
+    assert answer.answer == REFUSAL
+    assert not [c for c in answer.citations if c.verified]
 
 
 def test_follow_up_is_rewritten_and_answered(pipeline):
