@@ -4,8 +4,8 @@ A citation is kept as verified only when the cited passage(s) contain the senten
 facts: every number (with dates) and every proper name found in the sentence. Without such
 facts, the sentence must share enough wording with the passage. Citations to passages that
 were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
-model left without a marker is attributed to the first passage that supports it (small models
-often forget the marker). An answer with no verified citation at all is withheld and becomes the refusal sentence: a small model that
+model left without a marker, or cited with the wrong number, is attributed to the first shown
+passage that supports it (small models often forget or misnumber the marker). An answer with no verified citation at all is withheld and becomes the refusal sentence: a small model that
 invents a figure usually cannot cite it.
 """
 
@@ -147,6 +147,11 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
             sentence, shown = _attribute(sentence, passages)
         joined = "\n".join(passages[n - 1].text for n in shown)
         together = bool(shown) and supports(sentence, joined)
+        if shown and not together:
+            # a wrong passage number: point the sentence at a passage that does support it
+            repaired, found = _attribute(_MARKER.sub("", sentence), passages)
+            if found:
+                sentence, shown, together = repaired, found, True
         verdicts = {}
         for n in shown:
             passage = passages[n - 1]

@@ -38,9 +38,15 @@ def test_citation_of_passage_not_shown_is_dropped():
     assert [c.n for c in checked.citations] == [1]
 
 
-def test_cited_passage_must_contain_the_figure_not_just_another_passage():
+def test_wrong_passage_number_is_repointed_to_the_supporting_passage():
     checked = check_answer("河南设立了30亿元基金[2]。广西是100亿元[2]。", PASSAGES)
-    assert "河南设立了30亿元基金[2?]" in checked.text and [c.n for c in checked.verified] == [2]
+    assert checked.text == "河南设立了30亿元基金[1]。广西是100亿元[2]。"
+    assert [c.n for c in checked.verified] == [1, 2]
+
+
+def test_unsupported_claim_keeps_a_marked_citation():
+    checked = check_answer("河南设立了30亿元基金[1]。该基金由国务院管理[2]。", PASSAGES)
+    assert "[2?]" in checked.text and [c.n for c in checked.unsupported] == [2]
 
 
 def test_several_citations_in_one_sentence():

@@ -63,16 +63,16 @@ def test_shanghai_fund_is_refused(pipeline):
 
 
 def test_follow_up_is_rewritten_and_answered(pipeline):
-    first = pipeline.ask("安徽省人工智能产业主题基金的总规模是多少？")
-    assert "200亿" in squash(first.answer), first.answer
+    first = pipeline.ask("河南设立的人工智能产业基金规模是多少？")
+    assert "30亿" in squash(first.answer), first.answer
     history = [
         {"role": "user", "content": first.question},
         {"role": "assistant", "content": first.answer},
     ]
-    second = pipeline.ask("那河南呢？", history=history)
-    assert "河南" in second.standalone_question and second.standalone_question != "那河南呢？"
-    assert "30亿" in squash(second.answer), second.to_dict()
-    assert any("30亿元" in text for text in cited_texts(second))
+    second = pipeline.ask("那广西呢？", history=history)
+    assert "广西" in second.standalone_question and second.standalone_question != "那广西呢？"
+    assert "100亿" in squash(second.answer), second.to_dict()
+    assert any("100亿元" in text for text in cited_texts(second))
 
 
 def test_instructions_inside_documents_are_ignored(pipeline):
