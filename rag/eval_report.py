@@ -1,0 +1,258 @@
+"""Writing an evaluation report: ``report.json``, a readable ``report.md`` and ``chart.png``."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from matplotlib.font_manager import FontProperties
+from rich.console import Console
+from rich.table import Table
+
+from .metrics import LATENCY_STEPS, RATE_METRICS
+from .stores import write_json_atomic
+
+WORST_FAILURES = 10
+CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")
+SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_precision", "citation_recall")
+CATEGORY_ZH = {
+    "overall": "总体",
+    "figures": "数字",
+    "dates": "日期",
+    "entities": "实体",
+    "policy": "政策",
+    "multi_passage": "多段",
+    "paraphrase": "改写",
+    "unanswerable": "无答案",
+    "followup": "追问",
+    "answerable": "可回答",
+}
+CJK_FAMILIES = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC",
+)
+
+
+def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Write report.json, report.md and chart.png into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "chart.png"]
+    write_json_atomic(paths[0], report)
+    paths[1].write_text(render_markdown(report), encoding="utf-8")
+    draw_chart(report, paths[2])
+    return paths
+
+
+# --- markdown ------------------------------------------------------------------------------
+
+
+def fmt(value: float | int | None, metric: str = "") -> str:
+    """A metric for display: rates to 3 decimals, milliseconds to 0.1 below 100, None as a dash."""
+    if value is None:
+        return "–"
+    if metric.endswith(("_p50", "_p95")):
+        return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def _applicable(report: Mapping[str, Any], metrics: Sequence[str]) -> list[str]:
+    return [m for m in metrics if report["overall"].get(m) is not None]
+
+
+def failure_severity(row: Mapping[str, Any]) -> tuple[int, int] | None:
+    """How bad a question went (bigger is worse), or None when it did not fail.
+
+    Wrong answers come first; within each group, the later the first gold passage (or none).
+    """
+    wrong = row["correct"] is False
+    missed = row["has_gold"] and row["rank"] != 1
+    if not (wrong or missed):
+        return None
+    return int(wrong), row["rank"] or 10**6
+
+
+def worst_failures(rows: Sequence[Mapping[str, Any]], limit: int = WORST_FAILURES) -> list[Mapping[str, Any]]:
+    """The ``limit`` worst failed questions, worst first."""
+    failed = [(severity, n, row) for n, row in enumerate(rows) if (severity := failure_severity(row)) is not None]
+    failed.sort(key=lambda item: (item[0], -item[1]), reverse=True)  # ties keep file order
+    return [row for _, _, row in failed[:limit]]
+
+
+def _expected(row: Mapping[str, Any]) -> str:
+    if not row["expected"]:
+        return "（拒答 refusal）"
+    return " + ".join(" / ".join(part) for part in row["expected"])
+
+
+def _failure_lines(row: Mapping[str, Any]) -> list[str]:
+    rank = row["rank"] if row["rank"] is not None else ("miss" if row["has_gold"] else "n/a")
+    lines = [
+        f"### {row['qid']} ({row['category']}, gold rank {rank})",
+        "",
+        f"- question: {_cell(row['question'])}",
+        f"- expected: {_cell(_expected(row))}",
+    ]
+    if row["answer"] is not None:
+        lines.append(f"- got: {_cell(row['answer'])}")
+    passages, label = (row["citations"], "cited") if row["citations"] else (row["retrieved"], "retrieved")
+    lines.append(f"- {label} passages:" if passages else "- no passages cited")
+    lines += [f"  - {'✓ gold' if p['gold'] else '✗'} {p['doc_id']} 《{_cell(p['title'])}》: {_cell(p['text'])}" for p in passages]
+    return lines + [""]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: setup, scores, latency, baseline changes, worst failures."""
+    config, overall = report["config"], report["overall"]
+    rates = _applicable(report, RATE_METRICS)
+    lines = [
+        "# Evaluation report",
+        "",
+        f"- date: {config['date']}, commit: {config['git_commit'] or 'unknown'}",
+        f"- questions: {config['questions']['path']} ({config['questions']['count']} questions, "
+        f"sha256 {config['questions']['sha256'][:12]})",
+        f"- index: {config['index']['path']} ({config['index']['documents']} documents, {config['index']['chunks']} chunks)",
+        f"- models: embedder {config['models']['embedder']}, LLM {config['models']['llm'] or '(retrieval only)'}",
+        f"- retrieval: mode {config['mode']}, scored in the top {config['retrieval_k']}"
+        + (f"; passages shown to the LLM: {config['top_k']}" if config["models"]["llm"] else ""),
+        "",
+        "## Scores",
+        "",
+        *_table(
+            ["category", "n", *rates],
+            [[name, fmt(s["questions"]), *(fmt(s[m]) for m in rates)]
+             for name, s in [("**overall**", overall), *report["per_category"].items()]],
+        ),
+        "",
+        "## Latency (ms)",
+        "",
+        *_table(
+            ["step", "p50", "p95"],
+            [[step, fmt(overall[f"{step}_p50"], "_p50"), fmt(overall[f"{step}_p95"], "_p95")]
+             for step in LATENCY_STEPS if overall[f"{step}_p50"] is not None],
+        ),
+        "",
+    ]
+    if "baseline" in report:
+        lines += _baseline_lines(report["baseline"])
+    failures = worst_failures(report["questions"])
+    lines += [f"## Worst failures ({len(failures)} shown)", ""]
+    lines += [line for row in failures for line in _failure_lines(row)] or ["None.", ""]
+    return "\n".join(lines)
+
+
+def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
+    header = ["metric", "baseline", "current", "change", "allowed", "status"]
+    rows = [_delta_cells(d) for d in baseline["deltas"]]
+    return [f"## Compared with {baseline['path']}", "", *_table(header, rows), ""]
+
+
+# --- console ---------------------------------------------------------------------------------
+
+
+def print_summary(report: Mapping[str, Any], console: Console) -> None:
+    """Overall and per-category scores as one table."""
+    metrics = _applicable(report, SUMMARY_METRICS)
+    table = Table("category", "n", *metrics, title="rag eval")
+    for name, summary in [("overall", report["overall"]), *report["per_category"].items()]:
+        table.add_row(name, fmt(summary["questions"]), *(fmt(summary[m]) for m in metrics))
+    console.print(table)
+
+
+def print_deltas(deltas: Sequence[Mapping[str, Any]], console: Console) -> None:
+    """The baseline comparison, regressions in red."""
+    table = Table("metric", "baseline", "current", "change", "allowed", "status", title="compared with baseline")
+    for d in deltas:
+        status = "[bold red]REGRESSED[/]" if d["regressed"] else "[green]ok[/]"
+        table.add_row(*_delta_cells(d)[:-1], status)
+    console.print(table)
+
+
+def _delta_cells(d: Mapping[str, Any]) -> list[str]:
+    metric = d["metric"]
+    return [metric, fmt(d["baseline"], metric), fmt(d["current"], metric), f"{d['change']:+.3f}",
+            fmt(d["allowed"], metric), "**REGRESSED**" if d["regressed"] else "ok"]
+
+
+# --- chart ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> FontProperties | None:
+    """A font with Chinese glyphs, or None; fonts found by fontconfig are registered first if needed."""
+    from matplotlib import font_manager
+
+    family = _known_cjk_family() or _register_fontconfig_cjk()
+    if family is None:
+        return None
+    path = next(font.fname for font in font_manager.fontManager.ttflist if font.name == family)
+    return font_manager.FontProperties(fname=path)  # by file: no family/weight lookup warnings
+
+
+def _known_cjk_family() -> str | None:
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FAMILIES if name in installed), None)
+
+
+def _register_fontconfig_cjk() -> str | None:
+    """Add the fonts ``fc-list :lang=zh`` knows (matplotlib's font cache may predate them)."""
+    from matplotlib import font_manager
+
+    try:
+        listing = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    added = []
+    for path in sorted(line.split(":")[0].strip() for line in listing.stdout.splitlines() if line.strip()):
+        try:
+            font_manager.fontManager.addfont(path)
+            added.append(font_manager.FontProperties(fname=path).get_name())
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return _known_cjk_family() or next(iter(added), None)
+
+
+def category_label(name: str, chinese: bool) -> str:
+    """A bar group's label: Chinese over English when a CJK font is there, else ASCII only."""
+    if chinese:
+        return f"{CATEGORY_ZH[name]}\n{name}" if name in CATEGORY_ZH else name
+    return name if name.isascii() else name.encode("ascii", "backslashreplace").decode()
+
+
+def draw_chart(report: Mapping[str, Any], path: Path) -> None:
+    """A grouped bar chart of the rate metrics, overall and per category."""
+    from matplotlib.figure import Figure
+
+    metrics = _applicable(report, CHART_METRICS)
+    groups = [("overall", report["overall"]), *report["per_category"].items()]
+    font = cjk_font()
+    figure = Figure(figsize=(max(8.0, 1.3 * len(groups)), 4.8), layout="constrained")
+    axes = figure.add_subplot()
+    width = 0.8 / max(len(metrics), 1)
+    for i, metric in enumerate(metrics):
+        xs = [g + (i - (len(metrics) - 1) / 2) * width for g in range(len(groups))]
+        values = [summary.get(metric) for _, summary in groups]
+        kept = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        axes.bar([x for x, _ in kept], [v for _, v in kept], width, label=metric)
+    axes.set_xticks(range(len(groups)), [category_label(name, font is not None) for name, _ in groups], fontproperties=font)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("score")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(ncols=len(metrics), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    config = report["config"]
+    title = f"{config['mode']} retrieval, {config['questions']['count']} questions"
+    axes.set_title(("各类别得分 · " if font else "Per-category scores: ") + title, pad=28, fontproperties=font)
+    figure.savefig(path, dpi=120)

@@ -1,0 +1,349 @@
+"""The evaluation: metrics on hand-made cases, both question formats, baselines, `rag eval` end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rag.chunking import Chunk
+from rag.cli import app
+from rag.config import Settings
+from rag.errors import InputError
+from rag.eval_report import category_label, worst_failures
+from rag.evaluation import (
+    REGRESSION_EXIT_CODE,
+    TOLERANCES,
+    EvalQuestion,
+    QuestionRow,
+    compare,
+    load_questions,
+    run_cli_eval,
+    summarise,
+    summarise_by_category,
+    sync_index,
+)
+from rag.generators import Message, ScriptedGenerator
+from rag.metrics import (
+    all_parts_found,
+    contains_any,
+    contains_quote,
+    first_relevant_rank,
+    hit_at,
+    normalise,
+    percentile,
+    reciprocal_rank,
+    refusal_precision_recall,
+)
+from rag.prompts import REFUSAL, REWRITE_SYSTEM
+from rag.stores import IndexStore
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def test_normalise_ignores_whitespace_and_width():
+    assert normalise("总规模 30亿元\n") == normalise("总规模３０亿元") == "总规模30亿元"
+    assert normalise("ＡＩ　产业") == "ai产业"
+
+
+def test_quote_matches_across_spacing_and_partly_across_chunk_boundaries():
+    quote = "设立总规模 30亿元的人工智能产业基金"
+    assert contains_quote("河南省设立总规模30亿元的人工智能产业基金，壮大耐心资本。", quote)
+    assert contains_quote("……设立总规模30亿元的人工智能", quote)  # 14 of 19 characters in one piece
+    assert not contains_quote("……设立总规模30亿", quote)  # 8 of 19
+    assert not contains_quote("anything", "")
+
+
+def test_answer_needs_every_part_with_any_alternative():
+    parts = [["骨干企业数智化转型升级基金", "数智化转型升级基金"], ["专项并购基金"]]
+    assert all_parts_found("包括数智化转型升级基金和专项 并购基金[1]。", parts)
+    assert not all_parts_found("包括数智化转型升级基金[1]。", parts)
+    assert not all_parts_found("anything", [])
+    assert contains_any("８月９日发布", ["8月9日", "8月9号"])
+
+
+def test_ranks_hits_and_reciprocal_rank():
+    assert first_relevant_rank([False, False, True, True]) == 3
+    assert first_relevant_rank([False, False]) is None
+    assert [hit_at(rank, 1) for rank in (1, 3, None)] == [1.0, 0.0, 0.0]
+    assert [hit_at(rank, 5) for rank in (1, 3, 6)] == [1.0, 1.0, 0.0]
+    assert [reciprocal_rank(rank, 10) for rank in (1, 4, 11, None)] == [1.0, 0.25, 0.0, 0.0]
+
+
+def test_refusal_precision_and_recall_with_zero_division():
+    should = [True, True, False, False]
+    assert refusal_precision_recall(should, [True, False, True, False]) == (0.5, 0.5)
+    assert refusal_precision_recall(should, [False] * 4) == (None, 0.0)  # never refused
+    assert refusal_precision_recall([False, False], [True, False]) == (0.0, None)  # nothing to refuse
+    assert refusal_precision_recall([], []) == (None, None)
+
+
+@pytest.mark.parametrize("q", [0, 50, 95, 100])
+def test_percentile_matches_numpy(q):
+    values = [120.0, 3.0, 48.5, 7.0, 300.0, 11.0]
+    assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+    assert percentile([42.0], q) == 42.0
+    assert percentile([], q) is None
+
+
+def _row(**fields) -> QuestionRow:
+    base = dict(qid="q", category="figures", question="?", expected=[["x"]], answerable=True, has_gold=True,
+                rank=1, retrieved=[], retrieve_ms=1.0)
+    return QuestionRow(**{**base, **fields})
+
+
+def _cite(gold: bool) -> dict:
+    return {"n": 1, "doc_id": "d", "chunk_id": "c", "title": "t", "text": "...", "gold": gold}
+
+
+def test_summary_of_hand_made_rows():
+    rows = [
+        _row(rank=1, answer="a", refused=False, correct=True, citations=[_cite(True), _cite(False)],
+             first_token_ms=100.0, total_ms=1000.0),
+        _row(rank=4, answer="b", refused=False, correct=False, citations=[_cite(False)], first_token_ms=300.0, total_ms=3000.0),
+        _row(rank=None, answer=REFUSAL, refused=True, correct=False),  # wrongly refused
+        _row(category="unanswerable", expected=[], answerable=False, has_gold=False, rank=None,
+             answer=REFUSAL, refused=True, correct=True),
+        _row(category="unanswerable", expected=[], answerable=False, has_gold=False, rank=None,
+             answer="编的", refused=False, correct=False, citations=[_cite(False)]),
+    ]
+    summary = summarise(rows)
+    assert summary["questions"] == 5
+    assert summary["hit@1"] == pytest.approx(1 / 3)
+    assert summary["hit@5"] == pytest.approx(2 / 3)
+    assert summary["mrr@10"] == pytest.approx((1 + 0.25 + 0) / 3)
+    assert summary["answer_accuracy"] == pytest.approx(2 / 5)
+    assert summary["refusal_precision"] == pytest.approx(1 / 2)
+    assert summary["refusal_recall"] == pytest.approx(1 / 2)
+    assert summary["citation_precision"] == pytest.approx(1 / 3)  # citations of answerable questions only
+    assert summary["citation_recall"] == pytest.approx(1 / 2)  # of the two answered answerable questions
+    assert summary["first_token_ms_p50"] == pytest.approx(200.0)
+    assert summary["retrieve_ms_p95"] == pytest.approx(1.0)
+    by_category = summarise_by_category(rows)
+    assert list(by_category) == ["figures", "unanswerable"]
+    assert by_category["unanswerable"]["hit@1"] is None
+    assert by_category["unanswerable"]["refusal_recall"] == 0.5
+
+
+def test_retrieval_only_rows_leave_answer_metrics_undefined():
+    summary = summarise([_row(rank=2), _row(rank=None)])
+    assert summary["hit@5"] == 0.5
+    assert all(summary[m] is None for m in ("answer_accuracy", "refusal_precision", "citation_recall", "total_ms_p50"))
+
+
+def test_worst_failures_put_wrong_answers_and_misses_first():
+    rows = [
+        {**_row(qid="ok").__dict__, "correct": True},
+        {**_row(qid="late", rank=3).__dict__},
+        {**_row(qid="wrong", rank=2).__dict__, "correct": False},
+        {**_row(qid="wrong-miss", rank=None).__dict__, "correct": False},
+    ]
+    assert [row["qid"] for row in worst_failures(rows)] == ["wrong-miss", "wrong", "late"]
+
+
+def test_category_labels_stay_ascii_without_a_cjk_font():
+    assert category_label("figures", chinese=True) == "数字\nfigures"
+    assert category_label("figures", chinese=False) == "figures"
+    assert category_label("数字", chinese=False).isascii()
+
+
+# --- question formats ---------------------------------------------------------------------
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+REGRESSION_ROWS = [
+    {"qid": "q001", "question": "河南设立的人工智能产业基金总规模是多少？", "category": "figures",
+     "answers": [["30亿元", "30亿"]], "evidence": ["设立总规模30亿元的人工智能产业基金"], "source": ["henan.txt"]},
+    {"qid": "q002", "question": "那机器人呢？", "category": "followup",
+     "answers": [["27.6亿元", "27.6亿"]], "evidence": ["2024年我国人形机器人市场规模约为27.6亿元"], "source": ["robots.md"],
+     "followup_of": "q001",
+     "history": [{"role": "user", "content": "河南设立的人工智能产业基金总规模是多少？"},
+                 {"role": "assistant", "content": "总规模30亿元。"}]},
+    {"qid": "q003", "question": "浙江省设立的人工智能产业基金总规模是多少？", "category": "unanswerable",
+     "answers": [], "evidence": [], "source": []},
+    {"qid": "q004", "question": "河南省人民政府哪天发布了政策措施？", "category": "dates",
+     "answers": [["8月9日", "8月9号"]], "evidence": ["8月9日，河南省人民政府发布"], "source": ["henan.txt"]},
+]
+
+
+def test_load_regression_format(tmp_path):
+    questions = load_questions(_write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS))
+    first, followup, unanswerable = questions[:3]
+    assert first.parts == (("30亿元", "30亿"),) and first.answerable and first.has_gold
+    assert first.retrieval_query == first.question
+    assert followup.history[0]["role"] == "user"
+    assert followup.retrieval_query == "河南设立的人工智能产业基金总规模是多少？ 那机器人呢？"
+    assert not unanswerable.answerable and not unanswerable.has_gold and unanswerable.category == "unanswerable"
+    assert len(load_questions(tmp_path / "q.jsonl", limit=2)) == 2
+
+
+def test_load_external_format(tmp_path):
+    path = _write_jsonl(tmp_path / "cmrc.jsonl", [
+        {"qid": "DEV_0_QUERY_1", "question": "这一模式是由谁改编的？", "answers": ["村雨城", "任天堂游戏谜之村雨城"],
+         "gold_pids": ["DEV_0"]},
+    ])
+    (question,) = load_questions(path)
+    assert question.parts == (("村雨城", "任天堂游戏谜之村雨城"),)
+    assert question.gold_doc_ids == frozenset({"DEV_0"}) and question.evidence == ()
+    assert question.category == "answerable"
+
+
+def test_malformed_rows_name_their_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    rows = [json.dumps(REGRESSION_ROWS[0], ensure_ascii=False), json.dumps({"qid": "x", "question": "?"})]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 2"):
+        load_questions(path)
+    with pytest.raises(InputError, match="no questions"):
+        load_questions(_write_jsonl(tmp_path / "empty.jsonl", []))
+
+
+def test_gold_chunks_by_quote_part_of_quote_or_document():
+    question = EvalQuestion("q", "?", "figures", (("30亿元",),), evidence=("设立总规模 30亿元的人工智能产业基金",))
+    chunk = Chunk("c", "d", "河南", "s", "……设立总规模30亿元的人工智能", 0)
+    assert question.is_gold(chunk)
+    assert not question.is_gold(replace(chunk, text="设立总规模30亿"))
+    assert question.supported_by(replace(chunk, text="总规模30亿元"))  # holds an accepted answer
+    external = EvalQuestion("q", "?", "answerable", (("x",),), gold_doc_ids=frozenset({"DEV_0"}))
+    assert external.is_gold(replace(chunk, doc_id="DEV_0")) and not external.is_gold(chunk)
+
+
+# --- baseline -----------------------------------------------------------------------------
+
+
+def test_compare_flags_drops_beyond_tolerance_only():
+    baseline = {"hit@1": 0.80, "answer_accuracy": 0.70, "total_ms_p50": 1000.0, "retrieve_ms_p50": 10.0, "mrr@10": None}
+    current = {"hit@1": 0.76, "answer_accuracy": 0.90, "total_ms_p50": 1490.0, "retrieve_ms_p50": 29.0, "mrr@10": 0.5}
+    fine = compare(baseline, current)
+    assert [d.metric for d in fine] == ["hit@1", "answer_accuracy", "retrieve_ms_p50", "total_ms_p50"]
+    assert not any(d.regressed for d in fine)
+    worse = compare(baseline, {"hit@1": 0.74, "answer_accuracy": 0.70, "total_ms_p50": 1510.0, "retrieve_ms_p50": 31.0})
+    assert {d.metric for d in worse if d.regressed} == {"hit@1", "total_ms_p50", "retrieve_ms_p50"}
+    assert TOLERANCES["hit@1"].higher_is_better and not TOLERANCES["total_ms_p50"].higher_is_better
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+STANDALONE = "2024年我国人形机器人市场规模是多少？"
+FACTS = {  # question put to the LLM -> (figure its passage holds, answer sentence)
+    REGRESSION_ROWS[0]["question"]: ("30亿元", "河南设立了总规模30亿元的人工智能产业基金"),
+    STANDALONE: ("27.6亿元", "2024年我国人形机器人市场规模约为27.6亿元"),
+}
+
+
+def scripted_reply(messages: Sequence[Message]) -> str:
+    """Rewrites the follow-up; answers what FACTS know, citing the passage with the figure; refuses the rest."""
+    if messages[0]["content"] == REWRITE_SYSTEM:
+        return STANDALONE
+    prompt = messages[-1]["content"]
+    for question, (figure, sentence) in FACTS.items():
+        if question in prompt and figure in prompt:
+            n = re.findall(r"^\[(\d+)\]", prompt[: prompt.index(figure)], flags=re.M)[-1]
+            return f"{sentence}[{n}]。"
+    return REFUSAL
+
+
+def _eval(tmp_path: Path, questions: Path, corpus: Sequence[Path], out: str, **options) -> tuple[int, str]:
+    console = Console(file=io.StringIO(), width=160)
+    kwargs = dict(settings=Settings(), index=None, questions=questions, corpus=list(corpus), out_dir=tmp_path / out,
+                  baseline=None, retrieval_only=False, limit=None, mode="hybrid", top_k=3, console=console,
+                  generator=ScriptedGenerator(scripted_reply))
+    code = run_cli_eval(**{**kwargs, **options})
+    return code, console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_end_to_end_report_with_scripted_llm(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "run")
+    assert code == 0 and "report.json" in printed
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    overall = report["overall"]
+    assert overall["questions"] == 4 and overall["hit@5"] == 1.0
+    assert overall["answer_accuracy"] == 0.75  # q004 refused although answerable
+    assert (overall["refusal_precision"], overall["refusal_recall"]) == (0.5, 1.0)
+    assert (overall["citation_precision"], overall["citation_recall"]) == (1.0, 1.0)
+    assert overall["total_ms_p50"] is not None and overall["first_token_ms_p95"] is not None
+    assert report["per_category"]["followup"]["answer_accuracy"] == 1.0
+    assert report["per_category"]["dates"]["answer_accuracy"] == 0.0
+    followup = next(row for row in report["questions"] if row["qid"] == "q002")
+    assert followup["standalone_question"] == STANDALONE and followup["citations"][0]["gold"]
+    config = report["config"]
+    assert config["models"] == {"embedder": "fake:hashing", "llm": "fake:scripted"}
+    assert config["index"]["path"] == str(tmp_path / "run" / "index") and config["index"]["documents"] == 3
+    assert len(config["questions"]["sha256"]) == 64 and config["date"]
+    markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "## Scores" in markdown and "### q004 (dates" in markdown and REFUSAL in markdown
+    assert (tmp_path / "run" / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_end_to_end_baseline_gate_and_index_reuse(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    manifest = tmp_path / "base" / "index" / "manifest.json"
+    generation = json.loads(manifest.read_text())["generation"]
+    stored = json.loads((tmp_path / "base" / "report.json").read_text(encoding="utf-8"))
+
+    def baseline_with(overall: dict) -> Path:
+        path = tmp_path / f"baseline-{len(list(tmp_path.glob('baseline-*')))}.json"
+        path.write_text(json.dumps({**stored, "overall": {**stored["overall"], **overall}}), encoding="utf-8")
+        return path
+
+    same, _ = _eval(tmp_path, questions, [corpus_dir], "base", baseline=tmp_path / "base" / "report.json")
+    assert same == 0
+    assert json.loads(manifest.read_text())["generation"] == generation  # unchanged corpus: index reused
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "worse", baseline=baseline_with({"answer_accuracy": 0.9}))
+    assert code == REGRESSION_EXIT_CODE and "REGRESSED" in printed
+    assert "**REGRESSED**" in (tmp_path / "worse" / "report.md").read_text(encoding="utf-8")
+    better, _ = _eval(tmp_path, questions, [corpus_dir], "better", baseline=baseline_with({"answer_accuracy": 0.5, "hit@1": 0.0}))
+    assert better == 0
+
+
+def test_retrieval_only_on_an_external_set(tmp_path):
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", [
+        {"pid": "P1", "title": "战国无双3", "text": "《战国无双3》是由光荣和ω-force开发的战国无双系列的正统第三续作。"},
+        {"pid": "P2", "title": "算力网络", "text": "截至2025年一季度，八大算力枢纽节点总算力规模达215.5 EFLOPS。"},
+        {"pid": "P3", "title": "人形机器人", "text": "2024年我国人形机器人市场规模约为27.6亿元。"},
+    ])
+    queries = _write_jsonl(tmp_path / "queries.jsonl", [
+        {"qid": "A", "question": "《战国无双3》是由哪两个公司合作开发的？", "answers": ["光荣和ω-force"], "gold_pids": ["P1"]},
+        {"qid": "B", "question": "八大算力枢纽节点总算力规模达到多少？", "answers": ["215.5 EFLOPS"], "gold_pids": ["P2"]},
+        {"qid": "C", "question": "人形机器人市场规模是多少？", "answers": ["27.6亿元"], "gold_pids": ["P3"]},
+    ])
+    code, _ = _eval(tmp_path, queries, [corpus], "cmrc", retrieval_only=True, mode="bm25", limit=2, generator=None)
+    report = json.loads((tmp_path / "cmrc" / "report.json").read_text(encoding="utf-8"))
+    assert code == 0 and report["config"]["models"]["llm"] is None and report["config"]["mode"] == "bm25"
+    assert report["overall"]["questions"] == 2 and report["overall"]["hit@1"] == 1.0
+    assert report["overall"]["answer_accuracy"] is None
+    assert all(row["answer"] is None for row in report["questions"])
+
+
+def test_cli_eval_retrieval_only(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app, ["eval", "-q", str(questions), "--corpus", str(corpus_dir), "--retrieval-only", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "chart.png", "index"}
+    bad = CliRunner().invoke(app, ["eval", "-q", str(questions), "--retrieval-only", "--mode", "fuzzy", "--out", str(out)])
+    assert bad.exit_code == 1 and "fuzzy" in bad.output
+
+
+def test_sync_index_drops_files_no_longer_in_the_corpus(tmp_path, corpus_dir, embedder):
+    settings = replace(Settings(), index_dir=tmp_path / "index")
+    sync_index([corpus_dir], settings, embedder, progress=lambda *_: None)
+    assert len(IndexStore.load(settings.index_dir).documents()) == 3
+    sync_index([corpus_dir / "henan.txt"], settings, embedder, progress=lambda *_: None)
+    assert [d.title for d in IndexStore.load(settings.index_dir).documents()] == ["河南设立人工智能产业基金"]
