@@ -181,7 +181,8 @@ def print_deltas(deltas: Sequence[Mapping[str, Any]], console: Console) -> None:
 
 def _delta_cells(d: Mapping[str, Any]) -> list[str]:
     metric = d["metric"]
-    return [metric, fmt(d["baseline"], metric), fmt(d["current"], metric), f"{d['change']:+.3f}",
+    change = f"{d['change']:+.1f}" if metric.endswith(("_p50", "_p95")) else f"{d['change']:+.3f}"
+    return [metric, fmt(d["baseline"], metric), fmt(d["current"], metric), change,
             fmt(d["allowed"], metric), "**REGRESSED**" if d["regressed"] else "ok"]
 
 

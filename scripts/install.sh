@@ -7,12 +7,12 @@ PY=${PYTHON:-python3}
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v chromium >/dev/null 2>&1; then
-  step "Chromium (headless browser tests; Debian package)"
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  step "Chromium (headless browser tests) and a CJK font (charts, screenshots); Debian packages"
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
   else
-    echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests" >&2
+    echo "missing: run 'sudo apt-get install chromium fonts-wqy-zenhei' for the browser tests and CJK charts" >&2
   fi
 fi
 
