@@ -3,7 +3,7 @@
 Run: ``pytest -m real tests/test_e5_convert.py -s`` (``-s`` shows the cosine report). Converts into a
 tmp dir, or uses ``$RAG_DATA_DIR/models/multilingual-e5-small-st`` (converting it once) when
 ``RAG_DATA_DIR`` is set. Extra Chinese passages come from the CMRC 2018 dev corpus when present
-(``RAG_CMRC_CORPUS``, default ``/work/shared/data/cmrc2018_dev.corpus.jsonl``).
+(``RAG_CMRC_CORPUS``, default ``../shared/data/cmrc2018_dev.corpus.jsonl`` beside the repo).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rag import e5_convert
 from rag.config import REPO_ROOT, default_data_dir
 from rag.errors import ModelError
 
-CMRC_CORPUS = Path(os.environ.get("RAG_CMRC_CORPUS", "/work/shared/data/cmrc2018_dev.corpus.jsonl"))
+CMRC_CORPUS = Path(os.environ.get("RAG_CMRC_CORPUS", str(REPO_ROOT.parent / "shared" / "data" / "cmrc2018_dev.corpus.jsonl")))
 UNK, METASPACE = 3, 6  # "<unk>" and "▁" in the XLM-R vocabulary
 
 MIXED = [
