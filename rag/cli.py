@@ -10,11 +10,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .config import Settings
 from .errors import RagError
+from .progress import RichProgress, progress_bar
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -48,21 +48,6 @@ def _embedder(settings: Settings):
     return make_embedder(settings.embed_model, settings.data_dir, settings.threads)
 
 
-class _RichProgress:
-    """Adapter from the library's ``progress(stage, done, total)`` callback to a rich bar."""
-
-    LABELS = {"load": "读取文件 loading", "embed": "向量化 embedding", "write": "写入索引 writing"}
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
-
-
 @app.command()
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files or folders: .txt .md .html .pdf .docx .jsonl"),
@@ -81,9 +66,8 @@ def ingest(
         if chunking.chunk_overlap >= chunking.chunk_size or chunking.chunk_size < 50:
             raise RagError("chunk size must be at least 50 and larger than the overlap")
         embedder = _embedder(settings)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=False) as progress:
-            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=_RichProgress(progress))
+        with progress_bar(err) as bar:
+            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=RichProgress(bar))
     except RagError as exc:
         fail(exc)
         return
@@ -262,8 +246,12 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N questions."),
     mode: str = typer.Option("hybrid", "--mode", help="Retrieval mode: hybrid, dense or bm25."),
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore the rows of an interrupted run in --out; score everything again."),
 ) -> None:
-    """Run the regression set (or an external set) and write a report; --baseline fails on regressions."""
+    """Run the regression set (or an external set) and write a report; --baseline fails on regressions.
+
+    An interrupted run resumes: run the same command again and questions already scored are kept.
+    """
     from .evaluation import run_cli_eval
 
     try:
@@ -279,6 +267,7 @@ def evaluate(
             mode=mode,
             top_k=k,
             console=out,
+            fresh=fresh,
         )
     except RagError as exc:
         fail(exc)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .chunking import Chunk, ChunkingConfig
 from .config import REPO_ROOT, Settings
@@ -48,6 +47,7 @@ from .metrics import (
     refusal_precision_recall,
 )
 from .pipeline import Answer, QAPipeline
+from .progress import RichProgress, progress_bar
 from .retriever import SEARCH_MODES, Retriever, SearchHit, SearchMode
 from .stores import IndexStore
 
@@ -55,6 +55,7 @@ RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
 CLIP_CHARS = 200
 REGRESSION_EXIT_CODE = 3
+JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
 
 
 # --- questions ---------------------------------------------------------------------------
@@ -134,15 +135,20 @@ def load_questions(path: Path, limit: int | None = None) -> list[EvalQuestion]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the question set {path}: {exc}") from exc
     questions: list[EvalQuestion] = []
+    seen: set[str] = set()
     for line_no, line in enumerate(lines, start=1):
         if limit is not None and len(questions) >= limit:
             break
         if not line.strip():
             continue
         try:
-            questions.append(parse_question(json.loads(line)))
+            question = parse_question(json.loads(line))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}, line {line_no}: {exc}") from exc
+        if question.qid in seen:
+            raise InputError(f"{path}, line {line_no}: qid '{question.qid}' is used twice")
+        seen.add(question.qid)
+        questions.append(question)
     if not questions:
         raise InputError(f"{path} holds no questions")
     return questions
@@ -227,23 +233,78 @@ def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> Qu
     )
 
 
+class RowJournal:
+    """Rows of an unfinished run, appended as each question completes, so an interrupted run resumes.
+
+    The first line holds the run's key (question file, models, index, settings); a journal with
+    another key belongs to a different run and is started afresh.
+    """
+
+    def __init__(self, path: Path, key: Mapping[str, Any]) -> None:
+        self.path = path
+        self.key = json.loads(json.dumps(key))  # the key as it reads back from JSON
+
+    def load(self) -> dict[str, QuestionRow]:
+        """The rows already scored by this run, by qid (empty when there are none)."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            if not lines or json.loads(lines[0]) != {"key": self.key}:
+                return {}
+        except (OSError, ValueError):
+            return {}
+        rows: dict[str, QuestionRow] = {}
+        for line in lines[1:]:
+            try:
+                row = QuestionRow(**json.loads(line))
+            except (ValueError, TypeError):
+                break  # a line cut off by a crash: it and anything after it are scored again
+            rows[row.qid] = row
+        return rows
+
+    def start(self, kept: Sequence[QuestionRow]) -> None:
+        """Rewrite the journal with this run's key and the rows kept from before."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"key": self.key}, ensure_ascii=False)] + [json.dumps(asdict(row), ensure_ascii=False) for row in kept]
+        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def append(self, row: QuestionRow) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+
+    def finish(self) -> None:
+        """The run is complete and reported: the journal is no longer needed."""
+        self.path.unlink(missing_ok=True)
+
+
 def run_questions(
     questions: Sequence[EvalQuestion],
     retriever: Retriever,
     pipeline: QAPipeline | None,
     top_k: int,
     progress: ProgressCallback | None = None,
+    journal: RowJournal | None = None,
 ) -> list[QuestionRow]:
-    """Score every question; ``pipeline=None`` scores retrieval only."""
-    rows = []
-    for done, question in enumerate(questions, start=1):
-        row = score_retrieval(question, retriever)
-        if pipeline is not None:
-            row = score_answer(question, pipeline.ask(question.question, question.history, top_k), row)
-        rows.append(row)
+    """Score every question; ``pipeline=None`` scores retrieval only.
+
+    With a ``journal``, questions it already holds are not asked again and each new row is
+    appended to it as soon as it is scored.
+    """
+    done_before = journal.load() if journal else {}
+    rows = [done_before[q.qid] for q in questions if q.qid in done_before]
+    if journal:
+        journal.start(rows)
+    for question in questions:
+        if question.qid not in done_before:
+            row = score_retrieval(question, retriever)
+            if pipeline is not None:
+                row = score_answer(question, pipeline.ask(question.question, question.history, top_k), row)
+            rows.append(row)
+            if journal:
+                journal.append(row)
         if progress:
-            progress("questions", done, len(questions))
-    return rows
+            progress("questions", len(rows), len(questions))
+    order = {q.qid: i for i, q in enumerate(questions)}
+    return sorted(rows, key=lambda row: order[row.qid])
 
 
 # --- summaries -----------------------------------------------------------------------------
@@ -410,11 +471,6 @@ def build_report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[st
     }
 
 
-def _progress_bar(console: Console) -> Progress:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=console)
-
-
 def open_eval(
     settings: Settings,
     corpus: Sequence[Path],
@@ -467,6 +523,13 @@ def run_config(
     }
 
 
+def run_key(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What must match for rows of an earlier, interrupted run to be reused: not its date or size."""
+    key = {name: value for name, value in config.items() if name not in ("date", "git_commit")}
+    key["questions"] = {name: value for name, value in config["questions"].items() if name != "count"}
+    return key
+
+
 def run_cli_eval(
     *,
     settings: Settings,
@@ -481,24 +544,32 @@ def run_cli_eval(
     top_k: int,
     console: Console,
     generator: Generator | None = None,
+    fresh: bool = False,
 ) -> int:
     """``rag eval``: score, write report.json/.md/chart.png to ``out_dir``, return the exit code.
 
     The code is :data:`REGRESSION_EXIT_CODE` when a metric fell beyond its tolerance against
-    ``baseline``, else 0. ``generator`` replaces the configured LLM (tests pass a fake).
+    ``baseline``, else 0. ``generator`` replaces the configured LLM (tests pass a fake). Rows are
+    journalled in ``out_dir`` as they are scored, so an interrupted run resumes where it stopped;
+    ``fresh`` discards such a journal.
     """
-    from .cli import _RichProgress
-
     if mode not in SEARCH_MODES:
         raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
     stored = load_report(baseline) if baseline else None
     items = load_questions(questions, limit)
     settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
-    with _progress_bar(console) as bar:
-        progress = _RichProgress(bar)
+    with progress_bar(console) as bar:
+        progress = RichProgress(bar)
         retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
-        rows = run_questions(items, retriever, pipeline, top_k, progress)
-    report = build_report(rows, run_config(questions, len(items), retriever, pipeline, corpus, top_k))
+        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k)
+        journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
+        if fresh:
+            journal.finish()
+        resumed = len(set(journal.load()) & {q.qid for q in items})
+        if resumed:
+            console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
+        rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
+    report = build_report(rows, config)
     deltas = compare(stored["overall"], report["overall"]) if stored else []
     if stored:
         report["baseline"] = {"path": str(baseline), "deltas": [d.to_dict() for d in deltas]}
@@ -508,5 +579,6 @@ def run_cli_eval(
         if stored.get("config", {}).get("questions", {}).get("sha256") != report["config"]["questions"]["sha256"]:
             console.print("[yellow]note:[/] the baseline was made from a different question file")
         print_deltas(report["baseline"]["deltas"], console)
+    journal.finish()
     console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)
     return REGRESSION_EXIT_CODE if any(d.regressed for d in deltas) else 0

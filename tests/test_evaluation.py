@@ -20,6 +20,8 @@ from rag.config import Settings
 from rag.errors import InputError
 from rag.eval_report import category_label, worst_failures
 from rag.evaluation import (
+    JOURNAL_NAME,
+    RowJournal,
     REGRESSION_EXIT_CODE,
     TOLERANCES,
     EvalQuestion,
@@ -308,6 +310,54 @@ def test_end_to_end_baseline_gate_and_index_reuse(tmp_path, corpus_dir):
     assert "**REGRESSED**" in (tmp_path / "worse" / "report.md").read_text(encoding="utf-8")
     better, _ = _eval(tmp_path, questions, [corpus_dir], "better", baseline=baseline_with({"answer_accuracy": 0.5, "hit@1": 0.0}))
     assert better == 0
+
+
+def test_interrupted_run_resumes_without_asking_again(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    asked: list[str] = []
+
+    def reply_then_crash(messages: Sequence[Message]) -> str:
+        if messages[0]["content"] != REWRITE_SYSTEM:
+            asked.append(messages[-1]["content"])
+            if len(asked) == 3:
+                raise KeyboardInterrupt  # the evaluator presses Ctrl-C during the third answer
+        return scripted_reply(messages)
+
+    with pytest.raises(KeyboardInterrupt):
+        _eval(tmp_path, questions, [corpus_dir], "run", generator=ScriptedGenerator(reply_then_crash))
+    journal = tmp_path / "run" / JOURNAL_NAME
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 1 + 2  # key + the two finished rows
+    assert not (tmp_path / "run" / "report.json").exists()
+
+    counting = ScriptedGenerator(scripted_reply)
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "run", generator=counting)
+    assert code == 0 and "resuming: 2 of 4" in printed
+    assert len([call for call in counting.calls if call[0]["content"] != REWRITE_SYSTEM]) <= 2  # only the rest
+    resumed = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    assert [row["qid"] for row in resumed["questions"]] == [row["qid"] for row in REGRESSION_ROWS]
+    assert not journal.exists()  # a finished run leaves no journal behind
+
+    code, _ = _eval(tmp_path, questions, [corpus_dir], "whole")
+    whole = json.loads((tmp_path / "whole" / "report.json").read_text(encoding="utf-8"))
+    assert resumed["overall"]["answer_accuracy"] == whole["overall"]["answer_accuracy"]
+    assert resumed["overall"]["refusal_recall"] == whole["overall"]["refusal_recall"]
+
+
+def test_journal_of_another_run_is_not_reused(tmp_path):
+    journal = RowJournal(tmp_path / JOURNAL_NAME, {"mode": "hybrid"})
+    journal.start([_row(qid="a")])
+    journal.append(_row(qid="b"))
+    assert set(journal.load()) == {"a", "b"}
+    assert RowJournal(tmp_path / JOURNAL_NAME, {"mode": "bm25"}).load() == {}
+    with journal.path.open("a", encoding="utf-8") as handle:
+        handle.write('{"qid": "c", "categ')  # cut off mid-line by a crash
+    assert set(journal.load()) == {"a", "b"}  # the cut-off row is scored again, the others kept
+
+
+def test_duplicate_qids_are_refused(tmp_path):
+    questions = _write_jsonl(tmp_path / "q.jsonl", [REGRESSION_ROWS[0], REGRESSION_ROWS[0]])
+    with pytest.raises(InputError, match="used twice"):
+        load_questions(questions)
 
 
 def test_retrieval_only_on_an_external_set(tmp_path):
