@@ -10,9 +10,9 @@ from typing import Iterator, Literal, Sequence
 
 from .chunking import Chunk
 from .citations import CheckedAnswer, Citation, check_answer
+from .config import Settings
 from .generators import Generator, Message
 from .prompts import REFUSAL, answer_messages, rewrite_messages
-from .config import Settings
 from .retriever import Retriever, SearchHit, check_query
 
 DEFAULT_TOP_K = 3
