@@ -43,9 +43,9 @@ def fail(exc: Exception) -> None:
 
 
 def _embedder(settings: Settings):
-    from .embedders import make_embedder
+    from .embedders import embedder_for
 
-    return make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    return embedder_for(settings)
 
 
 @app.command()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 TextKind = Literal["query", "passage"]
 
@@ -105,6 +108,11 @@ class HashingEmbedder:
             if not text:
                 out[row, 0] = 1.0
         return _normalise(out)
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder ``settings`` configure (model, model folder, threads)."""
+    return make_embedder(settings.embed_model, settings.data_dir, settings.threads)
 
 
 def make_embedder(model: str, data_dir: Path, threads: int | None = None) -> Embedder:

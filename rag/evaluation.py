@@ -27,7 +27,7 @@ from rich.console import Console
 from .chunking import Chunk, ChunkingConfig
 from .config import REPO_ROOT, Settings
 from .documents import file_sha256, iter_input_files
-from .embedders import Embedder, make_embedder
+from .embedders import Embedder, embedder_for
 from .errors import InputError
 from .eval_report import print_deltas, print_summary, write_report
 from .generators import Generator, Message
@@ -481,7 +481,7 @@ def open_eval(
     progress: ProgressCallback,
 ) -> tuple[ModeRetriever, QAPipeline | None]:
     """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
-    embedder = make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    embedder = embedder_for(settings)
     if corpus:
         sync_index(corpus, settings, embedder, progress)
     retriever = ModeRetriever(settings.index_dir, embedder, mode)

@@ -163,9 +163,9 @@ def _ms(start: float, end: float) -> float:
 
 def build_pipeline(settings: Settings, top_k: int = DEFAULT_TOP_K) -> QAPipeline:
     """The pipeline for ``settings``: its embedder, its index and its LLM backend."""
-    from .embedders import make_embedder
+    from .embedders import embedder_for
     from .generators import make_generator
 
-    embedder = make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    embedder = embedder_for(settings)
     retriever = Retriever(settings.index_dir, embedder)
     return QAPipeline(retriever, make_generator(settings), top_k=top_k)

@@ -134,10 +134,9 @@ class SharedModels:
         """The embedding model (needed to search and to add documents)."""
         with self._lock:
             if self._embedder is None:
-                from .embedders import make_embedder
+                from .embedders import embedder_for
 
-                s = self.settings
-                self._embedder = make_embedder(s.embed_model, s.data_dir, s.threads)
+                self._embedder = embedder_for(self.settings)
             return self._embedder
 
     def generator(self) -> Generator:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import REPO_ROOT, Settings
-from rag.embedders import make_embedder
+from rag.embedders import embedder_for
 from rag.ingest import ingest
 from rag.web import SharedModels, WebApp, launch_app
 
@@ -59,7 +59,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """(url, feedback file) of a running server over a fresh index of corpus/."""
     work = tmp_path_factory.mktemp("web-real")
     settings = replace(Settings(), index_dir=work / "index" / "main")
-    embedder = make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    embedder = embedder_for(settings)
     ingest([REPO_ROOT / "corpus"], settings.index_dir, embedder)
     app = WebApp(settings, SharedModels(settings, embedder=embedder), feedback_file=work / "feedback.jsonl")
     app.models.preload()

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from rag.config import REPO_ROOT, Settings
-from rag.embedders import make_embedder
+from rag.embedders import embedder_for
 from rag.generators import make_generator
 from rag.ingest import ingest
 from rag.pipeline import QAPipeline
@@ -37,7 +37,7 @@ def pipeline(tmp_path_factory) -> QAPipeline:
     shutil.copytree(REPO_ROOT / "corpus", corpus)
     (corpus / "injection.txt").write_text(INJECTION, encoding="utf-8")
     settings = replace(Settings(), index_dir=workdir / "index")
-    embedder = make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    embedder = embedder_for(settings)
     ingest([corpus], settings.index_dir, embedder)
     return QAPipeline(Retriever(settings.index_dir, embedder), make_generator(settings))
 
