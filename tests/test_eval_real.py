@@ -1,4 +1,4 @@
-"""`rag eval` end to end with the real bundled models on the first questions of the regression set."""
+"""The whole regression set through `rag eval` with the real bundled models, gated by eval/baseline.json."""
 
 from __future__ import annotations
 
@@ -9,33 +9,38 @@ import pytest
 from rich.console import Console
 
 from rag.config import REPO_ROOT, Settings
-from rag.evaluation import run_cli_eval
+from rag.evaluation import TOLERANCES, compare, load_questions, run_cli_eval
 
 pytestmark = pytest.mark.real
 
-LIMIT = 12
+QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
+BASELINE = REPO_ROOT / "eval" / "baseline.json"
 
 
-def test_regression_set_runs_end_to_end_with_real_models(tmp_path):
+def test_regression_set_runs_end_to_end_and_holds_the_baseline(tmp_path):
     out_dir = tmp_path / "eval"
-    code = run_cli_eval(
+    run_cli_eval(
         settings=replace(Settings(), index_dir=tmp_path / "index"),
         index=tmp_path / "index",
-        questions=REPO_ROOT / "eval" / "questions.jsonl",
+        questions=QUESTIONS,
         corpus=[REPO_ROOT / "corpus"],
         out_dir=out_dir,
-        baseline=None,
+        baseline=BASELINE,
         retrieval_only=False,
-        limit=LIMIT,
+        limit=None,
         mode="hybrid",
         top_k=3,
         console=Console(stderr=True),
     )
-    assert code == 0
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     assert (out_dir / "report.md").stat().st_size > 0 and (out_dir / "chart.png").stat().st_size > 0
-    assert len(report["questions"]) == LIMIT
-    overall = report["overall"]
-    # the default models must answer most of these (accepted baseline: eval/baseline.json)
-    assert overall["hit@5"] >= 0.8
-    assert overall["answer_accuracy"] >= 0.5
+    assert len(report["questions"]) == len(load_questions(QUESTIONS))
+    assert all(row["answer"] for row in report["questions"])  # every question got an answer or the refusal
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
+    assert baseline["config"]["questions"]["count"] == len(report["questions"])  # the baseline is the full set
+    # Quality must hold within the stated tolerances. Latency is printed but not gated here:
+    # the CI machine is not the one the baseline was timed on.
+    quality = [d for d in compare(baseline["overall"], report["overall"]) if TOLERANCES[d.metric].higher_is_better]
+    assert {d.metric for d in quality} >= {"hit@1", "hit@5", "answer_accuracy", "citation_precision"}
+    regressed = [f"{d.metric}: {d.baseline:.3f} -> {d.current:.3f}" for d in quality if d.regressed]
+    assert not regressed, regressed
