@@ -106,6 +106,8 @@ def _failure_lines(row: Mapping[str, Any]) -> list[str]:
     ]
     if row["answer"] is not None:
         lines.append(f"- got: {_cell(row['answer'])}")
+    if row.get("draft") and row["draft"] != row["answer"]:
+        lines.append(f"- the model wrote (before the citation check): {_cell(row['draft'])}")
     passages, label = (row["citations"], "cited") if row["citations"] else (row["retrieved"], "retrieved")
     lines.append(f"- {label} passages:" if passages else "- no passages cited")
     lines += [f"  - {'✓ gold' if p['gold'] else '✗'} {p['doc_id']} 《{_cell(p['title'])}》: {_cell(p['text'])}" for p in passages]

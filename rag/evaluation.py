@@ -172,6 +172,7 @@ class QuestionRow:
     retrieve_ms: float
     standalone_question: str | None = None
     answer: str | None = None  # None: the LLM did not run (--retrieval-only)
+    draft: str | None = None  # the model's own text, before the citation check
     refused: bool | None = None
     correct: bool | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)  # verified citations only
@@ -224,6 +225,7 @@ def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> Qu
         row,
         standalone_question=answer.standalone_question,
         answer=answer.answer,
+        draft=answer.draft,
         refused=answer.refused,
         correct=correct,
         citations=[{"n": c.n, **_passage(chunk, question.supported_by(chunk))} for c, chunk in cited],

@@ -32,6 +32,7 @@ class Answer:
     citations: list[Citation]
     passages: list[SearchHit]
     timings: dict[str, float] = field(default_factory=dict)
+    draft: str = ""  # the model's text before the citation check ("" when the LLM was not asked)
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` shape."""
@@ -146,7 +147,8 @@ class QAPipeline:
             completion_tokens=usage.get("completion_tokens", 0),
         )
         timings.setdefault("first_token_ms", timings["total_ms"])
-        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings)
+        draft = "".join(pieces).strip()
+        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings, draft)
         yield Event("done", answer=answer)
 
     def ask(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Answer:

@@ -18,7 +18,7 @@ from rag.chunking import Chunk
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import InputError
-from rag.eval_report import category_label, worst_failures
+from rag.eval_report import category_label, render_markdown, worst_failures
 from rag.evaluation import (
     JOURNAL_NAME,
     RowJournal,
@@ -288,6 +288,18 @@ def test_end_to_end_report_with_scripted_llm(tmp_path, corpus_dir):
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert "## Scores" in markdown and "### q004 (dates" in markdown and REFUSAL in markdown
     assert (tmp_path / "run" / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_shows_what_the_model_wrote_when_the_check_withheld_it(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    _eval(tmp_path, questions, [corpus_dir], "run")
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    rows = {row["qid"]: row for row in report["questions"]}
+    assert rows["q001"]["draft"] == rows["q001"]["answer"]  # verified: the check left it as it was
+    rows["q004"]["draft"] = "发布于2099年1月1日[1]。"  # as if the check had withheld a made-up date
+    markdown = render_markdown(report)
+    assert "- the model wrote (before the citation check): 发布于2099年1月1日[1]。" in markdown
+    assert markdown.count("before the citation check") == 1
 
 
 def test_end_to_end_baseline_gate_and_index_reuse(tmp_path, corpus_dir):

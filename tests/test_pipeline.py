@@ -59,6 +59,15 @@ def test_model_refusal_is_normalised(index_dir):
     pipeline, _ = make_pipeline(index_dir, "资料中没有提到上海的基金。")
     answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
     assert answer.refused and answer.answer == REFUSAL and answer.citations == []
+    assert answer.draft == "资料中没有提到上海的基金。"  # what the model said is kept for evaluators
+
+
+def test_unverifiable_answer_is_withheld_but_its_draft_kept(index_dir):
+    made_up = "河南设立了总规模999亿元的人工智能产业基金[1]。"
+    pipeline, _ = make_pipeline(index_dir, made_up)
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？")
+    assert answer.refused and answer.answer == REFUSAL
+    assert answer.draft == made_up
 
 
 def test_follow_up_is_rewritten_before_retrieval(index_dir):
