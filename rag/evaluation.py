@@ -36,6 +36,7 @@ from .metrics import (
     LATENCY_STEPS,
     RATE_METRICS,
     all_parts_found,
+    answer_span_recall,
     contains_any,
     contains_quote,
     first_relevant_rank,
@@ -341,6 +342,8 @@ def summarise(rows: Sequence[QuestionRow]) -> dict[str, float | int | None]:
         "hit@5": mean([hit_at(rank, 5) for rank in ranks]),
         "mrr@10": mean([reciprocal_rank(rank, RETRIEVAL_K) for rank in ranks]),
         "answer_accuracy": mean([float(bool(row.correct)) for row in answered]),
+        "answer_span_recall": mean([0.0 if row.refused else answer_span_recall(row.answer or "", row.expected)
+                                    for row in answered if row.answerable]),
         "refusal_precision": refusal_precision,
         "refusal_recall": refusal_recall,
         "citation_precision": ratio(sum(c["gold"] for c in citations), len(citations)),

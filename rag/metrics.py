@@ -16,7 +16,7 @@ PARTIAL_QUOTE_SHARE = 0.6
 """A passage holding this share of a quote in one piece counts (quotes can straddle chunks)."""
 
 RATE_METRICS = (
-    "hit@1", "hit@5", "mrr@10", "answer_accuracy",
+    "hit@1", "hit@5", "mrr@10", "answer_accuracy", "answer_span_recall",
     "refusal_precision", "refusal_recall", "citation_precision", "citation_recall",
 )
 """The summary metrics that are shares between 0 and 1."""
@@ -36,10 +36,14 @@ def contains_quote(passage: str, quote: str, min_share: float = PARTIAL_QUOTE_SH
     body, wanted = normalise(passage), normalise(quote)
     if not wanted:
         return False
+    return wanted in body or _longest_run(wanted, body) >= math.ceil(min_share * len(wanted))
+
+
+def _longest_run(wanted: str, body: str) -> int:
+    """Length of the longest piece of ``wanted`` that ``body`` holds unbroken."""
     if wanted in body:
-        return True
-    run = SequenceMatcher(None, wanted, body, autojunk=False).find_longest_match(0, len(wanted), 0, len(body))
-    return run.size >= math.ceil(min_share * len(wanted))
+        return len(wanted)
+    return SequenceMatcher(None, wanted, body, autojunk=False).find_longest_match(0, len(wanted), 0, len(body)).size
 
 
 def contains_any(text: str, alternatives: Sequence[str]) -> bool:
@@ -52,6 +56,21 @@ def contains_any(text: str, alternatives: Sequence[str]) -> bool:
 def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
     """True when every required part has one accepted alternative in ``answer``."""
     return bool(parts) and all(contains_any(answer, part) for part in parts)
+
+
+def answer_span_recall(answer: str, parts: Sequence[Sequence[str]]) -> float:
+    """How much of each required part ``answer`` holds in one unbroken piece; mean over parts.
+
+    Each part scores the longest run of its best alternative found in ``answer``, as a share of
+    that alternative's length. A softer companion to :func:`all_parts_found` for answers that
+    trim or rephrase a long span: ``近5.6万平方米`` answered as ``5.6万平方米`` scores 7/8.
+    """
+    body = normalise(answer)
+    shares = []
+    for part in parts:
+        wanted = [w for w in (normalise(alt) for alt in part) if w]
+        shares.append(max((_longest_run(w, body) / len(w) for w in wanted), default=0.0))
+    return sum(shares) / len(shares) if shares else 0.0
 
 
 def first_relevant_rank(relevant: Sequence[bool]) -> int | None:

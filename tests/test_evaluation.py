@@ -35,6 +35,7 @@ from rag.evaluation import (
 )
 from rag.generators import Message, ScriptedGenerator
 from rag.metrics import (
+    answer_span_recall,
     all_parts_found,
     contains_any,
     contains_quote,
@@ -70,6 +71,26 @@ def test_answer_needs_every_part_with_any_alternative():
     assert not all_parts_found("包括数智化转型升级基金[1]。", parts)
     assert not all_parts_found("anything", [])
     assert contains_any("８月９日发布", ["8月9日", "8月9号"])
+
+
+def test_answer_span_recall_scores_the_longest_unbroken_piece_of_each_part():
+    assert answer_span_recall("建筑总面积为5.6万平方米[1]。", [["近5.6万平方米"]]) == pytest.approx(7 / 8)
+    assert answer_span_recall("分为两个部分", [["分为两个部份。"]]) == pytest.approx(5 / 7)
+    assert answer_span_recall("巴 西", [["巴西"]]) == 1.0  # spacing is ignored, as everywhere
+    assert answer_span_recall("巴，西", [["巴西"]]) == 0.5  # scattered characters do not add up
+    parts = [["骨干企业数智化转型升级基金", "数智化转型升级基金"], ["专项并购基金"]]
+    assert answer_span_recall("包括数智化转型升级基金[1]", parts) == pytest.approx((1 + 2 / 6) / 2)  # only 基金 of 专项并购基金
+    assert answer_span_recall("anything", []) == 0.0
+
+
+def test_span_recall_in_the_summary_counts_refusals_of_answerable_questions_as_zero():
+    rows = [
+        _row(expected=[["近5.6万平方米"]], answer="5.6万平方米[1]", refused=False, correct=False),
+        _row(expected=[["巴西"]], answer=REFUSAL, refused=True, correct=False),
+        _row(category="unanswerable", expected=[], answerable=False, has_gold=False, rank=None,
+             answer=REFUSAL, refused=True, correct=True),
+    ]
+    assert summarise(rows)["answer_span_recall"] == pytest.approx((7 / 8 + 0) / 2)
 
 
 def test_ranks_hits_and_reciprocal_rank():
