@@ -19,8 +19,11 @@ from typing import Sequence
 from .chunking import Chunk
 from .prompts import REFUSAL
 
-_MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*(?:[\[【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】]))*")
+# A marker: [1], [1,2], 【1】, and the [编号1] / [资料2] the model writes after a prompt that says "[编号]".
+_LABEL = r"(?:编号|资料|来源|出处|段落|参考)?"
+_MARKER_BODY = rf"{_LABEL}\s*\d{{1,2}}(?:\s*[,，、]\s*{_LABEL}\s*\d{{1,2}})*"
+_MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
+_SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
 _NAME_SUFFIXES = ("省", "市", "区", "县", "自治区", "公司", "集团")

@@ -55,6 +55,15 @@ def test_several_citations_in_one_sentence():
     assert [c.n for c in checked.verified] == [1, 2]
 
 
+def test_labelled_markers_the_model_copies_from_the_prompt_count_as_citations():
+    # the prompt asks for "[编号]"; the 1.5B model sometimes writes [编号1] instead of [1]
+    checked = check_answer("8月 9日[编号1]", PASSAGES)
+    assert not checked.refused and checked.text == "8月 9日[1]"
+    checked = check_answer("河南和广西分别设立30亿元和100亿元的基金【资料1、资料2】。", PASSAGES)
+    assert checked.text == "河南和广西分别设立30亿元和100亿元的基金[1][2]。"
+    assert check_answer("浙江的基金规模是200亿元[编号1]。", PASSAGES).refused  # still checked
+
+
 def test_decimal_numbers_and_spaces_match():
     assert supports("总算力规模达215.5 EFLOPS[3]", PASSAGES[2].text)
     assert not supports("总算力规模达215 EFLOPS", PASSAGES[2].text)
