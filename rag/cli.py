@@ -252,7 +252,7 @@ def evaluate(
 
     An interrupted run resumes: run the same command again and questions already scored are kept.
     """
-    from .evaluation import run_cli_eval
+    from .eval_command import run_cli_eval
 
     try:
         code = run_cli_eval(

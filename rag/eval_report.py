@@ -156,8 +156,36 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
     header = ["metric", "baseline", "current", "change", "allowed", "status"]
-    rows = [_delta_cells(d) for d in baseline["deltas"]]
-    return [f"## Compared with {baseline['path']}", "", *_table(header, rows), ""]
+    lines = [f"## Compared with {baseline['path']}", "", f"Over the {baseline['compared']} questions both runs scored.", ""]
+    lines += [f"- note: {note}" for note in baseline["notes"]] + ([""] if baseline["notes"] else [])
+    lines += [*_table(header, [_delta_cells(d) for d in baseline["deltas"]]), ""]
+    if baseline["per_category"]:
+        lines += ["### Per category (baseline → current; shown, not gated)", "",
+                  *_table(*_category_change_table(baseline["per_category"])), ""]
+    broken = [c for c in baseline["changes"] if not c["fixed"]]
+    lines += [f"### Questions that changed: {len(broken)} broken, {len(baseline['changes']) - len(broken)} fixed", ""]
+    for change in baseline["changes"]:
+        mark = "✓ fixed" if change["fixed"] else "✗ broken"
+        lines += [
+            f"- {mark} **{change['qid']}** ({change['category']}, {change['check']}): {_cell(change['question'])}",
+            f"  - baseline: {_cell(change['baseline'])}",
+            f"  - current: {_cell(change['current'])}",
+        ]
+    return lines + ([""] if baseline["changes"] else ["None.", ""])
+
+
+def _change_cell(values: Mapping[str, Any]) -> str:
+    before, after = values["baseline"], values["current"]
+    if before == after:
+        return fmt(after)
+    return f"{fmt(before)} → {fmt(after)}"
+
+
+def _category_change_table(per_category: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    measured = {m for c in per_category.values() for m, v in c.items() if m != "questions" and v["current"] is not None}
+    metrics = [m for m in next(iter(per_category.values())) if m in measured]  # what this run measured
+    rows = [[name, fmt(c["questions"]), *(_change_cell(c[m]) for m in metrics)] for name, c in per_category.items()]
+    return ["category", "n", *metrics], rows
 
 
 # --- console ---------------------------------------------------------------------------------
@@ -172,13 +200,25 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def print_deltas(deltas: Sequence[Mapping[str, Any]], console: Console) -> None:
-    """The baseline comparison, regressions in red."""
-    table = Table("metric", "baseline", "current", "change", "allowed", "status", title="compared with baseline")
-    for d in deltas:
+def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
+    """The baseline comparison: gated metrics (regressions in red), categories, changed questions."""
+    for note in baseline["notes"]:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    table = Table("metric", "baseline", "current", "change", "allowed", "status",
+                  title=f"compared with {baseline['path']} ({baseline['compared']} questions)")
+    for d in baseline["deltas"]:
         status = "[bold red]REGRESSED[/]" if d["regressed"] else "[green]ok[/]"
         table.add_row(*_delta_cells(d)[:-1], status)
     console.print(table)
+    if baseline["per_category"]:
+        header, rows = _category_change_table(baseline["per_category"])
+        categories = Table(*header, title="per category, baseline → current (not gated)")
+        for row in rows:
+            categories.add_row(*row)
+        console.print(categories)
+    for fixed, label in ((False, "[red]broken[/]"), (True, "[green]fixed[/]")):
+        qids = [f"{c['qid']}({c['check']})" for c in baseline["changes"] if c["fixed"] is fixed]
+        console.print(f"{label} {len(qids)}: {' '.join(qids) or '-'}", highlight=False)
 
 
 def _delta_cells(d: Mapping[str, Any]) -> list[str]:

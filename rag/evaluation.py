@@ -1,4 +1,4 @@
-"""The evaluation behind ``rag eval``: a question set scored against an index and the LLM.
+"""Scoring a question set against an index and the LLM: questions, per-question rows, summaries.
 
 Two question formats load into one :class:`EvalQuestion`:
 
@@ -10,31 +10,24 @@ Two question formats load into one :class:`EvalQuestion`:
 
 Retrieval is scored with its own top-:data:`RETRIEVAL_K` search for every question, whether or
 not the LLM runs; answers, refusals and citations are scored from :meth:`QAPipeline.ask`.
+The ``rag eval`` command around it is in :mod:`rag.eval_command`; baselines in :mod:`rag.eval_baseline`.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from rich.console import Console
-
-from .chunking import Chunk, ChunkingConfig
-from .config import REPO_ROOT, Settings
-from .documents import file_sha256, iter_input_files
-from .embedders import Embedder, embedder_for
+from .chunking import Chunk
+from .embedders import Embedder
 from .errors import InputError
-from .eval_report import print_deltas, print_summary, write_report
-from .generators import Generator, Message
-from .ingest import ProgressCallback, ingest, remove
+from .generators import Message
+from .ingest import ProgressCallback
 from .metrics import (
     LATENCY_STEPS,
-    RATE_METRICS,
     all_parts_found,
     answer_span_recall,
     contains_any,
@@ -48,15 +41,11 @@ from .metrics import (
     refusal_precision_recall,
 )
 from .pipeline import Answer, QAPipeline
-from .progress import RichProgress, progress_bar
-from .retriever import SEARCH_MODES, Retriever, SearchHit, SearchMode
-from .stores import IndexStore
+from .retriever import Retriever, SearchHit, SearchMode
 
 RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
 CLIP_CHARS = 200
-REGRESSION_EXIT_CODE = 3
-JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
 
 
 # --- questions ---------------------------------------------------------------------------
@@ -356,234 +345,3 @@ def summarise_by_category(rows: Sequence[QuestionRow]) -> dict[str, dict[str, fl
     """:func:`summarise` per category, in order of first appearance."""
     categories = dict.fromkeys(row.category for row in rows)
     return {category: summarise([row for row in rows if row.category == category]) for category in categories}
-
-
-# --- baseline comparison -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far a metric may move the wrong way before it counts as a regression."""
-
-    higher_is_better: bool
-    absolute: float
-    relative: float = 0.0
-
-    def allowed(self, baseline: float) -> float:
-        return max(self.absolute, self.relative * abs(baseline))
-
-
-RATE_TOLERANCE = Tolerance(higher_is_better=True, absolute=0.05)
-# +50%, and never less than 20 ms, so timer noise on fast steps does not fail a run
-LATENCY_TOLERANCE = Tolerance(higher_is_better=False, absolute=20.0, relative=0.5)
-TOLERANCES: dict[str, Tolerance] = {
-    **dict.fromkeys(RATE_METRICS, RATE_TOLERANCE),
-    **{f"{step}_p50": LATENCY_TOLERANCE for step in LATENCY_STEPS},
-}
-"""The one place that says which overall metrics gate ``--baseline`` and by how much."""
-
-
-@dataclass(frozen=True)
-class Delta:
-    """One gated metric in the baseline and in this run."""
-
-    metric: str
-    baseline: float
-    current: float
-    tolerance: Tolerance
-
-    @property
-    def change(self) -> float:
-        return self.current - self.baseline
-
-    @property
-    def regressed(self) -> bool:
-        worse = -self.change if self.tolerance.higher_is_better else self.change
-        return worse > self.tolerance.allowed(self.baseline) + 1e-9
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "baseline": self.baseline,
-            "current": self.current,
-            "change": self.change,
-            "allowed": self.tolerance.allowed(self.baseline),
-            "regressed": self.regressed,
-        }
-
-
-def compare(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> list[Delta]:
-    """Deltas of the gated metrics that both overall summaries have (not None)."""
-    return [
-        Delta(metric, float(baseline[metric]), float(current[metric]), tolerance)
-        for metric, tolerance in TOLERANCES.items()
-        if baseline.get(metric) is not None and current.get(metric) is not None
-    ]
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    """A stored ``report.json``; anything else is an :class:`InputError`."""
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the baseline report {path}: {exc}") from exc
-    if not isinstance(report, dict) or not isinstance(report.get("overall"), dict):
-        raise InputError(f"{path} is not a report.json written by `rag eval`")
-    return report
-
-
-# --- the command ---------------------------------------------------------------------------
-
-
-def eval_index_dir(index: Path | None, corpus: Sequence[Path], out_dir: Path, default: Path) -> Path:
-    """``--index`` if given; else ``<out>/index`` for an eval corpus, or the default index."""
-    if index is not None:
-        return index
-    return out_dir / "index" if corpus else default
-
-
-def sync_index(corpus: Sequence[Path], settings: Settings, embedder: Embedder, progress: ProgressCallback) -> None:
-    """Make the index at ``settings.index_dir`` hold exactly ``corpus`` (unchanged files are skipped)."""
-    chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
-    report = ingest(corpus, settings.index_dir, embedder, chunking, progress=progress)
-    if report.files_failed:
-        failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed)
-        raise InputError(f"the eval corpus could not be ingested: {failed}")
-    wanted = {str(path.resolve()) for path in iter_input_files(corpus)}
-    for source in set(IndexStore.load(settings.index_dir).sources()) - wanted:
-        remove(settings.index_dir, source)
-
-
-def git_commit(root: Path = REPO_ROOT) -> str | None:
-    """``git describe --always --dirty`` of the checkout, or None outside git."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def build_report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[str, Any]:
-    """The ``report.json`` payload (a ``baseline`` section is added when comparing)."""
-    return {
-        "config": config,
-        "overall": summarise(rows),
-        "per_category": summarise_by_category(rows),
-        "questions": [asdict(row) for row in rows],
-    }
-
-
-def open_eval(
-    settings: Settings,
-    corpus: Sequence[Path],
-    mode: SearchMode,
-    top_k: int,
-    retrieval_only: bool,
-    generator: Generator | None,
-    progress: ProgressCallback,
-) -> tuple[ModeRetriever, QAPipeline | None]:
-    """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
-    embedder = embedder_for(settings)
-    if corpus:
-        sync_index(corpus, settings, embedder, progress)
-    retriever = ModeRetriever(settings.index_dir, embedder, mode)
-    if retrieval_only:
-        return retriever, None
-    if generator is None:
-        from .generators import make_generator
-
-        generator = make_generator(settings)
-    return retriever, QAPipeline(retriever, generator, top_k=top_k)
-
-
-def run_config(
-    questions: Path,
-    count: int,
-    retriever: ModeRetriever,
-    pipeline: QAPipeline | None,
-    corpus: Sequence[Path],
-    top_k: int,
-) -> dict[str, Any]:
-    """The ``config`` section of a report: what was run, on what, when."""
-    store = retriever.store
-    return {
-        "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "questions": {"path": str(questions), "sha256": file_sha256(Path(questions)), "count": count},
-        "models": {"embedder": retriever.embedder.model_id, "llm": pipeline.generator.model_id if pipeline else None},
-        "index": {
-            "path": str(retriever.index_dir),
-            "documents": len(store.documents()),
-            "chunks": len(store.chunks),
-            "chunking": store.chunking.to_dict(),
-            "corpus": [str(path) for path in corpus],
-        },
-        "mode": retriever.mode,
-        "top_k": top_k,
-        "retrieval_k": RETRIEVAL_K,
-        "retrieval_only": pipeline is None,
-    }
-
-
-def run_key(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What must match for rows of an earlier, interrupted run to be reused: not its date or size."""
-    key = {name: value for name, value in config.items() if name not in ("date", "git_commit")}
-    key["questions"] = {name: value for name, value in config["questions"].items() if name != "count"}
-    return key
-
-
-def run_cli_eval(
-    *,
-    settings: Settings,
-    index: Path | None,
-    questions: Path,
-    corpus: Sequence[Path],
-    out_dir: Path,
-    baseline: Path | None,
-    retrieval_only: bool,
-    limit: int | None,
-    mode: str,
-    top_k: int,
-    console: Console,
-    generator: Generator | None = None,
-    fresh: bool = False,
-) -> int:
-    """``rag eval``: score, write report.json/.md/chart.png to ``out_dir``, return the exit code.
-
-    The code is :data:`REGRESSION_EXIT_CODE` when a metric fell beyond its tolerance against
-    ``baseline``, else 0. ``generator`` replaces the configured LLM (tests pass a fake). Rows are
-    journalled in ``out_dir`` as they are scored, so an interrupted run resumes where it stopped;
-    ``fresh`` discards such a journal.
-    """
-    if mode not in SEARCH_MODES:
-        raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
-    stored = load_report(baseline) if baseline else None
-    items = load_questions(questions, limit)
-    settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
-    with progress_bar(console) as bar:
-        progress = RichProgress(bar)
-        retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
-        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k)
-        journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
-        if fresh:
-            journal.finish()
-        resumed = len(set(journal.load()) & {q.qid for q in items})
-        if resumed:
-            console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
-        rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
-    report = build_report(rows, config)
-    deltas = compare(stored["overall"], report["overall"]) if stored else []
-    if stored:
-        report["baseline"] = {"path": str(baseline), "deltas": [d.to_dict() for d in deltas]}
-    written = write_report(report, out_dir)
-    print_summary(report, console)
-    if stored:
-        if stored.get("config", {}).get("questions", {}).get("sha256") != report["config"]["questions"]["sha256"]:
-            console.print("[yellow]note:[/] the baseline was made from a different question file")
-        print_deltas(report["baseline"]["deltas"], console)
-    journal.finish()
-    console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)
-    return REGRESSION_EXIT_CODE if any(d.regressed for d in deltas) else 0

@@ -18,25 +18,21 @@ from rag.chunking import Chunk
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import InputError
+from rag.eval_baseline import TOLERANCES, compare, compare_with_baseline, question_changes
+from rag.eval_command import JOURNAL_NAME, REGRESSION_EXIT_CODE, run_cli_eval, sync_index
 from rag.eval_report import category_label, render_markdown, worst_failures
 from rag.evaluation import (
-    JOURNAL_NAME,
-    RowJournal,
-    REGRESSION_EXIT_CODE,
-    TOLERANCES,
     EvalQuestion,
     QuestionRow,
-    compare,
+    RowJournal,
     load_questions,
-    run_cli_eval,
     summarise,
     summarise_by_category,
-    sync_index,
 )
 from rag.generators import Message, ScriptedGenerator
 from rag.metrics import (
-    answer_span_recall,
     all_parts_found,
+    answer_span_recall,
     contains_any,
     contains_quote,
     first_relevant_rank,
@@ -257,6 +253,53 @@ def test_compare_flags_drops_beyond_tolerance_only():
     assert TOLERANCES["hit@1"].higher_is_better and not TOLERANCES["total_ms_p50"].higher_is_better
 
 
+def _answered(qid: str, correct: bool, category: str = "figures", rank: int | None = 1) -> QuestionRow:
+    return _row(qid=qid, category=category, rank=rank, answer="对" if correct else "错", refused=False, correct=correct,
+                citations=[_cite(True)])
+
+
+def _stored(rows: Sequence[QuestionRow], sha: str = "s" * 64) -> dict:
+    return {"config": {"questions": {"sha256": sha}}, "overall": summarise(rows),
+            "per_category": summarise_by_category(rows), "questions": [row.__dict__ for row in rows]}
+
+
+def test_question_changes_list_broken_before_fixed():
+    before = [_answered("a", True), _answered("b", False, rank=3), _answered("c", True), _row(qid="r", rank=2)]
+    after = [_answered("a", False), _answered("b", True, rank=1), _answered("c", True), _row(qid="r", rank=1),
+             _answered("new", True)]
+    changes = question_changes(before, after)
+    assert [(c["qid"], c["check"], c["fixed"]) for c in changes] == [
+        ("a", "answer", False), ("b", "answer", True), ("b", "hit@1", True), ("r", "hit@1", True)]
+    assert (changes[0]["baseline"], changes[0]["current"]) == ("对", "错")
+    assert (changes[2]["baseline"], changes[2]["current"]) == ("gold rank 3", "gold rank 1")
+
+
+def test_a_subset_run_is_compared_with_the_baseline_on_the_same_questions():
+    baseline_rows = [_answered("a", True), _answered("b", True), _answered("c", False), _answered("d", False)]
+    run = [_answered("a", True), _answered("b", True)]  # as with --limit 2: the same outcomes
+    comparison = compare_with_baseline(_stored(baseline_rows), run, Path("b.json"), "s" * 64)
+    accuracy = next(d for d in comparison.deltas if d.metric == "answer_accuracy")
+    assert (accuracy.baseline, accuracy.current) == (1.0, 1.0)  # not the baseline's overall 0.5
+    assert comparison.compared == 2 and not comparison.regressed and comparison.changes == []
+    assert comparison.notes == ["compared on the 2 questions both runs scored (this run 2, baseline 4)"]
+    figures = comparison.per_category["figures"]
+    assert figures["questions"] == 2 and figures["answer_accuracy"] == {"baseline": 1.0, "current": 1.0}
+
+
+def test_the_same_questions_are_compared_with_the_accepted_figures_as_stored():
+    rows = [_answered("a", True), _answered("b", False, category="dates")]
+    stored = _stored(rows, sha="other")
+    stored["overall"]["answer_accuracy"] = 0.9  # accepted figures are the stored ones
+    comparison = compare_with_baseline(stored, rows, Path("b.json"), "s" * 64)
+    assert comparison.regressed and comparison.compared == 2
+    assert comparison.notes == ["the baseline was made from a different question file"]
+    assert comparison.per_category["dates"]["answer_accuracy"] == {"baseline": 0.0, "current": 0.0}
+    no_rows = {"overall": {"answer_accuracy": 0.5}}  # a trimmed report: its summary is all there is
+    overall_only = compare_with_baseline(no_rows, rows, Path("b.json"), "s" * 64)
+    assert [d.metric for d in overall_only.deltas] == ["answer_accuracy"] and overall_only.changes == []
+    assert "no per-question rows" in overall_only.notes[-1]
+
+
 # --- end to end ---------------------------------------------------------------------------
 
 STANDALONE = "2024年我国人形机器人市场规模是多少？"
@@ -343,6 +386,42 @@ def test_end_to_end_baseline_gate_and_index_reuse(tmp_path, corpus_dir):
     assert "**REGRESSED**" in (tmp_path / "worse" / "report.md").read_text(encoding="utf-8")
     better, _ = _eval(tmp_path, questions, [corpus_dir], "better", baseline=baseline_with({"answer_accuracy": 0.5, "hit@1": 0.0}))
     assert better == 0
+
+
+def test_end_to_end_limited_run_against_a_full_baseline_lists_changed_questions(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    stored = json.loads((tmp_path / "base" / "report.json").read_text(encoding="utf-8"))
+    q001 = next(row for row in stored["questions"] if row["qid"] == "q001")
+    q001.update(correct=False, answer="不知道")  # as if the baseline had got q001 wrong
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "limited", limit=2, baseline=baseline)
+    assert code == 0 and "fixed 1: q001(answer)" in printed and "broken 0" in printed
+    section = json.loads((tmp_path / "limited" / "report.json").read_text(encoding="utf-8"))["baseline"]
+    assert section["compared"] == 2 and section["notes"] == ["compared on the 2 questions both runs scored (this run 2, baseline 4)"]
+    accuracy = next(d for d in section["deltas"] if d["metric"] == "answer_accuracy")
+    assert (accuracy["baseline"], accuracy["current"]) == (0.5, 1.0)  # q001 + q002 on both sides
+    markdown = (tmp_path / "limited" / "report.md").read_text(encoding="utf-8")
+    assert "### Questions that changed: 0 broken, 1 fixed" in markdown and "- ✓ fixed **q001** (figures, answer)" in markdown
+    assert "| figures | 1 | 1.000 | 0.000 → 1.000 |" in markdown
+    retrieval_only, _ = _eval(tmp_path, questions, [corpus_dir], "ro", retrieval_only=True, generator=None, baseline=baseline)
+    markdown = (tmp_path / "ro" / "report.md").read_text(encoding="utf-8")
+    assert retrieval_only == 0 and "| category | n | hit@1 |\n" in markdown  # only what this run measured
+
+
+def test_a_baseline_sharing_no_question_is_refused_before_anything_runs(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    stored = json.loads((tmp_path / "base" / "report.json").read_text(encoding="utf-8"))
+    for row in stored["questions"]:
+        row["qid"] = "other-" + row["qid"]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(stored), encoding="utf-8")
+    never = ScriptedGenerator(lambda messages: pytest.fail("the LLM ran before the baseline was checked"))
+    with pytest.raises(InputError, match="shares no question"):
+        _eval(tmp_path, questions, [corpus_dir], "run", baseline=baseline, generator=never)
 
 
 def test_interrupted_run_resumes_without_asking_again(tmp_path, corpus_dir):

@@ -1,0 +1,192 @@
+"""The ``rag eval`` command: sync the eval corpus, score every question, report, compare, resume."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rich.console import Console
+
+from .chunking import ChunkingConfig
+from .config import REPO_ROOT, Settings
+from .documents import file_sha256, iter_input_files
+from .embedders import Embedder, embedder_for
+from .errors import InputError
+from .eval_baseline import check_comparable, compare_with_baseline, load_report
+from .eval_report import print_baseline, print_summary, write_report
+from .evaluation import (
+    RETRIEVAL_K,
+    ModeRetriever,
+    QuestionRow,
+    RowJournal,
+    load_questions,
+    run_questions,
+    summarise,
+    summarise_by_category,
+)
+from .generators import Generator
+from .ingest import ProgressCallback, ingest, remove
+from .pipeline import QAPipeline
+from .progress import RichProgress, progress_bar
+from .retriever import SEARCH_MODES, SearchMode
+from .stores import IndexStore
+
+REGRESSION_EXIT_CODE = 3
+JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
+
+
+def eval_index_dir(index: Path | None, corpus: Sequence[Path], out_dir: Path, default: Path) -> Path:
+    """``--index`` if given; else ``<out>/index`` for an eval corpus, or the default index."""
+    if index is not None:
+        return index
+    return out_dir / "index" if corpus else default
+
+
+def sync_index(corpus: Sequence[Path], settings: Settings, embedder: Embedder, progress: ProgressCallback) -> None:
+    """Make the index at ``settings.index_dir`` hold exactly ``corpus`` (unchanged files are skipped)."""
+    chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+    report = ingest(corpus, settings.index_dir, embedder, chunking, progress=progress)
+    if report.files_failed:
+        failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed)
+        raise InputError(f"the eval corpus could not be ingested: {failed}")
+    wanted = {str(path.resolve()) for path in iter_input_files(corpus)}
+    for source in set(IndexStore.load(settings.index_dir).sources()) - wanted:
+        remove(settings.index_dir, source)
+
+
+def git_commit(root: Path = REPO_ROOT) -> str | None:
+    """``git describe --always --dirty`` of the checkout, or None outside git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def build_report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[str, Any]:
+    """The ``report.json`` payload (a ``baseline`` section is added when comparing)."""
+    return {
+        "config": config,
+        "overall": summarise(rows),
+        "per_category": summarise_by_category(rows),
+        "questions": [asdict(row) for row in rows],
+    }
+
+
+def open_eval(
+    settings: Settings,
+    corpus: Sequence[Path],
+    mode: SearchMode,
+    top_k: int,
+    retrieval_only: bool,
+    generator: Generator | None,
+    progress: ProgressCallback,
+) -> tuple[ModeRetriever, QAPipeline | None]:
+    """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
+    embedder = embedder_for(settings)
+    if corpus:
+        sync_index(corpus, settings, embedder, progress)
+    retriever = ModeRetriever(settings.index_dir, embedder, mode)
+    if retrieval_only:
+        return retriever, None
+    if generator is None:
+        from .generators import make_generator
+
+        generator = make_generator(settings)
+    return retriever, QAPipeline(retriever, generator, top_k=top_k)
+
+
+def run_config(
+    questions: Path,
+    count: int,
+    retriever: ModeRetriever,
+    pipeline: QAPipeline | None,
+    corpus: Sequence[Path],
+    top_k: int,
+) -> dict[str, Any]:
+    """The ``config`` section of a report: what was run, on what, when."""
+    store = retriever.store
+    return {
+        "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "questions": {"path": str(questions), "sha256": file_sha256(Path(questions)), "count": count},
+        "models": {"embedder": retriever.embedder.model_id, "llm": pipeline.generator.model_id if pipeline else None},
+        "index": {
+            "path": str(retriever.index_dir),
+            "documents": len(store.documents()),
+            "chunks": len(store.chunks),
+            "chunking": store.chunking.to_dict(),
+            "corpus": [str(path) for path in corpus],
+        },
+        "mode": retriever.mode,
+        "top_k": top_k,
+        "retrieval_k": RETRIEVAL_K,
+        "retrieval_only": pipeline is None,
+    }
+
+
+def run_key(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What must match for rows of an earlier, interrupted run to be reused: not its date or size."""
+    key = {name: value for name, value in config.items() if name not in ("date", "git_commit")}
+    key["questions"] = {name: value for name, value in config["questions"].items() if name != "count"}
+    return key
+
+
+def run_cli_eval(
+    *,
+    settings: Settings,
+    index: Path | None,
+    questions: Path,
+    corpus: Sequence[Path],
+    out_dir: Path,
+    baseline: Path | None,
+    retrieval_only: bool,
+    limit: int | None,
+    mode: str,
+    top_k: int,
+    console: Console,
+    generator: Generator | None = None,
+    fresh: bool = False,
+) -> int:
+    """``rag eval``: score, write report.json/.md/chart.png to ``out_dir``, return the exit code.
+
+    The code is :data:`REGRESSION_EXIT_CODE` when a metric fell beyond its tolerance against
+    ``baseline``, else 0. ``generator`` replaces the configured LLM (tests pass a fake). Rows are
+    journalled in ``out_dir`` as they are scored, so an interrupted run resumes where it stopped;
+    ``fresh`` discards such a journal.
+    """
+    if mode not in SEARCH_MODES:
+        raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
+    stored = load_report(baseline) if baseline else None
+    items = load_questions(questions, limit)
+    if stored and baseline:
+        check_comparable(stored, [q.qid for q in items], baseline)
+    settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
+    with progress_bar(console) as bar:
+        progress = RichProgress(bar)
+        retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
+        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k)
+        journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
+        if fresh:
+            journal.finish()
+        resumed = len(set(journal.load()) & {q.qid for q in items})
+        if resumed:
+            console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
+        rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
+    report = build_report(rows, config)
+    comparison = compare_with_baseline(stored, rows, baseline, config["questions"]["sha256"]) if stored and baseline else None
+    if comparison:
+        report["baseline"] = comparison.to_dict()
+    written = write_report(report, out_dir)
+    print_summary(report, console)
+    if comparison:
+        print_baseline(report["baseline"], console)
+    journal.finish()
+    console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)
+    return REGRESSION_EXIT_CODE if comparison and comparison.regressed else 0
