@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import InputError
-from .evaluation import QuestionRow, summarise, summarise_by_category
+from .evaluation import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
 from .metrics import LATENCY_STEPS, RATE_METRICS
 
 CATEGORY_METRICS = ("hit@1", "answer_accuracy", "refusal_recall", "citation_precision")
@@ -105,7 +105,7 @@ CHECKS: dict[str, OutcomeCheck] = {
 def _outcome_text(row: QuestionRow, check: str) -> str:
     if check == "answer":
         return row.answer or ""
-    return f"gold rank {row.rank}" if row.rank is not None else "gold not in the top 10"
+    return f"gold rank {row.rank}" if row.rank is not None else f"gold not in the top {RETRIEVAL_K}"
 
 
 def question_changes(before: Sequence[QuestionRow], after: Sequence[QuestionRow]) -> list[dict[str, Any]]:
@@ -114,7 +114,9 @@ def question_changes(before: Sequence[QuestionRow], after: Sequence[QuestionRow]
     changes = []
     for row in after:
         old = previous.get(row.qid)
-        for check, outcome in CHECKS.items() if old else ():
+        if old is None:
+            continue
+        for check, outcome in CHECKS.items():
             was, now = outcome(old), outcome(row)
             if was is not None and now is not None and was != now:
                 changes.append({

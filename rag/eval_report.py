@@ -156,7 +156,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
     header = ["metric", "baseline", "current", "change", "allowed", "status"]
-    lines = [f"## Compared with {baseline['path']}", "", f"Over the {baseline['compared']} questions both runs scored.", ""]
+    lines = [f"## Compared with {baseline['path']} ({baseline['compared']} questions)", ""]
     lines += [f"- note: {note}" for note in baseline["notes"]] + ([""] if baseline["notes"] else [])
     lines += [*_table(header, [_delta_cells(d) for d in baseline["deltas"]]), ""]
     if baseline["per_category"]:
