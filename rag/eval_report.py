@@ -275,8 +275,19 @@ def category_label(name: str, chinese: bool) -> str:
     return name if name.isascii() else name.encode("ascii", "backslashreplace").decode()
 
 
+def baseline_values(report: Mapping[str, Any], metric: str, groups: Sequence[str]) -> list[float | None]:
+    """The baseline's value of ``metric`` for each chart group, where the comparison has one."""
+    comparison = report.get("baseline")
+    if not comparison:
+        return [None] * len(groups)
+    overall = {d["metric"]: d["baseline"] for d in comparison["deltas"]}
+    per_category = comparison["per_category"]
+    return [overall.get(metric) if name == "overall" else per_category.get(name, {}).get(metric, {}).get("baseline")
+            for name in groups]
+
+
 def draw_chart(report: Mapping[str, Any], path: Path) -> None:
-    """A grouped bar chart of the rate metrics, overall and per category."""
+    """A grouped bar chart of the rate metrics, overall and per category; baseline values as black ticks."""
     from matplotlib.figure import Figure
 
     metrics = _applicable(report, CHART_METRICS)
@@ -285,16 +296,22 @@ def draw_chart(report: Mapping[str, Any], path: Path) -> None:
     figure = Figure(figsize=(max(8.0, 1.3 * len(groups)), 4.8), layout="constrained")
     axes = figure.add_subplot()
     width = 0.8 / max(len(metrics), 1)
+    baseline_drawn = False
     for i, metric in enumerate(metrics):
         xs = [g + (i - (len(metrics) - 1) / 2) * width for g in range(len(groups))]
         values = [summary.get(metric) for _, summary in groups]
         kept = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
         axes.bar([x for x, _ in kept], [v for _, v in kept], width, label=metric)
+        marks = [(x, v) for x, v in zip(xs, baseline_values(report, metric, [name for name, _ in groups]), strict=True)
+                 if v is not None]
+        axes.hlines([v for _, v in marks], [x - width / 2 for x, _ in marks], [x + width / 2 for x, _ in marks],
+                    colors="black", linewidth=2, label="baseline" if marks and not baseline_drawn else None)
+        baseline_drawn = baseline_drawn or bool(marks)
     axes.set_xticks(range(len(groups)), [category_label(name, font is not None) for name, _ in groups], fontproperties=font)
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("score")
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(ncols=len(metrics), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    axes.legend(ncols=len(metrics) + baseline_drawn, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     config = report["config"]
     title = f"{config['mode']} retrieval, {config['questions']['count']} questions"
     axes.set_title(("各类别得分 · " if font else "Per-category scores: ") + title, pad=28, fontproperties=font)

@@ -20,7 +20,7 @@ from rag.config import Settings
 from rag.errors import InputError
 from rag.eval_baseline import TOLERANCES, compare, compare_with_baseline, question_changes
 from rag.eval_command import JOURNAL_NAME, REGRESSION_EXIT_CODE, run_cli_eval, sync_index
-from rag.eval_report import category_label, render_markdown, worst_failures
+from rag.eval_report import baseline_values, category_label, render_markdown, worst_failures
 from rag.evaluation import (
     EvalQuestion,
     QuestionRow,
@@ -406,6 +406,9 @@ def test_end_to_end_limited_run_against_a_full_baseline_lists_changed_questions(
     markdown = (tmp_path / "limited" / "report.md").read_text(encoding="utf-8")
     assert "### Questions that changed: 0 broken, 1 fixed" in markdown and "- ✓ fixed **q001** (figures, answer)" in markdown
     assert "| figures | 1 | 1.000 | 0.000 → 1.000 |" in markdown
+    limited = json.loads((tmp_path / "limited" / "report.json").read_text(encoding="utf-8"))
+    assert baseline_values(limited, "answer_accuracy", ["overall", "figures", "nowhere"]) == [0.5, 0.0, None]
+    assert baseline_values(stored, "answer_accuracy", ["overall"]) == [None]  # a run with no baseline: no ticks
     retrieval_only, _ = _eval(tmp_path, questions, [corpus_dir], "ro", retrieval_only=True, generator=None, baseline=baseline)
     markdown = (tmp_path / "ro" / "report.md").read_text(encoding="utf-8")
     assert retrieval_only == 0 and "| category | n | hit@1 |\n" in markdown  # only what this run measured
