@@ -238,7 +238,9 @@ def serve(
 @app.command("eval")
 def evaluate(
     questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", "-q", help="Question set (JSONL)."),
-    corpus: Optional[List[Path]] = typer.Option(None, "--corpus", help="Corpus to ingest into the eval's own index."),
+    corpus: Optional[List[Path]] = typer.Option(
+        None, "--corpus", help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/."
+    ),
     index: Optional[Path] = IndexOption,
     out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, chart.png."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),

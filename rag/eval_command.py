@@ -36,6 +36,19 @@ from .stores import IndexStore
 
 REGRESSION_EXIT_CODE = 3
 JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
+REGRESSION_QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
+REGRESSION_CORPUS = REPO_ROOT / "corpus"  # the articles the regression set was written from
+
+
+def eval_corpus(questions: Path, corpus: Sequence[Path], index: Path | None) -> list[Path]:
+    """``--corpus`` if given; the sample corpus for the regression set with no ``--index``; else none.
+
+    The regression set is scored against its own articles in its own index, so a working index
+    that staff have added to (or removed the samples from) cannot shift the figures.
+    """
+    if corpus or index is not None:
+        return list(corpus)
+    return [REGRESSION_CORPUS] if questions.resolve() == REGRESSION_QUESTIONS.resolve() else []
 
 
 def eval_index_dir(index: Path | None, corpus: Sequence[Path], out_dir: Path, default: Path) -> Path:
@@ -167,6 +180,7 @@ def run_cli_eval(
     items = load_questions(questions, limit)
     if stored and baseline:
         check_comparable(stored, [q.qid for q in items], baseline)
+    corpus = eval_corpus(questions, corpus, index)
     settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
     with progress_bar(console) as bar:
         progress = RichProgress(bar)

@@ -19,7 +19,15 @@ from rag.cli import app
 from rag.config import Settings
 from rag.errors import InputError
 from rag.eval_baseline import TOLERANCES, compare, compare_with_baseline, question_changes
-from rag.eval_command import JOURNAL_NAME, REGRESSION_EXIT_CODE, run_cli_eval, sync_index
+from rag.eval_command import (
+    JOURNAL_NAME,
+    REGRESSION_CORPUS,
+    REGRESSION_EXIT_CODE,
+    REGRESSION_QUESTIONS,
+    eval_corpus,
+    run_cli_eval,
+    sync_index,
+)
 from rag.eval_report import baseline_values, category_label, render_markdown, worst_failures
 from rag.evaluation import (
     EvalQuestion,
@@ -504,6 +512,14 @@ def test_cli_eval_retrieval_only(tmp_path, corpus_dir):
     assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "chart.png", "index"}
     bad = CliRunner().invoke(app, ["eval", "-q", str(questions), "--retrieval-only", "--mode", "fuzzy", "--out", str(out)])
     assert bad.exit_code == 1 and "fuzzy" in bad.output
+
+
+def test_the_regression_set_defaults_to_its_own_corpus_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.chdir(REGRESSION_QUESTIONS.parent.parent)
+    assert eval_corpus(Path("eval/questions.jsonl"), [], None) == [REGRESSION_CORPUS]  # the CLI default, relative
+    assert eval_corpus(REGRESSION_QUESTIONS, [tmp_path], None) == [tmp_path]  # --corpus wins
+    assert eval_corpus(REGRESSION_QUESTIONS, [], tmp_path / "index") == []  # --index: that index, as it is
+    assert eval_corpus(tmp_path / "other.jsonl", [], None) == []  # another set: the configured index
 
 
 def test_sync_index_drops_files_no_longer_in_the_corpus(tmp_path, corpus_dir, embedder):
