@@ -129,6 +129,8 @@ def ask(
         for event in pipeline.stream(question):
             if event.kind == "token" and not as_json:
                 out.print(event.text, end="", highlight=False, markup=False)
+            elif event.kind == "retry" and not as_json:
+                out.print("\n[dim](retrying from passage [1] alone)[/]")
             elif event.kind == "done":
                 answer = event.answer
     except RagError as exc:

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+import typing
 from typing import Iterator, Literal, Sequence
 
 from .chunking import Chunk
@@ -54,12 +55,24 @@ class Answer:
 
 @dataclass(frozen=True)
 class Event:
-    """One step of a streamed answer: the passages found, a piece of text, or the final answer."""
+    """One step of a streamed answer: the passages found, a piece of text, or the final answer.
 
-    kind: Literal["passages", "token", "done"]
+    ``retry`` means the text streamed so far was a refusal and a second attempt, from the first
+    passage alone, follows: consumers drop the text they showed.
+    """
+
+    kind: Literal["passages", "token", "retry", "done"]
     passages: Sequence[SearchHit] = ()
     text: str = ""
     answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One generation: the checked answer and the model's raw text."""
+
+    checked: CheckedAnswer
+    draft: str
 
 
 def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
@@ -132,24 +145,40 @@ class QAPipeline:
             yield Event("done", answer=answer)
             return
         chunks: list[Chunk] = [hit.chunk for hit in context]
+        attempt = yield from self._generate(standalone, chunks, started, timings)
+        if attempt.checked.refused and len(chunks) > 1:
+            # Measured: the small model often declines when three passages compete although the
+            # first one answers; asked again with that passage alone it answers a share of them.
+            yield Event("retry")
+            retried = yield from self._generate(standalone, chunks[:1], started, timings)
+            timings["attempts"] = 2
+            if not retried.checked.refused:
+                attempt = retried
+        timings["total_ms"] = _ms(started, time.perf_counter())
+        timings.setdefault("first_token_ms", timings["total_ms"])
+        checked = attempt.checked
+        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings, attempt.draft)
+        yield Event("done", answer=answer)
+
+    def _generate(
+        self, question: str, chunks: Sequence[Chunk], started: float, timings: dict[str, float]
+    ) -> typing.Generator[Event, None, _Attempt]:
+        """Stream one answer from ``chunks`` as token events; returns the checked :class:`_Attempt`.
+
+        The first token of the first attempt sets ``first_token_ms``; token counts add up.
+        """
         pieces: list[str] = []
         with self._lock:
-            for piece in self.generator.stream(answer_messages(standalone, chunks), max_tokens=self.max_tokens):
+            for piece in self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens):
                 if not pieces:
-                    timings["first_token_ms"] = _ms(started, time.perf_counter())
+                    timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
                 pieces.append(piece)
                 yield Event("token", text=piece)
             usage = dict(self.generator.last_usage)
-        checked: CheckedAnswer = check_answer("".join(pieces), chunks)
-        timings.update(
-            total_ms=_ms(started, time.perf_counter()),
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-        )
-        timings.setdefault("first_token_ms", timings["total_ms"])
-        draft = "".join(pieces).strip()
-        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings, draft)
-        yield Event("done", answer=answer)
+        for name in ("prompt_tokens", "completion_tokens"):
+            timings[name] = timings.get(name, 0) + usage.get(name, 0)
+        draft = "".join(pieces)
+        return _Attempt(check_answer(draft, chunks), draft.strip())
 
     def ask(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Answer:
         """The finished answer (consumes :meth:`stream`)."""

@@ -256,6 +256,9 @@ class WebApp:
                 elif event.kind == "token":
                     turn.text += event.text
                     yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
+                elif event.kind == "retry":  # the refusal shown so far gives way to a second attempt
+                    turn.text = ""
+                    yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
                 elif event.answer is not None:
                     turn.answer, turn.text = event.answer, event.answer.answer
         except Exception as exc:  # shown to the user; unexpected ones are logged

@@ -99,3 +99,43 @@ def test_empty_question_is_rejected(index_dir):
     pipeline, _ = make_pipeline(index_dir, "x")
     with pytest.raises(InputError):
         pipeline.ask("   ")
+
+
+@pytest.fixture()
+def two_article_index(tmp_path):
+    corpus = tmp_path / "corpus2"
+    corpus.mkdir()
+    (corpus / "henan.txt").write_text("河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8")
+    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8")
+    ingest([corpus], tmp_path / "index2", HashingEmbedder())
+    return tmp_path / "index2"
+
+
+def test_a_refusal_is_retried_from_the_first_passage_alone(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, [REFUSAL, "河南设立了总规模30亿元的人工智能产业基金[1]。"])
+    events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
+    kinds = [e.kind for e in events]
+    assert kinds.count("retry") == 1 and "token" in kinds[: kinds.index("retry")] and "token" in kinds[kinds.index("retry") :]
+    answer = events[-1].answer
+    assert len(answer.passages) == 2  # both passages stay on show; [1] is the same passage in both prompts
+    first, second = (call[-1]["content"] for call in generator.calls)
+    assert "[2]" in first and "[2]" not in second and answer.passages[0].chunk.text.strip()[:10] in second
+    assert not answer.refused and [c.n for c in answer.citations if c.verified] == [1]
+    assert "30亿元" in answer.answer and answer.draft == "河南设立了总规模30亿元的人工智能产业基金[1]。"
+    assert answer.timings["attempts"] == 2
+    pieces = sum(-(-len(reply) // 2) for reply in (REFUSAL, answer.draft))  # the fake streams 2 characters a piece
+    assert answer.timings["completion_tokens"] == pieces  # both attempts count
+
+
+def test_a_second_refusal_keeps_the_first_attempt(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, ["资料中没有提到上海的基金。", REFUSAL])
+    answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
+    assert len(generator.calls) == 2 and answer.refused and answer.answer == REFUSAL
+    assert answer.draft == "资料中没有提到上海的基金。"
+
+
+def test_an_answer_is_not_retried(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, "河南设立了总规模30亿元的人工智能产业基金[1]。")
+    events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
+    assert "retry" not in [e.kind for e in events] and len(generator.calls) == 1
+    assert "attempts" not in events[-1].answer.timings
