@@ -186,3 +186,17 @@ def test_fast_tier_settings_point_at_throwaway_dirs(session_data_dir, tmp_path):
     settings = Settings()
     assert settings.data_dir == session_data_dir and settings.embed_model == FAKE_MODEL_ID
     assert settings.index_dir == tmp_path / "default-index"
+
+
+def test_ask_says_when_a_refusal_is_retried(cli_index, monkeypatch):
+    from rag.generators import ScriptedGenerator
+    from rag.prompts import REFUSAL
+
+    replies = [REFUSAL, "河南设立了总规模30亿元的人工智能产业基金[1]。"]
+    monkeypatch.setattr("rag.generators.make_generator", lambda settings: ScriptedGenerator(replies))
+    result = run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index)
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert text.index(REFUSAL) < text.index("retrying") < text.index("30亿元的人工智能产业基金[1]")
+    payload = json.loads(run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index, "--json").output)
+    assert not payload["refused"] and payload["timings"]["attempts"] == 2

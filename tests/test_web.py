@@ -15,6 +15,7 @@ from rag.config import Settings
 from rag.embedders import HashingEmbedder
 from rag.errors import InputError, RagError
 from rag.generators import ScriptedGenerator
+from rag.prompts import REFUSAL
 from rag.render import ChatTurn, answer_html, citation_links, document_rows, format_time
 from rag.stores import DocumentRecord
 from rag.uploads import check_upload, safe_upload_name, uploads_dir
@@ -113,6 +114,17 @@ def test_refusal_is_shown_as_a_notice(tmp_path, sample_index):
     assert turns[-1].answer is not None and turns[-1].answer.refused
     assert "rag-refusal" in chat[-1]["content"] and "资料中没有找到答案" in chat[-1]["content"]
     assert "没有回答这个问题" in sources
+
+
+def test_a_retried_refusal_gives_way_to_the_second_attempt(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index, [REFUSAL, HENAN_REPLY])
+    steps = list(app.ask(HENAN, []))
+    shown = [step[0][-1]["content"] for step in steps if not is_skip(step[0]) and step[0]]
+    assert any(REFUSAL[:6] in text for text in shown[:-1])  # the first attempt streamed its refusal
+    second = [text for text in shown if "河南设立了" in text]
+    assert second and not any(REFUSAL[:6] in text for text in second)  # then the retry streamed alone
+    chat, turns, _ = steps[-1][:3]
+    assert not turns[-1].answer.refused and REFUSAL not in chat[-1]["content"] and "30亿元" in chat[-1]["content"]
 
 
 def test_follow_up_uses_the_history(tmp_path, sample_index):
