@@ -1,4 +1,4 @@
-"""Question -> (rewrite follow-up) -> retrieve -> prompt -> streamed LLM answer -> citation check."""
+"""Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> citation check -> (retry a refusal)."""
 
 from __future__ import annotations
 
