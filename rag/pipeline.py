@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 import typing
+from dataclasses import dataclass, field
 from typing import Iterator, Literal, Sequence
 
 from .chunking import Chunk

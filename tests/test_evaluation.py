@@ -435,9 +435,9 @@ def test_a_baseline_sharing_no_question_is_refused_before_anything_runs(tmp_path
         _eval(tmp_path, questions, [corpus_dir], "run", baseline=baseline, generator=never)
 
 
-def _asked_question(messages: Sequence[Message]) -> str:
-    """The ``问题：`` line of an answer prompt."""
-    return re.search(r"问题：(.*)", messages[-1]["content"]).group(1)
+def _asked_question(prompt: str) -> str:
+    """The ``问题：`` line of an answer prompt's user message."""
+    return re.search(r"问题：(.*)", prompt).group(1)
 
 
 def test_interrupted_run_resumes_without_asking_again(tmp_path, corpus_dir):
@@ -460,8 +460,8 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, corpus_dir):
     counting = ScriptedGenerator(scripted_reply)
     code, printed = _eval(tmp_path, questions, [corpus_dir], "run", generator=counting)
     assert code == 0 and "resuming: 2 of 4" in printed
-    answered = {_asked_question(call) for call in counting.calls if call[0]["content"] != REWRITE_SYSTEM}
-    finished = {_asked_question([{"role": "user", "content": text}]) for text in asked[:2]}
+    answered = {_asked_question(call[-1]["content"]) for call in counting.calls if call[0]["content"] != REWRITE_SYSTEM}
+    finished = {_asked_question(text) for text in asked[:2]}
     assert answered and not answered & finished  # only the rest (a refusal's retry asks the same question again)
     resumed = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
     assert [row["qid"] for row in resumed["questions"]] == [row["qid"] for row in REGRESSION_ROWS]
