@@ -529,6 +529,13 @@ def test_the_regression_set_defaults_to_its_own_corpus_unless_told_otherwise(tmp
     assert eval_corpus(tmp_path / "other.jsonl", [], None) == []  # another set: the configured index
 
 
+def test_the_regression_set_runs_on_its_own_index_of_the_sample_corpus(tmp_path):
+    code, _ = _eval(tmp_path, REGRESSION_QUESTIONS, [], "regress", retrieval_only=True, limit=3, generator=None)
+    index = json.loads((tmp_path / "regress" / "report.json").read_text(encoding="utf-8"))["config"]["index"]
+    assert code == 0 and index["corpus"] == [str(REGRESSION_CORPUS)]
+    assert index["path"] == str(tmp_path / "regress" / "index") and index["documents"] >= 2
+
+
 def test_sync_index_drops_files_no_longer_in_the_corpus(tmp_path, corpus_dir, embedder):
     settings = replace(Settings(), index_dir=tmp_path / "index")
     sync_index([corpus_dir], settings, embedder, progress=lambda *_: None)
