@@ -1,3 +1,3 @@
-from .cli import app
+from rag.cli import app
 
 app(prog_name="rag")

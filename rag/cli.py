@@ -12,9 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import Settings
-from .errors import RagError
-from .progress import RichProgress, progress_bar
+from rag.components import Components
+from rag.config import Settings
+from rag.errors import RagError
+from rag.progress import RichProgress, progress_bar
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -42,10 +43,9 @@ def fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _embedder(settings: Settings):
-    from .embedders import embedder_for
-
-    return embedder_for(settings)
+def components_for(index: Optional[Path], top_k: int = 3) -> Components:
+    """The assembled components for ``--index`` (or the configured index)."""
+    return Components(settings_for(index), top_k=top_k)
 
 
 @app.command()
@@ -57,15 +57,16 @@ def ingest(
     chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks (default 60)."),
 ) -> None:
     """Add or update articles in the index (unchanged files are skipped; an interrupted run resumes)."""
-    from .chunking import ChunkingConfig
-    from .ingest import ingest as run_ingest
+    from rag.index.chunking import ChunkingConfig
+    from rag.index.ingest import ingest as run_ingest
 
-    settings = settings_for(index)
-    chunking = ChunkingConfig(chunk_size or settings.chunk_size, chunk_overlap if chunk_overlap is not None else settings.chunk_overlap)
+    components = components_for(index)
+    settings = components.settings
     try:
-        if chunking.chunk_overlap >= chunking.chunk_size or chunking.chunk_size < 50:
-            raise RagError("chunk size must be at least 50 and larger than the overlap")
-        embedder = _embedder(settings)
+        chunking = ChunkingConfig(
+            chunk_size or settings.chunk_size, chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
+        )
+        embedder = components.embedder()
         with progress_bar(err) as bar:
             report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=RichProgress(bar))
     except RagError as exc:
@@ -94,11 +95,10 @@ def search(
     index: Optional[Path] = IndexOption,
 ) -> None:
     """Show the chunks that best match a question."""
-    from .retriever import Retriever
+    from rag.qa.retriever import Retriever
 
-    settings = settings_for(index)
     try:
-        hits = Retriever(settings.index_dir, _embedder(settings)).search(query, k=k, mode=mode)  # type: ignore[arg-type]
+        hits = components_for(index).retriever().search(query, k=k, mode=mode)  # type: ignore[arg-type]
     except RagError as exc:
         fail(exc)
         return
@@ -120,11 +120,8 @@ def ask(
     index: Optional[Path] = IndexOption,
 ) -> None:
     """Answer a question from the index with the local LLM, citing passages as \\[n]."""
-    from .pipeline import build_pipeline
-
-    settings = settings_for(index)
     try:
-        pipeline = build_pipeline(settings, top_k=k)
+        pipeline = components_for(index, top_k=k).pipeline()
         answer = None
         for event in pipeline.stream(question):
             if event.kind == "token" and not as_json:
@@ -164,11 +161,9 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise an index: documents, chunks, model, sizes."""
-    from .stores import IndexStore
-
     settings = settings_for(index)
     try:
-        store = IndexStore.load(settings.index_dir)
+        store = Components(settings).open_store()
     except RagError as exc:
         fail(exc)
         return
@@ -177,14 +172,14 @@ def info(
     summary = {
         "index": str(settings.index_dir),
         "documents": len(documents),
-        "chunks": len(store.chunks),
+        "chunks": store.count(),
         "sources": len(store.sources()),
-        "embedding_model": store.model_id,
-        "dim": store.dim,
-        "chunking": store.chunking.to_dict(),
+        "embedding_model": store.manifest.model_id,
+        "dim": store.manifest.dim,
+        "chunking": store.manifest.chunking.to_dict(),
         "size_bytes": size,
-        "updated_at": store.manifest.get("updated_at"),
-        "versions": store.manifest.get("versions", {}),
+        "updated_at": store.manifest.updated_at,
+        "versions": store.manifest.versions,
     }
     if as_json:
         payload = {**summary, "document_list": [d.__dict__ for d in documents]} if docs else summary
@@ -207,7 +202,7 @@ def remove(
     index: Optional[Path] = IndexOption,
 ) -> None:
     """Remove a document, or every document of an ingested file, from the index."""
-    from .ingest import remove as run_remove
+    from rag.index.ingest import remove as run_remove
 
     settings = settings_for(index)
     try:
@@ -229,7 +224,7 @@ def serve(
     feedback_file: Optional[Path] = typer.Option(None, "--feedback-file", help="Where thumbs up/down go (JSONL)."),
 ) -> None:
     """Start the web chat (Gradio) with the knowledge-base page."""
-    from .web import serve as run_server
+    from rag.web.app import serve as run_server
 
     try:
         run_server(settings_for(index), host=host, port=port, auth_file=auth_file, feedback_file=feedback_file)
@@ -256,7 +251,7 @@ def evaluate(
 
     An interrupted run resumes: run the same command again and questions already scored are kept.
     """
-    from .eval_command import run_cli_eval
+    from rag.evaluation.command import run_cli_eval
 
     try:
         code = run_cli_eval(
@@ -288,11 +283,11 @@ def models_prepare(
     settings = Settings()
     try:
         if embedder:
-            from .e5_convert import ensure_bundled_e5
+            from rag.models.e5_convert import ensure_bundled_e5
 
             out.print(f"embedding model: {ensure_bundled_e5(settings.data_dir)}", highlight=False)
         if llm:
-            from .llm_weights import ensure_bundled_gguf
+            from rag.models.llm_weights import ensure_bundled_gguf
 
             out.print(f"LLM: {ensure_bundled_gguf(settings.data_dir)}", highlight=False)
     except RagError as exc:

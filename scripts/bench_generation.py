@@ -29,12 +29,12 @@ from bench_common import (  # noqa: E402
 )
 
 from rag.config import Settings  # noqa: E402
-from rag.embedders import make_embedder  # noqa: E402
-from rag.generators import LlamaCppGenerator  # noqa: E402
-from rag.llm_weights import ensure_bundled_gguf  # noqa: E402
-from rag.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context  # noqa: E402
-from rag.prompts import answer_messages  # noqa: E402
-from rag.retriever import Retriever  # noqa: E402
+from rag.models.embedders import make_embedder  # noqa: E402
+from rag.models.generators import LlamaCppGenerator  # noqa: E402
+from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
+from rag.qa.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context  # noqa: E402
+from rag.qa.prompts import answer_messages  # noqa: E402
+from rag.qa.retriever import Retriever  # noqa: E402
 
 QUESTIONS = [
     "河南设立的人工智能产业基金规模是多少？",

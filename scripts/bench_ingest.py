@@ -3,7 +3,7 @@
 What it measures, in order:
 
 1. float32 sgemm peak of this machine (numpy and torch, ``--threads`` threads) and, from it, the
-   FLOP ceiling of the embedding model (DESIGN.md: ~42 MFLOP per token for e5-small);
+   FLOP ceiling of the embedding model (../shared/DESIGN.md: ~42 MFLOP per token for e5-small);
 2. a fresh ingest of N articles (written to a temporary ``.jsonl``) with the real embedder:
    chunks, seconds, chunks/s, embedding-only chunks/s, tokens per chunk, padding overhead, the
    achieved share of the FLOP ceiling, peak RSS, and a stage breakdown;
@@ -57,9 +57,9 @@ from bench_common import (
 )
 
 from rag.config import Settings
-from rag.embedders import Embedder, TextKind, make_embedder
-from rag.ingest import EMBED_BATCH, IngestReport, ingest
-from rag.retriever import SEARCH_MODES, Retriever
+from rag.models.embedders import Embedder, TextKind, make_embedder
+from rag.index.ingest import EMBED_BATCH, IngestReport, ingest
+from rag.qa.retriever import SEARCH_MODES, Retriever
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "crud_news.corpus.jsonl.gz"
 PACKAGES = (
@@ -74,7 +74,7 @@ PACKAGES = (
     "threadpoolctl",
 )
 
-# DESIGN.md: e5-small has ~21 M encoder parameters -> ~42 MFLOP per token; a 300-char Chinese
+# ../shared/DESIGN.md: e5-small has ~21 M encoder parameters -> ~42 MFLOP per token; a 300-char Chinese
 # passage is ~190 tokens. Used only when the embedder exposes no model to count from.
 DESIGN_FLOP_PER_TOKEN = 42e6
 DESIGN_TOKENS_PER_CHAR = 190 / 300
@@ -212,7 +212,7 @@ class RecordingEmbedder:
 def model_cost(embedder: Embedder) -> dict[str, Any]:
     """FLOP per token of the embedder's encoder (2 x weights of its Linear layers) and its shape.
 
-    Falls back to DESIGN.md's e5-small figure when the embedder is not a sentence-transformers model.
+    Falls back to ../shared/DESIGN.md's e5-small figure when the embedder is not a sentence-transformers model.
     """
     model = getattr(embedder, "_model", None)
     if model is None:
@@ -239,7 +239,7 @@ def token_stats(embedder: Embedder, calls: Sequence[EmbedCall]) -> dict[str, Any
 
     sentence-transformers sorts each ``encode`` call's texts by character length and pads every
     mini-batch (``batch_size``) to its longest member; this replays that on the recorded calls.
-    Without a tokenizer, tokens are estimated from characters (DESIGN.md: 300 chars ~ 190 tokens).
+    Without a tokenizer, tokens are estimated from characters (../shared/DESIGN.md: 300 chars ~ 190 tokens).
     """
     model = getattr(embedder, "_model", None)
     prefix = getattr(embedder, "_prefix", {}).get("passage", "")
@@ -441,7 +441,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         ),
         (
             f"- measured sgemm peak, GFLOP/s, best of {n_runs} runs of {matrix}, {cfg['threads']} threads: {sgemm_runs}"
-            f" (DESIGN.md: ~{DESIGN_SGEMM_GFLOPS:.0f} on an idle machine)"
+            f" (../shared/DESIGN.md: ~{DESIGN_SGEMM_GFLOPS:.0f} on an idle machine)"
         ),
         (
             f"- ceiling at the measured numpy peak ({flops['sgemm_numpy_peak_gflops']} GFLOP/s): "

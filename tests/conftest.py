@@ -1,6 +1,6 @@
 """Shared fixtures for the fast tier: a fake embedder, a small Chinese corpus, tmp index dirs.
 
-Nothing here loads a real model: the embedder is :class:`rag.embedders.HashingEmbedder`, and the
+Nothing here loads a real model: the embedder is :class:`rag.models.fakes.HashingEmbedder`, and the
 CLI is pointed at it with ``RAG_EMBED_MODEL=fake:hashing``.
 """
 
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from rag.config import REPO_ROOT
-from rag.embedders import HashingEmbedder, TextKind
-from rag.stores import MANIFEST
+from rag.models.embedders import TextKind
+from rag.models.fakes import HashingEmbedder
+from rag.index.faiss_store import MANIFEST
 
 SAMPLE_CORPUS = REPO_ROOT / "corpus"
 FAKE_MODEL_ID = "fake:hashing"
@@ -136,7 +137,7 @@ def corpus_dir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def _sample_index_master(tmp_path_factory) -> Path:
     """The real sample corpus, ingested once with the fake embedder."""
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     root = tmp_path_factory.mktemp("sample") / "index"
     ingest([SAMPLE_CORPUS], root, HashingEmbedder(model_id=FAKE_MODEL_ID))

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from rag.config import REPO_ROOT, Settings
-from rag.embedders import embedder_for
-from rag.ingest import ingest
-from rag.web import SharedModels, WebApp, launch_app
+from rag.models.embedders import embedder_for
+from rag.index.ingest import ingest
+from rag.components import Components
+from rag.web.app import WebApp, launch_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real]
 
@@ -61,7 +62,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     settings = replace(Settings(), index_dir=work / "index" / "main")
     embedder = embedder_for(settings)
     ingest([REPO_ROOT / "corpus"], settings.index_dir, embedder)
-    app = WebApp(settings, SharedModels(settings, embedder=embedder), feedback_file=work / "feedback.jsonl")
+    app = WebApp(settings, Components(settings, embedder=embedder), feedback_file=work / "feedback.jsonl")
     app.models.preload()
     demo = app.build()
     port = free_port()

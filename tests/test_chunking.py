@@ -7,8 +7,8 @@ import re
 import pytest
 from conftest import SAMPLE_CORPUS
 
-from rag.chunking import ChunkingConfig, chunk_document, chunk_id_for
-from rag.documents import Document, load_file
+from rag.index.chunking import ChunkingConfig, chunk_document, chunk_id_for
+from rag.index.documents import Document, load_file
 
 # Realistic report text full of figures, with full-width and half-width punctuation.
 REPORT = (

@@ -1,8 +1,8 @@
 """The post-hoc citation check: markers, facts, quotes, refusals."""
 
-from rag.chunking import Chunk
-from rag.citations import check_answer, is_refusal, key_facts, supports
-from rag.prompts import REFUSAL
+from rag.index.chunking import Chunk
+from rag.qa.citations import check_answer, is_refusal, key_facts, supports
+from rag.qa.prompts import REFUSAL
 
 PASSAGES = [
     Chunk("c1", "d1", "河南", "s", "8月 9日，河南省人民政府发布政策。设立总规模 30亿元的人工智能产业基金。", 0),

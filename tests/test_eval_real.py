@@ -9,9 +9,9 @@ import pytest
 from rich.console import Console
 
 from rag.config import REPO_ROOT, Settings
-from rag.eval_baseline import TOLERANCES, compare
-from rag.eval_command import run_cli_eval
-from rag.evaluation import load_questions
+from rag.evaluation.baseline import TOLERANCES, compare
+from rag.evaluation.command import run_cli_eval
+from rag.evaluation.scoring import load_questions
 
 pytestmark = pytest.mark.real
 

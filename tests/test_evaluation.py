@@ -14,12 +14,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from rag.chunking import Chunk
+from rag.index.chunking import Chunk
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import InputError
-from rag.eval_baseline import TOLERANCES, compare, compare_with_baseline, question_changes
-from rag.eval_command import (
+from rag.evaluation.baseline import TOLERANCES, compare, compare_with_baseline, question_changes
+from rag.evaluation.command import (
     JOURNAL_NAME,
     REGRESSION_CORPUS,
     REGRESSION_EXIT_CODE,
@@ -28,8 +28,8 @@ from rag.eval_command import (
     run_cli_eval,
     sync_index,
 )
-from rag.eval_report import baseline_values, category_label, render_markdown, worst_failures
-from rag.evaluation import (
+from rag.evaluation.report import baseline_values, category_label, render_markdown, worst_failures
+from rag.evaluation.scoring import (
     EvalQuestion,
     QuestionRow,
     RowJournal,
@@ -37,8 +37,9 @@ from rag.evaluation import (
     summarise,
     summarise_by_category,
 )
-from rag.generators import Message, ScriptedGenerator
-from rag.metrics import (
+from rag.models.fakes import ScriptedGenerator
+from rag.models.generators import Message
+from rag.evaluation.metrics import (
     all_parts_found,
     answer_span_recall,
     contains_any,
@@ -50,8 +51,8 @@ from rag.metrics import (
     reciprocal_rank,
     refusal_precision_recall,
 )
-from rag.prompts import REFUSAL, REWRITE_SYSTEM
-from rag.stores import IndexStore
+from rag.qa.prompts import REFUSAL, REWRITE_SYSTEM
+from rag.index.faiss_store import FaissStore
 
 # --- metrics ------------------------------------------------------------------------------
 
@@ -539,6 +540,6 @@ def test_the_regression_set_runs_on_its_own_index_of_the_sample_corpus(tmp_path)
 def test_sync_index_drops_files_no_longer_in_the_corpus(tmp_path, corpus_dir, embedder):
     settings = replace(Settings(), index_dir=tmp_path / "index")
     sync_index([corpus_dir], settings, embedder, progress=lambda *_: None)
-    assert len(IndexStore.load(settings.index_dir).documents()) == 3
+    assert len(FaissStore.load(settings.index_dir).documents()) == 3
     sync_index([corpus_dir / "henan.txt"], settings, embedder, progress=lambda *_: None)
-    assert [d.title for d in IndexStore.load(settings.index_dir).documents()] == ["河南设立人工智能产业基金"]
+    assert [d.title for d in FaissStore.load(settings.index_dir).documents()] == ["河南设立人工智能产业基金"]

@@ -15,10 +15,11 @@ from typing import Iterator
 
 import pytest
 
-from rag import llm_weights
+from rag.models import llm_weights
 from rag.config import Settings
 from rag.errors import ModelError
-from rag.generators import Generator, OpenAIGenerator, ScriptedGenerator, make_generator
+from rag.models.fakes import ScriptedGenerator
+from rag.models.generators import Generator, OpenAIGenerator, make_generator
 
 QUESTION = [{"role": "system", "content": "只根据资料回答。"}, {"role": "user", "content": "基金规模是多少？"}]
 
@@ -28,10 +29,11 @@ QUESTION = [{"role": "system", "content": "只根据资料回答。"}, {"role": 
 
 def test_scripted_streams_reply_in_pieces_and_counts():
     gen = ScriptedGenerator("规模是30亿元[1]。", piece_chars=3)
-    pieces = list(gen.stream(QUESTION))
+    completion = gen.stream(QUESTION)
+    pieces = list(completion)
     assert isinstance(gen, Generator)
     assert pieces == ["规模是", "30亿", "元[1", "]。"]
-    assert gen.last_usage == {"prompt_tokens": len("只根据资料回答。基金规模是多少？"), "completion_tokens": 4}
+    assert completion.usage == {"prompt_tokens": len("只根据资料回答。基金规模是多少？"), "completion_tokens": 4}
     assert gen.calls == [QUESTION]
 
 
@@ -42,8 +44,9 @@ def test_scripted_replies_in_order_then_repeats_last():
 
 def test_scripted_callable_decides_from_messages_and_max_tokens_truncates():
     gen = ScriptedGenerator(lambda messages: messages[-1]["content"] * 2, piece_chars=1)
-    assert "".join(gen.stream(QUESTION, max_tokens=3)) == "基金规"
-    assert gen.last_usage["completion_tokens"] == 3
+    completion = gen.stream(QUESTION, max_tokens=3)
+    assert "".join(completion) == "基金规"
+    assert completion.usage["completion_tokens"] == 3
 
 
 def test_scripted_needs_a_reply():
@@ -143,8 +146,9 @@ def fake_server() -> Iterator[FakeOpenAI]:
 
 def test_openai_streams_sse_pieces_and_server_usage(fake_server):
     gen = OpenAIGenerator(fake_server.base_url, "qwen", api_key="k123")
-    assert list(gen.stream(QUESTION, max_tokens=40)) == fake_server.pieces
-    assert gen.last_usage == {"prompt_tokens": 21, "completion_tokens": 5}
+    completion = gen.stream(QUESTION, max_tokens=40)
+    assert list(completion) == fake_server.pieces
+    assert completion.usage == {"prompt_tokens": 21, "completion_tokens": 5}
     [request] = fake_server.requests
     assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer k123"
     body = request["body"]
@@ -155,8 +159,9 @@ def test_openai_streams_sse_pieces_and_server_usage(fake_server):
 def test_openai_without_usage_counts_content_chunks(fake_server):
     fake_server.usage = None
     gen = OpenAIGenerator(fake_server.base_url, "qwen")
-    assert "".join(gen.stream(QUESTION)) == "河南基金30亿元[1]。"
-    assert gen.last_usage == {"completion_tokens": 4}
+    completion = gen.stream(QUESTION)
+    assert "".join(completion) == "河南基金30亿元[1]。"
+    assert completion.usage == {"completion_tokens": 4}
 
 
 def test_openai_http_error_is_a_model_error(fake_server):

@@ -17,14 +17,14 @@ from conftest import (
     write_docx,
 )
 
-import rag.ingest
-from rag.chunking import ChunkingConfig
-from rag.documents import file_sha256, load_file
-from rag.embedders import HashingEmbedder
+import rag.index.ingest
+from rag.index.chunking import ChunkingConfig
+from rag.index.documents import file_sha256, load_file
+from rag.models.fakes import HashingEmbedder
 from rag.errors import IndexStoreError, RagError
-from rag.ingest import ingest, remove
-from rag.lexical import tokenize
-from rag.stores import IndexStore
+from rag.index.ingest import ingest, remove
+from rag.index.lexical import tokenize
+from rag.index.faiss_store import FaissStore
 
 PARAGRAPHS = [
     (
@@ -54,7 +54,7 @@ def _write_policies(path: Path, paragraphs: list[str]) -> Path:
 
 
 def _bm25_sources(root: Path, query: str) -> list[str]:
-    store = IndexStore.load(root)
+    store = FaissStore.load(root)
     return [store.chunks[row].text for row, _ in store.bm25_index().search(tokenize(query), 10)]
 
 
@@ -75,7 +75,7 @@ def test_first_ingest_reports_and_indexes_every_file(corpus_dir, index_dir, coun
     assert sorted(report.documents_added) == ["compute", "henan", "robots"]
     assert report.chunks_total == report.chunks_embedded == counting_embedder.texts_embedded > 0
     assert report.chunks_reused == 0
-    store = IndexStore.load(index_dir)
+    store = FaissStore.load(index_dir)
     assert len(store.chunks) == report.chunks_total
     assert any("30亿元" in c.text and c.title == "河南设立人工智能产业基金" for c in store.chunks)
     assert not (index_dir / "pending").exists()
@@ -103,7 +103,7 @@ def test_manifest_lists_model_chunking_versions_documents_and_sources(corpus_dir
 
 def test_multi_article_file_becomes_several_documents(index_dir, embedder):
     ingest([next(SAMPLE_CORPUS.glob("000_*.txt"))], index_dir, embedder)
-    titles = [d.title for d in IndexStore.load(index_dir).documents()]
+    titles = [d.title for d in FaissStore.load(index_dir).documents()]
     assert len(titles) == 4 and titles[-1] == "脑机接口领域吸引资本加速流入"
 
 
@@ -130,7 +130,7 @@ def test_reingesting_unchanged_files_embeds_and_writes_nothing(built, corpus_dir
 def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(tmp_path, index_dir, embedder):
     path = _write_policies(tmp_path / "shandong.txt", PARAGRAPHS)
     ingest([path], index_dir, embedder, SMALL_CHUNKS)
-    old_chunks = IndexStore.load(index_dir).chunks
+    old_chunks = FaissStore.load(index_dir).chunks
     assert len(old_chunks) == 4
     assert _bm25_sources(index_dir, "青岛")
 
@@ -142,7 +142,7 @@ def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(tmp_path,
     assert "烟台市聚焦氢能产业" in counting.batches[0][0]
     assert report.chunks_reused == len(old_chunks) - 1
 
-    store = IndexStore.load(index_dir)
+    store = FaissStore.load(index_dir)
     texts = "".join(c.text for c in store.chunks)
     assert "青岛" not in texts and "烟台市聚焦氢能产业" in texts
     assert _bm25_sources(index_dir, "青岛") == []
@@ -152,10 +152,10 @@ def test_changed_file_replaces_its_chunks_and_reuses_unchanged_vectors(tmp_path,
 
 
 def test_other_files_are_untouched_when_one_changes(built, corpus_dir, counting_embedder):
-    compute_before = [c for c in IndexStore.load(built).chunks if c.doc_id == "compute"]
+    compute_before = [c for c in FaissStore.load(built).chunks if c.doc_id == "compute"]
     (corpus_dir / "henan.txt").write_text("河南省新设立人工智能创投基金，规模50亿元。\n", encoding="utf-8")
     ingest([corpus_dir], built, counting_embedder)
-    store = IndexStore.load(built)
+    store = FaissStore.load(built)
     assert [c for c in store.chunks if c.doc_id == "compute"] == compute_before
     [[embedded]] = counting_embedder.batches
     assert "规模50亿元" in embedded
@@ -167,20 +167,20 @@ def test_same_file_name_in_two_folders_gets_distinct_ids(tmp_path, index_dir, em
     other.mkdir()
     (other / "henan.txt").write_text("另一篇同名文章。河南省出台算力补贴政策。\n", encoding="utf-8")
     ingest([corpus_dir, other], index_dir, embedder)
-    store = IndexStore.load(index_dir)
+    store = FaissStore.load(index_dir)
     ids = [d.doc_id for d in store.documents()]
     assert "henan" in ids and any(i.startswith("henan~") for i in ids)
     assert len(set(ids)) == len(ids)
     assert sum(d.n_chunks for d in store.documents()) == len(store.chunks)
     [clash] = [i for i in ids if i.startswith("henan~")]
     assert remove(index_dir, clash) == [clash]
-    assert any("30亿元" in c.text for c in IndexStore.load(index_dir).chunks)
+    assert any("30亿元" in c.text for c in FaissStore.load(index_dir).chunks)
 
 
 def test_a_file_named_twice_is_ingested_once(corpus_dir, index_dir, embedder):
     report = ingest([corpus_dir, corpus_dir / "henan.txt"], index_dir, embedder)
     assert report.files_seen == 3 and sorted(report.documents_added) == ["compute", "henan", "robots"]
-    store = IndexStore.load(index_dir)
+    store = FaissStore.load(index_dir)
     texts = [c.text for c in store.chunks]
     assert len(texts) == len(set(texts))
 
@@ -188,16 +188,16 @@ def test_a_file_named_twice_is_ingested_once(corpus_dir, index_dir, embedder):
 def test_rebuild_starts_from_scratch(built, tmp_path, embedder):
     path = _write_policies(tmp_path / "only.txt", PARAGRAPHS[:1])
     ingest([path], built, embedder, rebuild=True)
-    assert [d.doc_id for d in IndexStore.load(built).documents()] == ["only"]
+    assert [d.doc_id for d in FaissStore.load(built).documents()] == ["only"]
 
 
 # --------------------------------------------------------------------------- remove
 
 
 def test_remove_by_doc_id(built):
-    before = IndexStore.load(built)
+    before = FaissStore.load(built)
     assert remove(built, "henan") == ["henan"]
-    store = IndexStore.load(built)
+    store = FaissStore.load(built)
     assert "henan" not in [d.doc_id for d in store.documents()]
     assert not any(c.doc_id == "henan" for c in store.chunks)
     assert len(store.chunks) < len(before.chunks) and store.generation != before.generation
@@ -208,7 +208,7 @@ def test_remove_by_doc_id(built):
 def test_remove_by_source_path_then_reingest_restores_it(built, corpus_dir, counting_embedder):
     removed = remove(built, str(corpus_dir / "compute.txt"))
     assert removed == ["compute"]
-    assert str((corpus_dir / "compute.txt").resolve()) not in IndexStore.load(built).sources()
+    assert str((corpus_dir / "compute.txt").resolve()) not in FaissStore.load(built).sources()
     report = ingest([corpus_dir], built, counting_embedder)
     assert report.documents_added == ["compute"] and len(report.files_unchanged) == 2
 
@@ -218,9 +218,9 @@ def test_removing_one_article_of_a_file_lets_a_reingest_restore_it(index_dir, em
     ingest([sample], index_dir, embedder)
     doc_id = f"{sample.stem}#2"
     remove(index_dir, doc_id)
-    assert doc_id not in [d.doc_id for d in IndexStore.load(index_dir).documents()]
+    assert doc_id not in [d.doc_id for d in FaissStore.load(index_dir).documents()]
     ingest([sample], index_dir, embedder)
-    assert doc_id in [d.doc_id for d in IndexStore.load(index_dir).documents()]
+    assert doc_id in [d.doc_id for d in FaissStore.load(index_dir).documents()]
 
 
 def test_remove_unknown_target_is_an_error_and_changes_nothing(built):
@@ -234,7 +234,7 @@ def test_remove_unknown_target_is_an_error_and_changes_nothing(built):
 
 
 def test_interrupted_ingest_resumes_from_saved_batches(tmp_path, built, monkeypatch):
-    monkeypatch.setattr(rag.ingest, "EMBED_BATCH", 8)
+    monkeypatch.setattr(rag.index.ingest, "EMBED_BATCH", 8)
     corpus = tmp_path / "sample"
     shutil.copytree(SAMPLE_CORPUS, corpus)
     fresh = CountingEmbedder()
@@ -259,7 +259,7 @@ def test_interrupted_ingest_resumes_from_saved_batches(tmp_path, built, monkeypa
     assert not done_first & done_now
     assert len(done_first | done_now) == needed
     assert not (built / "pending").exists()
-    assert len(IndexStore.load(built).chunks) == report.chunks_total
+    assert len(FaissStore.load(built).chunks) == report.chunks_total
 
 
 def test_crash_while_saving_keeps_the_old_index_and_the_embeddings(tmp_path, built, monkeypatch):
@@ -276,7 +276,7 @@ def test_crash_while_saving_keeps_the_old_index_and_the_embeddings(tmp_path, bui
     with pytest.raises(OSError, match="disk full"):
         ingest([path], built, HashingEmbedder(model_id=FAKE_MODEL_ID))
     assert index_state(built) == before
-    assert len(IndexStore.load(built).chunks) == before[1]
+    assert len(FaissStore.load(built).chunks) == before[1]
     monkeypatch.setattr(faiss, "write_index", real_write)
     counting = CountingEmbedder()
     report = ingest([path], built, counting)
@@ -340,7 +340,7 @@ def test_bad_input_is_reported_and_leaves_the_index_intact(built, tmp_path, coun
     assert [(Path(p).name, message in m) for p, m in report.files_failed] == [(bad.name, True)]
     assert not report.changed and counting_embedder.batches == []
     assert index_state(built) == before
-    assert len(IndexStore.load(built).chunks) == before[1]
+    assert len(FaissStore.load(built).chunks) == before[1]
 
 
 def test_good_files_are_ingested_beside_bad_ones(tmp_path, index_dir, embedder):
@@ -352,7 +352,7 @@ def test_good_files_are_ingested_beside_bad_ones(tmp_path, index_dir, embedder):
     report = ingest([folder], index_dir, embedder)
     assert sorted(Path(p).name for p, _ in report.files_failed) == ["binary.txt", "scan.pdf"]
     assert report.documents_added == ["good"]
-    assert any("200亿元" in c.text for c in IndexStore.load(index_dir).chunks)
+    assert any("200亿元" in c.text for c in FaissStore.load(index_dir).chunks)
 
 
 def test_index_of_another_model_is_refused_naming_both(built, corpus_dir):

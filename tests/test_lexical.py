@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.lexical import STOPWORDS, BM25Index, tokenize
+from rag.index.lexical import STOPWORDS, BM25Index, tokenize
 
 
 def test_numbers_and_units_are_kept_as_tokens():

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from rag.config import BUNDLED_LLM, Settings
-from rag.generators import LlamaCppGenerator, Message, OpenAIGenerator, TransformersGenerator, make_generator
-from rag.llm_weights import EXPECTED_SIZE, ensure_bundled_gguf
+from rag.models.generators import LlamaCppGenerator, Message, OpenAIGenerator, TransformersGenerator, make_generator
+from rag.models.llm_weights import EXPECTED_SIZE, ensure_bundled_gguf
 
 pytestmark = pytest.mark.real
 
@@ -98,28 +98,31 @@ def test_bundled_gguf_is_joined_verified_and_recorded(gguf):
 
 
 def test_llama_cpp_streams_a_cited_chinese_answer_deterministically(llama):
-    pieces = list(llama.stream(MESSAGES, max_tokens=MAX_TOKENS))
+    completion = llama.stream(MESSAGES, max_tokens=MAX_TOKENS)
+    pieces = list(completion)
     answer = "".join(pieces)
     assert len(pieces) > 3, pieces
     assert "30亿" in answer and "[1]" in answer, answer
-    usage = llama.last_usage
+    usage = completion.usage
     assert 60 < usage["prompt_tokens"] < 200, usage
     assert 0 < usage["completion_tokens"] <= MAX_TOKENS, usage
     assert "".join(llama.stream(MESSAGES, max_tokens=MAX_TOKENS)) == answer  # greedy: same again
 
 
 def test_llama_cpp_stops_at_max_tokens(llama):
-    list(llama.stream(MESSAGES, max_tokens=3))
-    assert llama.last_usage["completion_tokens"] == 3
+    completion = llama.stream(MESSAGES, max_tokens=3)
+    list(completion)
+    assert completion.usage["completion_tokens"] == 3
 
 
 def test_openai_backend_against_real_llama_cpp_server(llama_server):
     generator = make_generator(replace(SETTINGS, llm_backend="openai", llm_base_url=llama_server))
     assert isinstance(generator, OpenAIGenerator)
-    pieces = list(generator.stream(MESSAGES, max_tokens=MAX_TOKENS))
+    completion = generator.stream(MESSAGES, max_tokens=MAX_TOKENS)
+    pieces = list(completion)
     answer = "".join(pieces)
     assert len(pieces) > 3 and "30亿" in answer, answer
-    assert 0 < generator.last_usage["completion_tokens"] <= MAX_TOKENS
+    assert 0 < completion.usage["completion_tokens"] <= MAX_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +146,12 @@ def tiny_hf_model(tmp_path_factory) -> Path:
 def test_transformers_streams_greedily_and_counts_tokens(tiny_hf_model):
     generator = make_generator(replace(SETTINGS, llm_backend="transformers", llm_model=str(tiny_hf_model)))
     assert isinstance(generator, TransformersGenerator)
-    answer = "".join(generator.stream(MESSAGES, max_tokens=6))
-    usage = generator.last_usage
+    completion = generator.stream(MESSAGES, max_tokens=6)
+    answer = "".join(completion)
+    usage = completion.usage
     assert 60 < usage["prompt_tokens"] < 200 and 0 < usage["completion_tokens"] <= 6, usage
     assert "".join(generator.stream(MESSAGES, max_tokens=6)) == answer  # greedy: same again
     stream = generator.stream(MESSAGES, max_tokens=200)
     next(stream)
     stream.close()  # the caller stops reading: generation stops and its thread ends
-    assert generator.last_usage == usage
+    assert stream.usage == {}  # an abandoned reply reports no usage

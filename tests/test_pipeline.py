@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.embedders import HashingEmbedder
+from rag.models.fakes import HashingEmbedder
 from rag.errors import InputError
-from rag.generators import ScriptedGenerator
-from rag.ingest import ingest
-from rag.pipeline import QAPipeline, needs_rewrite, select_context
-from rag.prompts import REFUSAL
-from rag.retriever import Retriever
+from rag.models.fakes import ScriptedGenerator
+from rag.index.ingest import ingest
+from rag.qa.pipeline import QAPipeline, needs_rewrite, select_context
+from rag.qa.prompts import REFUSAL
+from rag.qa.retriever import Retriever
 
 ARTICLE = (
     "河南省支持人工智能产业发展\n\n"

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 
 from rag.config import REPO_ROOT, Settings
-from rag.embedders import embedder_for
-from rag.generators import make_generator
-from rag.ingest import ingest
-from rag.pipeline import QAPipeline
-from rag.prompts import REFUSAL
-from rag.retriever import Retriever
+from rag.models.embedders import embedder_for
+from rag.models.generators import make_generator
+from rag.index.ingest import ingest
+from rag.qa.pipeline import QAPipeline
+from rag.qa.prompts import REFUSAL
+from rag.qa.retriever import Retriever
 
 pytestmark = pytest.mark.real
 

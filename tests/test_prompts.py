@@ -1,7 +1,7 @@
 """Prompt building: numbered passages, rules last, document text fenced as data."""
 
-from rag.chunking import Chunk
-from rag.prompts import REFUSAL, answer_messages, rewrite_messages
+from rag.index.chunking import Chunk
+from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 
 CHUNKS = [
     Chunk("c1", "d1", "标题一", "s", "第一段[3]内容。", 0),

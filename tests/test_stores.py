@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from conftest import FAKE_MODEL_ID, index_state, manifest_of
 
-from rag.chunking import Chunk, ChunkingConfig, chunk_id_for
+from rag.index.chunking import Chunk, ChunkingConfig, chunk_id_for
 from rag.errors import IndexStoreError
-from rag.lexical import tokenize
-from rag.stores import INDEX_FORMAT, MANIFEST, DocumentRecord, IndexStore, SourceRecord, write_lock
+from rag.index.lexical import tokenize
+from rag.index.faiss_store import INDEX_FORMAT, MANIFEST, FaissStore, write_lock
+from rag.index.store import DocumentRecord, SourceRecord
 
 TEXTS = [
     "河南省设立总规模30亿元的人工智能产业基金。",
@@ -20,7 +21,7 @@ TEXTS = [
 ]
 
 
-def _fill(store: IndexStore, embedder, texts=TEXTS) -> None:
+def _fill(store: FaissStore, embedder, texts=TEXTS) -> None:
     chunks = [Chunk(chunk_id_for("doc", t), "doc", "标题", "/src/a.txt", t, n) for n, t in enumerate(texts)]
     documents = [DocumentRecord("doc", "标题", "/src/a.txt", "hash", len(chunks), sum(map(len, texts)), "now")]
     sources = [SourceRecord("/src/a.txt", "sha", ["doc"], "now")]
@@ -30,15 +31,15 @@ def _fill(store: IndexStore, embedder, texts=TEXTS) -> None:
 
 
 @pytest.fixture
-def saved(index_dir, embedder) -> IndexStore:
-    store = IndexStore.empty(index_dir, embedder.model_id, embedder.dim, ChunkingConfig())
+def saved(index_dir, embedder) -> FaissStore:
+    store = FaissStore.empty(index_dir, embedder.model_id, embedder.dim, ChunkingConfig())
     _fill(store, embedder)
     store.save()
     return store
 
 
 def test_save_then_load_round_trips(saved, index_dir, embedder):
-    loaded = IndexStore.load(index_dir)
+    loaded = FaissStore.load(index_dir)
     assert loaded.chunks == saved.chunks
     assert loaded.tokens == saved.tokens
     np.testing.assert_allclose(loaded.vectors, embedder.embed([c.embed_text for c in saved.chunks]), atol=1e-6)
@@ -77,23 +78,23 @@ def test_search_structures_find_the_stored_chunks(saved, embedder):
 
 def test_missing_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexStoreError, match="no index at .*rag ingest"):
-        IndexStore.load(tmp_path / "nothing-here")
+        FaissStore.load(tmp_path / "nothing-here")
 
 
 def test_corrupted_manifest_json_is_refused(saved, index_dir):
     (index_dir / MANIFEST).write_text('{"format": "rag-zh-index/1", "generation": ', encoding="utf-8")
     with pytest.raises(IndexStoreError, match="unreadable.*--rebuild"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
 
 
 def test_manifest_missing_keys_or_other_format_is_refused(saved, index_dir):
     manifest = manifest_of(index_dir)
     (index_dir / MANIFEST).write_text(json.dumps({"format": INDEX_FORMAT}), encoding="utf-8")
     with pytest.raises(IndexStoreError, match="not an index manifest"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
     (index_dir / MANIFEST).write_text(json.dumps({**manifest, "format": "other/9"}), encoding="utf-8")
     with pytest.raises(IndexStoreError, match="format 'other/9'"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
 
 
 def test_chunk_and_vector_count_mismatch_is_refused(saved, index_dir):
@@ -101,28 +102,28 @@ def test_chunk_and_vector_count_mismatch_is_refused(saved, index_dir):
     rows = chunks_file.read_text(encoding="utf-8").splitlines()
     chunks_file.write_text("\n".join(rows[:2]) + "\n", encoding="utf-8")
     with pytest.raises(IndexStoreError, match=r"inconsistent \(2 chunks, vectors \(3, 256\)"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
 
 
 def test_manifest_count_mismatch_is_refused(saved, index_dir):
     manifest = manifest_of(index_dir)
     (index_dir / MANIFEST).write_text(json.dumps({**manifest, "n_chunks": 5}), encoding="utf-8")
     with pytest.raises(IndexStoreError, match="inconsistent"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
 
 
 def test_damaged_or_missing_generation_files_are_refused(saved, index_dir):
     (index_dir / "gen-000001" / "vectors.faiss").write_bytes(b"not a faiss index")
     with pytest.raises(IndexStoreError, match="damaged"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
     manifest = manifest_of(index_dir)
     (index_dir / MANIFEST).write_text(json.dumps({**manifest, "generation": "gen-000009"}), encoding="utf-8")
     with pytest.raises(IndexStoreError, match="damaged"):
-        IndexStore.load(index_dir)
+        FaissStore.load(index_dir)
 
 
 def test_other_model_or_dimension_is_refused_naming_both(saved, index_dir):
-    store = IndexStore.load(index_dir)
+    store = FaissStore.load(index_dir)
     store.check_model(FAKE_MODEL_ID, 256)
     with pytest.raises(IndexStoreError) as excinfo:
         store.check_model("bundled:multilingual-e5-small", 384)
@@ -146,12 +147,12 @@ def test_failure_while_writing_vectors_keeps_the_previous_generation(saved, inde
     with pytest.raises(OSError, match="disk full"):
         saved.save()
     assert index_state(index_dir) == before
-    assert len(IndexStore.load(index_dir).chunks) == 3
+    assert len(FaissStore.load(index_dir).chunks) == 3
     assert not list(index_dir.glob(".gen-*")) and not (index_dir / "gen-000002").exists()
 
 
 def test_failure_while_writing_the_manifest_keeps_the_previous_one(saved, index_dir, embedder, monkeypatch):
-    import rag.stores
+    import rag.index.faiss_store
 
     before = index_state(index_dir)
     _fill(saved, embedder, TEXTS[:1])
@@ -161,17 +162,17 @@ def test_failure_while_writing_the_manifest_keeps_the_previous_one(saved, index_
         real_dump(payload, handle, **kwargs)
         raise OSError("power cut")
 
-    monkeypatch.setattr(rag.stores.json, "dump", dump_then_crash)
+    monkeypatch.setattr(rag.index.faiss_store.json, "dump", dump_then_crash)
     with pytest.raises(OSError, match="power cut"):
         saved.save()
     monkeypatch.undo()
     assert index_state(index_dir) == before
-    assert len(IndexStore.load(index_dir).chunks) == 3
+    assert len(FaissStore.load(index_dir).chunks) == 3
     assert not list(index_dir.glob(f".{MANIFEST}.*"))  # the temporary file was removed
     # the next successful write replaces the orphan generation folder
     saved.save()
     assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000002"]
-    assert len(IndexStore.load(index_dir).chunks) == 1
+    assert len(FaissStore.load(index_dir).chunks) == 1
 
 
 def test_replace_contents_checks_lengths(saved):

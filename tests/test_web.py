@@ -11,17 +11,17 @@ import gradio as gr
 import pytest
 from conftest import FAKE_MODEL_ID, index_state
 
+from rag.components import Components
 from rag.config import Settings
-from rag.embedders import HashingEmbedder
+from rag.models.fakes import HashingEmbedder
 from rag.errors import InputError, RagError
-from rag.generators import ScriptedGenerator
-from rag.prompts import REFUSAL
-from rag.render import ChatTurn, answer_html, citation_links, document_rows, format_time
-from rag.stores import DocumentRecord
-from rag.uploads import check_upload, safe_upload_name, uploads_dir
-from rag.web import (
+from rag.models.fakes import ScriptedGenerator
+from rag.qa.prompts import REFUSAL
+from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
+from rag.index.store import DocumentRecord
+from rag.web.uploads import check_upload, safe_upload_name, uploads_dir
+from rag.web.app import (
     CHAT_QUEUE,
-    SharedModels,
     WebApp,
     build_app,
     check_exposure,
@@ -39,7 +39,7 @@ def make_app(tmp_path: Path, index_dir: Path | None, replies=HENAN_REPLY) -> Web
     """A web app over ``index_dir`` (None: an index that does not exist yet) with a scripted LLM."""
     index_dir = index_dir or tmp_path / "index" / "main"
     settings = replace(Settings(), index_dir=index_dir, embed_model=FAKE_MODEL_ID)
-    models = SharedModels(settings, HashingEmbedder(model_id=FAKE_MODEL_ID), ScriptedGenerator(replies))
+    models = Components(settings, HashingEmbedder(model_id=FAKE_MODEL_ID), ScriptedGenerator(replies))
     return WebApp(settings, models, feedback_file=tmp_path / "feedback.jsonl")
 
 
@@ -61,8 +61,8 @@ def test_build_app_loads_no_model(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded while building the page")
 
-    monkeypatch.setattr("rag.embedders.make_embedder", refuse)
-    monkeypatch.setattr("rag.generators.make_generator", refuse)
+    monkeypatch.setattr("rag.models.embedders.make_embedder", refuse)
+    monkeypatch.setattr("rag.models.generators.make_generator", refuse)
     settings = replace(Settings(), index_dir=tmp_path / "index" / "main")
     assert isinstance(build_app(settings, feedback_file=tmp_path / "f.jsonl"), gr.Blocks)
 
@@ -337,6 +337,6 @@ def test_open_network_needs_a_login_or_an_explicit_opt_in():
 def test_serve_refuses_an_open_host_before_loading_models(tmp_path, monkeypatch):
     monkeypatch.delenv("RAG_AUTH", raising=False)
     monkeypatch.delenv("RAG_ALLOW_OPEN", raising=False)
-    monkeypatch.setattr(SharedModels, "preload", lambda self: pytest.fail("models loaded"))
+    monkeypatch.setattr(Components, "preload", lambda self: pytest.fail("models loaded"))
     with pytest.raises(RagError, match="without a login"):
         serve(replace(Settings(), index_dir=tmp_path / "i"), host="0.0.0.0", port=7999)

@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Validate the evaluation regression set ``eval/questions.jsonl``.
+"""Validate the regression set ``eval/questions.jsonl`` against its corpus (a fast test runs it).
 
 Each line must be one JSON object with the fields ``qid``, ``question``,
 ``category``, ``answers``, ``evidence`` and ``source`` (follow-up rows also carry
@@ -11,16 +10,17 @@ Each line must be one JSON object with the fields ``qid``, ``question``,
   have empty ``answers`` and ``evidence``;
 * every evidence quote occurs in one of its source files after normalization: lines
   within a paragraph of the raw text are joined (a newline between two non-blank lines
-  is removed), then all whitespace is removed from both the quote and the text;
-* every required answer part has at least one alternative that occurs verbatim in the
-  whitespace-stripped text of its source files;
+  is removed), then both are normalised as the scoring does (:func:`metrics.normalise`:
+  NFKC, lower case, no whitespace);
+* every required answer part has at least one alternative that occurs in the normalised
+  text of its source files;
 * follow-up rows have a two-turn ``history`` (user, then assistant) whose user turn is
   the question of the earlier row named by ``followup_of``.
 
 It prints per-category counts and sanity statistics, and exits with status 1 if any
 problem was found (0 otherwise).
 
-Usage: python scripts/check_questions.py [--questions FILE] [--corpus DIR]
+Usage: python -m rag.evaluation.validate [--questions FILE] [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from rag.config import REPO_ROOT as ROOT
+from rag.evaluation.metrics import normalise
 
 CATEGORIES: tuple[str, ...] = (
     "figures",
@@ -48,7 +49,6 @@ CATEGORIES: tuple[str, ...] = (
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("qid", "question", "category", "answers", "evidence", "source")
 QID_RE = re.compile(r"^q\d{3,}$")
-WS_RE = re.compile(r"\s+")
 
 
 def join_wrapped_lines(raw: str) -> str:
@@ -67,11 +67,6 @@ def join_wrapped_lines(raw: str) -> str:
     if current:
         paragraphs.append("".join(current))
     return "\n\n".join(paragraphs)
-
-
-def strip_ws(text: str) -> str:
-    """Remove all whitespace (spaces, tabs, newlines, full-width spaces)."""
-    return WS_RE.sub("", text)
 
 
 @dataclass
@@ -106,7 +101,7 @@ def load_corpus(corpus_dir: Path) -> dict[str, SourceText]:
     texts: dict[str, SourceText] = {}
     for path in sorted(corpus_dir.glob("*.txt")):
         normalized = join_wrapped_lines(path.read_text(encoding="utf-8"))
-        texts[path.name] = SourceText(normalized=normalized, stripped=strip_ws(normalized))
+        texts[path.name] = SourceText(normalized=normalized, stripped=normalise(normalized))
     return texts
 
 
@@ -188,20 +183,20 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText],
     stripped_sources = "\n".join(t.stripped for t in texts)
     for quote in evidence:
         report.quotes += 1
-        if not strip_ws(quote):
+        if not normalise(quote):
             report.error(where, "empty evidence quote")
-        elif not any(strip_ws(quote) in t.stripped for t in texts):
+        elif not any(normalise(quote) in t.stripped for t in texts):
             report.error(where, f"evidence not found in {source}: {quote!r}")
         else:
             report.quotes_found += 1
             report.quotes_exact += any(quote in t.normalized for t in texts)
-    stripped_evidence = "\n".join(strip_ws(q) for q in evidence)
+    stripped_evidence = "\n".join(normalise(q) for q in evidence)
     for i, part in enumerate(answers):
         report.parts += 1
         in_source = False
         in_evidence = False
         for alt in part:
-            key = strip_ws(alt)
+            key = normalise(alt)
             report.alternatives += 1
             if key in stripped_evidence:
                 report.alternatives_in_evidence += 1

@@ -1,9 +1,12 @@
-"""LLM backends behind one small interface: ``stream(messages) -> Iterator[str]``.
+"""LLM backends behind one small interface: ``stream(messages) -> Completion``.
+
+A :class:`Completion` yields the reply in pieces and holds its token counts (``usage``) once
+it has been read to the end, so concurrent callers never share state through the generator.
 
 * :class:`LlamaCppGenerator`: a GGUF file with llama-cpp-python (the CPU default, bundled model).
 * :class:`TransformersGenerator`: a Hugging Face causal LM folder, hub id or GGUF (for GPUs).
 * :class:`OpenAIGenerator`: any OpenAI-compatible server (vLLM, llama.cpp server, Ollama).
-* :class:`ScriptedGenerator`: a deterministic fake for tests.
+* :class:`rag.models.fakes.ScriptedGenerator`: a deterministic fake for tests (``fake:scripted``).
 
 All decode greedily (temperature 0), so the same prompt gives the same answer.
 """
@@ -17,10 +20,10 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TypedD
 
 import httpx
 
-from .config import BUNDLED_LLM, Settings
-from .errors import ModelError
+from rag.config import BUNDLED_LLM, Settings
+from rag.errors import ModelError
 
-BACKENDS = ("llama-cpp", "transformers", "openai")
+BACKENDS = ("llama-cpp", "transformers", "openai", "fake:scripted")
 
 
 class Message(TypedDict):
@@ -28,55 +31,39 @@ class Message(TypedDict):
     content: str
 
 
-@runtime_checkable
-class Generator(Protocol):
-    """A chat model. ``stream`` yields text pieces; ``last_usage`` holds token counts afterwards."""
-
-    model_id: str
-    last_usage: dict[str, int]
-
-    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Iterator[str]:
-        """Yield the reply in pieces as they are generated (temperature 0)."""
-        ...
+Usage = dict[str, int]
+"""Token counts of one reply: ``prompt_tokens`` and ``completion_tokens`` (either may be absent)."""
 
 
-class ScriptedGenerator:
-    """Deterministic fake: yields scripted replies in pieces of ``piece_chars`` characters.
+class Completion(Iterator[str]):
+    """One streamed reply: iterate for its text pieces; ``usage`` is complete once it is exhausted.
 
-    ``replies`` is one reply, a list used in order (the last one repeats once it runs out), or a
-    function choosing the reply from the messages. Every call's messages are kept in ``calls``;
-    each piece counts as one completion token, each prompt character as one prompt token.
+    ``produce(usage)`` is the backend's generator of pieces; it fills ``usage`` as it goes.
     """
 
-    def __init__(
-        self,
-        replies: str | Sequence[str] | Callable[[Sequence[Message]], str],
-        model_id: str = "fake:scripted",
-        piece_chars: int = 2,
-    ) -> None:
-        if not callable(replies):
-            replies = [replies] if isinstance(replies, str) else list(replies)
-            if not replies:
-                raise ValueError("ScriptedGenerator needs at least one reply")
-        self._replies = replies
-        self.model_id = model_id
-        self.piece_chars = piece_chars
-        self.calls: list[list[Message]] = []
-        self.last_usage: dict[str, int] = {}
+    def __init__(self, produce: Callable[[Usage], Iterator[str]]) -> None:
+        self.usage: Usage = {}
+        self._pieces = produce(self.usage)
 
-    def _next_reply(self, messages: Sequence[Message]) -> str:
-        if callable(self._replies):
-            return self._replies(messages)
-        return self._replies[min(len(self.calls), len(self._replies) - 1)]
+    def __next__(self) -> str:
+        return next(self._pieces)
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Iterator[str]:
-        reply = self._next_reply(messages)
-        self.calls.append([Message(role=m["role"], content=m["content"]) for m in messages])
-        pieces = [reply[i : i + self.piece_chars] for i in range(0, len(reply), self.piece_chars)][:max_tokens]
-        self.last_usage = {"prompt_tokens": sum(len(m["content"]) for m in messages), "completion_tokens": 0}
-        for piece in pieces:
-            self.last_usage["completion_tokens"] += 1
-            yield piece
+    def close(self) -> None:
+        """Stop reading: the backend stops generating."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model: ``stream`` returns the reply as a :class:`Completion` (temperature 0)."""
+
+    model_id: str
+
+    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Completion:
+        """The reply to ``messages``, generated greedily, at most ``max_tokens`` tokens."""
+        ...
 
 
 class _TokenCounter:
@@ -124,9 +111,11 @@ class LlamaCppGenerator:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from exc
         self.n_ctx = n_ctx
         self.model_id = model_id or path.name
-        self.last_usage: dict[str, int] = {}
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Completion:
+        return Completion(lambda usage: self._pieces(messages, max_tokens, usage))
+
+    def _pieces(self, messages: Sequence[Message], max_tokens: int, usage: Usage) -> Iterator[str]:
         from llama_cpp import LogitsProcessorList
 
         counter = _TokenCounter()
@@ -147,10 +136,8 @@ class LlamaCppGenerator:
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise ModelError(f"llama.cpp rejected the request (context {self.n_ctx} tokens): {exc}") from exc
         ended_on_eos = finish_reason == "stop"  # the end-of-turn token was sampled but is not output
-        self.last_usage = {
-            "prompt_tokens": counter.prompt_tokens,
-            "completion_tokens": counter.sampled - int(ended_on_eos and counter.sampled > 0),
-        }
+        usage["prompt_tokens"] = counter.prompt_tokens
+        usage["completion_tokens"] = counter.sampled - int(ended_on_eos and counter.sampled > 0)
 
 
 class TransformersGenerator:
@@ -181,9 +168,11 @@ class TransformersGenerator:
             raise ModelError(f"transformers cannot load {model}: {exc}") from exc
         self._model.eval()
         self.model_id = model_id or str(model)
-        self.last_usage: dict[str, int] = {}
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Completion:
+        return Completion(lambda usage: self._pieces(messages, max_tokens, usage))
+
+    def _pieces(self, messages: Sequence[Message], max_tokens: int, usage: Usage) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
         inputs = self._tokenizer.apply_chat_template(
@@ -204,10 +193,8 @@ class TransformersGenerator:
         prompt_tokens = int(inputs["input_ids"].shape[1])
         special = set(self._tokenizer.all_special_ids)
         new_tokens = result["sequences"][0, prompt_tokens:].tolist()
-        self.last_usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": sum(1 for token in new_tokens if token not in special),
-        }
+        usage["prompt_tokens"] = prompt_tokens
+        usage["completion_tokens"] = sum(1 for token in new_tokens if token not in special)
 
     def _generate(
         self, inputs: Any, streamer: Any, max_tokens: int, stop: threading.Event, result: dict[str, Any]
@@ -253,9 +240,11 @@ class OpenAIGenerator:
         self.model_id = model
         self.api_key = api_key
         self.timeout = httpx.Timeout(timeout_s, connect=10.0)
-        self.last_usage: dict[str, int] = {}
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 512) -> Completion:
+        return Completion(lambda usage: self._pieces(messages, max_tokens, usage))
+
+    def _pieces(self, messages: Sequence[Message], max_tokens: int, usage: Usage) -> Iterator[str]:
         payload = {
             "model": self.model_id,
             "messages": list(messages),
@@ -266,7 +255,6 @@ class OpenAIGenerator:
         }
         url = f"{self.base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        self.last_usage = {}
         chunks = 0
         try:
             with httpx.stream("POST", url, json=payload, headers=headers, timeout=self.timeout) as response:
@@ -274,8 +262,8 @@ class OpenAIGenerator:
                     detail = response.read().decode("utf-8", errors="replace")[:500]
                     raise ModelError(f"the LLM server at {url} answered HTTP {response.status_code}: {detail}")
                 for event in _sse_events(response.iter_lines()):
-                    if usage := event.get("usage"):
-                        self.last_usage = {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")}
+                    if reported := event.get("usage"):
+                        usage.update({k: int(reported.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")})
                     for choice in event.get("choices") or []:
                         if text := (choice.get("delta") or {}).get("content"):
                             chunks += 1
@@ -287,8 +275,8 @@ class OpenAIGenerator:
             ) from exc
         except httpx.HTTPError as exc:
             raise ModelError(f"the LLM server at {self.base_url} failed: {exc!r}") from exc
-        if not self.last_usage:
-            self.last_usage = {"completion_tokens": chunks}
+        if not usage:
+            usage["completion_tokens"] = chunks
 
 
 def _sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -314,13 +302,17 @@ def make_generator(settings: Settings) -> Generator:
         return TransformersGenerator(_local_model(settings), threads=settings.threads, model_id=model)
     if backend == "openai":
         return OpenAIGenerator(settings.llm_base_url, model, settings.llm_api_key)
+    if backend == "fake:scripted":
+        from rag.models.fakes import ScriptedGenerator
+
+        return ScriptedGenerator.from_setting(model)
     raise ModelError(f"unknown LLM backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
 
 
 def _local_model(settings: Settings) -> str | Path:
     """The bundled GGUF (joined on first use) for :data:`BUNDLED_LLM`, else the setting as given."""
     if settings.llm_model == BUNDLED_LLM:
-        from .llm_weights import ensure_bundled_gguf
+        from rag.models.llm_weights import ensure_bundled_gguf
 
         return ensure_bundled_gguf(settings.data_dir)
     if settings.llm_backend == "llama-cpp" and Path(settings.llm_model).suffix.lower() != ".gguf":

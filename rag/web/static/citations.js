@@ -1,6 +1,6 @@
 // Citation links in answers: a click on [n] shows that answer's passages in the sources panel,
 // highlights passage n, expands it and scrolls it into view. Links look like
-// <a class="rag-cite" href="#rag-src-<turn>-<n>"> (rendered by rag/render.py).
+// <a class="rag-cite" href="#rag-src-<turn>-<n>"> (rendered by rag/web/render.py).
 // A click on a passage card expands or collapses its text.
 (() => {
   if (window.ragCitations) return;

@@ -1,4 +1,4 @@
-"""The index directory: a JSON manifest, chunk rows, a FAISS vector index, BM25 tokens.
+"""The embedded default store: an index directory with a JSON manifest, FAISS vectors and BM25 tokens.
 
 Layout (see ``index/README.md``)::
 
@@ -6,60 +6,46 @@ Layout (see ``index/README.md``)::
     <index>/gen-000003/chunks.jsonl   one row per chunk, in vector order, with its BM25 tokens
     <index>/gen-000003/vectors.faiss  inner-product index of unit vectors
     <index>/pending/             embeddings of an ingest that has not finished (for resuming)
+    <index>/.lock                held by the one process writing the index
 
 A write builds a new generation folder, then atomically replaces ``manifest.json``; readers
-never see a half-written index.
+never see a half-written index. This module owns the whole format: nothing else reads or
+writes these files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .chunking import Chunk, ChunkingConfig
-from .errors import IndexStoreError
+from rag import __version__
+from rag.errors import IndexStoreError
+from rag.files import now_iso, write_json_atomic
+from rag.index.chunking import Chunk, ChunkingConfig
+from rag.index.lexical import BM25Index, tokenize
+from rag.index.store import (
+    DocumentRecord,
+    Manifest,
+    ScoredChunk,
+    SourceRecord,
+    check_same_chunking,
+    check_same_model,
+    text_key,
+)
 
 INDEX_FORMAT = "rag-zh-index/1"
 MANIFEST = "manifest.json"
-
-
-@dataclass
-class DocumentRecord:
-    """One indexed article as listed in the manifest."""
-
-    doc_id: str
-    title: str
-    source: str
-    content_hash: str
-    n_chunks: int
-    chars: int
-    added_at: str
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class SourceRecord:
-    """One ingested file: its hash decides whether a re-ingest has anything to do."""
-
-    path: str
-    sha256: str
-    doc_ids: list[str]
-    added_at: str
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def library_versions() -> dict[str, str]:
@@ -73,23 +59,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return versions
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -107,8 +76,34 @@ def write_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class IndexStore:
-    """An index in memory, loaded from (or about to be written to) its directory."""
+class PendingEmbeddings:
+    """Embeddings computed by an unfinished ingest, saved batch by batch (``pending/*.npz``)."""
+
+    def __init__(self, root: Path, model_id: str) -> None:
+        slug = hashlib.sha1(model_id.encode("utf-8")).hexdigest()[:12]
+        self.folder = root / "pending" / slug
+        self.vectors: dict[str, np.ndarray] = {}
+        for path in sorted(self.folder.glob("batch-*.npz")):
+            try:
+                with np.load(path) as data:
+                    self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError):
+                path.unlink(missing_ok=True)  # a batch cut off mid-write: recompute it
+
+    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        number = len(list(self.folder.glob("batch-*.npz")))
+        tmp = self.folder / f".batch-{number:06d}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), vectors=vectors)
+        tmp.replace(self.folder / f"batch-{number:06d}.npz")
+        self.vectors.update(zip(keys, vectors))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+class FaissStore:
+    """An index directory, loaded into memory (chunks, BM25 tokens, vectors) for searching and writing."""
 
     def __init__(
         self,
@@ -118,18 +113,19 @@ class IndexStore:
         tokens: list[list[str]],
         vectors: np.ndarray,
     ) -> None:
-        self.root = root
-        self.manifest = manifest
+        self.root = Path(root)
+        self.location = str(self.root)
+        self._raw = manifest
         self.chunks = chunks
         self.tokens = tokens
         self._vectors = vectors
-        self._faiss = None
-        self._bm25 = None
+        self._faiss: Any = None
+        self._bm25: BM25Index | None = None
 
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def empty(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig) -> "IndexStore":
+    def empty(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig) -> FaissStore:
         manifest = {
             "format": INDEX_FORMAT,
             "generation": None,
@@ -146,10 +142,10 @@ class IndexStore:
 
     @staticmethod
     def exists(root: Path) -> bool:
-        return (root / MANIFEST).is_file()
+        return (Path(root) / MANIFEST).is_file()
 
     @classmethod
-    def load(cls, root: Path) -> "IndexStore":
+    def load(cls, root: Path) -> FaissStore:
         """Read an index; a missing, unreadable or inconsistent one is an :class:`IndexStoreError`."""
         root = Path(root)
         manifest = read_manifest(root)
@@ -167,59 +163,133 @@ class IndexStore:
             )
         return cls(root, manifest, chunks, tokens, vectors)
 
+    @classmethod
+    def open_for_writing(
+        cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False
+    ) -> FaissStore:
+        """Load the index at ``root`` (checking model and chunking) or start an empty one."""
+        if rebuild or not cls.exists(root):
+            return cls.empty(root, model_id, dim, chunking)
+        store = cls.load(root)
+        store.check_model(model_id, dim)
+        check_same_chunking(str(root), store.manifest, chunking)
+        return store
+
     # ---------------------------------------------------------------- properties
 
     @property
+    def manifest(self) -> Manifest:
+        raw = self._raw
+        return Manifest(
+            model_id=raw["embedding"]["model_id"],
+            dim=int(raw["embedding"]["dim"]),
+            chunking=ChunkingConfig(**raw["chunking"]),
+            n_chunks=int(raw["n_chunks"]),
+            versions=dict(raw.get("versions") or {}),
+            created_at=raw.get("created_at") or "",
+            updated_at=raw.get("updated_at"),
+        )
+
+    @property
     def model_id(self) -> str:
-        return self.manifest["embedding"]["model_id"]
+        return str(self._raw["embedding"]["model_id"])
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["embedding"]["dim"])
+        return int(self._raw["embedding"]["dim"])
 
     @property
     def chunking(self) -> ChunkingConfig:
-        return ChunkingConfig(**self.manifest["chunking"])
+        return ChunkingConfig(**self._raw["chunking"])
 
     @property
     def generation(self) -> str | None:
-        return self.manifest["generation"]
+        generation = self._raw["generation"]
+        return str(generation) if generation else None
 
     @property
     def vectors(self) -> np.ndarray:
         return self._vectors
 
+    def count(self) -> int:
+        return len(self.chunks)
+
     def documents(self) -> list[DocumentRecord]:
-        return [DocumentRecord(**row) for row in self.manifest["documents"]]
+        return [DocumentRecord(**row) for row in self._raw["documents"]]
 
     def sources(self) -> dict[str, SourceRecord]:
-        return {row["path"]: SourceRecord(**row) for row in self.manifest["sources"]}
+        return {row["path"]: SourceRecord(**row) for row in self._raw["sources"]}
 
     def check_model(self, model_id: str, dim: int) -> None:
         """Refuse to mix vectors of different models."""
-        if model_id != self.model_id or dim != self.dim:
-            raise IndexStoreError(
-                f"{self.root} was built with embedding model '{self.model_id}' (dim {self.dim}), "
-                f"but the current model is '{model_id}' (dim {dim}). Use the same model "
-                f"(RAG_EMBED_MODEL={self.model_id}) or rebuild: rag ingest --rebuild ..."
-            )
+        check_same_model(self.location, self.manifest, model_id, dim)
 
-    # ---------------------------------------------------------------- search structures
+    # ---------------------------------------------------------------- search
 
-    def faiss_index(self):
+    def faiss_index(self) -> Any:
         """Exact inner-product index (cosine on unit vectors), built on first use."""
         if self._faiss is None:
             self._faiss = _flat_index(self._vectors, self.dim)
         return self._faiss
 
-    def bm25_index(self):
+    def bm25_index(self) -> BM25Index:
         if self._bm25 is None:
-            from .lexical import BM25Index
-
             self._bm25 = BM25Index(self.tokens)
         return self._bm25
 
+    def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        if not self.chunks:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
+        scores, rows = self.faiss_index().search(query, min(k, len(self.chunks)))
+        return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
+        if not self.chunks:
+            return []
+        return [ScoredChunk(self.chunks[row], score, row) for row, score in self.bm25_index().search(tokenize(query), k)]
+
+    def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = set(keys)
+        found: dict[str, np.ndarray] = {}
+        for row, chunk in enumerate(self.chunks):
+            key = text_key(chunk)
+            if key in wanted:
+                found[key] = self._vectors[row]
+        return found
+
+    def refresh(self) -> bool:
+        """Reload if another process wrote a newer generation; True if it did."""
+        if read_manifest(self.root)["generation"] == self.generation:
+            return False
+        fresh = FaissStore.load(self.root)
+        self._raw, self.chunks, self.tokens, self._vectors = fresh._raw, fresh.chunks, fresh.tokens, fresh._vectors
+        self._faiss = self._bm25 = None
+        return True
+
     # ---------------------------------------------------------------- writing
+
+    def embedding_journal(self, model_id: str) -> PendingEmbeddings:
+        return PendingEmbeddings(self.root, model_id)
+
+    def commit(
+        self,
+        drop_doc_ids: Collection[str],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        documents: Sequence[DocumentRecord],
+        sources: Sequence[SourceRecord],
+    ) -> None:
+        keep = [i for i, c in enumerate(self.chunks) if c.doc_id not in drop_doc_ids]
+        new_vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
+        self.replace_contents(
+            [self.chunks[i] for i in keep] + list(chunks),
+            [self.tokens[i] for i in keep] + [tokenize(c.embed_text) for c in chunks],
+            np.concatenate([self._vectors[keep], new_vectors]),
+            documents,
+            sources,
+        )
+        self.save()
 
     def replace_contents(
         self,
@@ -235,9 +305,9 @@ class IndexStore:
         self.chunks, self.tokens = chunks, tokens
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
         self._faiss = self._bm25 = None
-        self.manifest["documents"] = [asdict(d) for d in documents]
-        self.manifest["sources"] = [asdict(s) for s in sources]
-        self.manifest["n_chunks"] = len(chunks)
+        self._raw["documents"] = [asdict(d) for d in documents]
+        self._raw["sources"] = [asdict(s) for s in sources]
+        self._raw["n_chunks"] = len(chunks)
 
     def save(self) -> None:
         """Write a new generation, switch the manifest to it atomically, drop older generations."""
@@ -261,9 +331,9 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        manifest = {**self.manifest, "generation": name, "updated_at": now_iso(), "versions": library_versions()}
+        manifest = {**self._raw, "generation": name, "updated_at": now_iso(), "versions": library_versions()}
         write_json_atomic(self.root / MANIFEST, manifest)
-        self.manifest = manifest
+        self._raw = manifest
         for old in self.root.glob("gen-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -296,7 +366,7 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
     return chunks, tokens
 
 
-def _flat_index(vectors: np.ndarray, dim: int):
+def _flat_index(vectors: np.ndarray, dim: int) -> Any:
     import faiss
 
     index = faiss.IndexFlatIP(dim)
@@ -311,4 +381,4 @@ def _read_vectors(path: Path) -> np.ndarray:
     index = faiss.read_index(str(path))
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
-    return index.reconstruct_n(0, index.ntotal)
+    return np.asarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)

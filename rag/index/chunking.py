@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 
+from typing import TYPE_CHECKING
+
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from .documents import Document
+from rag.errors import InputError
+from rag.index.documents import Document
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 # Regular expressions: paragraphs first, then sentence ends, then clause marks; "" only for runs
 # with no punctuation. A half-width comma between a digit and three digits (74,310.5) is a
@@ -16,13 +22,32 @@ SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", r"\?", ";", "，", 
 CHUNKER_VERSION = 2
 
 
+MIN_CHUNK_SIZE = 50
+
+
 @dataclass(frozen=True)
 class ChunkingConfig:
-    """Recorded in the index manifest; an index refuses chunks made with other settings."""
+    """Recorded in the index manifest; an index refuses chunks made with other settings.
+
+    Invalid values (a chunk under 50 characters, an overlap not smaller than the chunk) are an
+    :class:`InputError`, wherever they come from: an option, ``RAG_CHUNK_*`` or a manifest.
+    """
 
     chunk_size: int = 300
     chunk_overlap: int = 60
     version: int = CHUNKER_VERSION
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < MIN_CHUNK_SIZE or not 0 <= self.chunk_overlap < self.chunk_size:
+            raise InputError(
+                f"chunk size must be at least {MIN_CHUNK_SIZE} and larger than the overlap "
+                f"(got size {self.chunk_size}, overlap {self.chunk_overlap}; see RAG_CHUNK_SIZE / RAG_CHUNK_OVERLAP)"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChunkingConfig:
+        """The chunking that ``RAG_CHUNK_SIZE`` and ``RAG_CHUNK_OVERLAP`` configure."""
+        return cls(settings.chunk_size, settings.chunk_overlap)
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

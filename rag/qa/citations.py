@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from .chunking import Chunk
-from .prompts import REFUSAL
+from rag.index.chunking import Chunk
+from rag.qa.prompts import REFUSAL
 
 # A marker: [1], [1,2], 【1】, and the [编号1] / [资料2] the model writes after a prompt that says "[编号]".
 _LABEL = r"(?:编号|资料|来源|出处|段落|参考)?"
@@ -71,7 +71,7 @@ def _squash(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _posseg():
-    from .lexical import _jieba
+    from rag.index.lexical import _jieba
 
     _jieba()
     import jieba.posseg

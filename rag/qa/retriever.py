@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .chunking import Chunk
-from .embedders import Embedder
-from .errors import InputError
-from .lexical import tokenize
-from .stores import IndexStore, read_manifest
+from rag.errors import InputError
+from rag.index.chunking import Chunk
+from rag.index.faiss_store import FaissStore
+from rag.index.store import ScoredChunk, Store, check_same_model
+from rag.models.embedders import Embedder
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
@@ -51,7 +51,7 @@ def check_query(query: str) -> str:
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Fuse ranked row lists: score(row) = sum over lists of 1 / (k + rank)."""
+    """Fuse ranked row lists: score(row) = sum over lists of 1 / (k + rank); ties go to the lower row."""
     scores: dict[int, float] = {}
     for ranking in rankings:
         for rank, row in enumerate(ranking, start=1):
@@ -60,24 +60,24 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tu
 
 
 class Retriever:
-    """Searches one index directory; reloads it when another process has written a new generation."""
+    """Searches one store; picks up what another process has written since (``refresh``)."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
-        self.index_dir = Path(index_dir)
+    def __init__(self, index: Path | Store, embedder: Embedder) -> None:
+        self.store: Store = FaissStore.load(Path(index)) if isinstance(index, (str, Path)) else index
+        self.index_dir = Path(self.store.location)
         self.embedder = embedder
-        self.store = self._load()
+        self._check_model()
 
-    def _load(self) -> IndexStore:
-        store = IndexStore.load(self.index_dir)
-        store.check_model(self.embedder.model_id, self.embedder.dim)
-        return store
+    def _check_model(self) -> None:
+        """Refuse a store built with another embedding model."""
+        check_same_model(self.store.location, self.store.manifest, self.embedder.model_id, self.embedder.dim)
 
     def refresh(self) -> bool:
-        """Pick up a newer generation written by an ingest or a removal; True if it changed."""
-        if read_manifest(self.index_dir)["generation"] == self.store.generation:
-            return False
-        self.store = self._load()
-        return True
+        """Pick up a newer index written by an ingest or a removal; True if it changed."""
+        changed = self.store.refresh()
+        if changed:
+            self._check_model()
+        return changed
 
     def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid") -> list[SearchHit]:
         """Top ``k`` chunks for ``query``."""
@@ -87,24 +87,25 @@ class Retriever:
             raise InputError("k must be at least 1")
         query = check_query(query)
         store = self.store
-        if not store.chunks:
+        if not store.count():
             return []
         pool = max(CANDIDATES, k)
-        lexical = store.bm25_index().search(tokenize(query), pool)
-        overlap = {row for row, _ in lexical}
+        lexical = store.search_lexical(query, pool)
+        overlap = {found.row for found in lexical}
+        ranked: list[ScoredChunk]
         if mode == "bm25":
             ranked = lexical
         else:
-            dense = self._dense(query, pool)
-            ranked = dense if mode == "dense" else reciprocal_rank_fusion(
-                [[row for row, _ in dense], [row for row, _ in lexical]]
-            )
+            dense = store.search_dense(self.embedder.embed([query], kind="query")[0], pool)
+            ranked = dense if mode == "dense" else _fuse(dense, lexical)
         return [
-            SearchHit(rank=n, chunk=store.chunks[row], score=score, lexical_overlap=row in overlap)
-            for n, (row, score) in enumerate(ranked[:k], start=1)
+            SearchHit(rank=n, chunk=found.chunk, score=found.score, lexical_overlap=found.row in overlap)
+            for n, found in enumerate(ranked[:k], start=1)
         ]
 
-    def _dense(self, query: str, pool: int) -> list[tuple[int, float]]:
-        vector = self.embedder.embed([query], kind="query")
-        scores, rows = self.store.faiss_index().search(vector, min(pool, len(self.store.chunks)))
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+def _fuse(dense: list[ScoredChunk], lexical: list[ScoredChunk]) -> list[ScoredChunk]:
+    """Dense and lexical results fused by reciprocal rank."""
+    chunks = {found.row: found.chunk for found in dense + lexical}
+    fused = reciprocal_rank_fusion([[f.row for f in dense], [f.row for f in lexical]])
+    return [ScoredChunk(chunks[row], score, row) for row, score in fused]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .pipeline import Answer
-from .retriever import SearchHit
-from .stores import DocumentRecord
+from rag.qa.pipeline import Answer
+from rag.qa.retriever import SearchHit
+from rag.index.store import DocumentRecord
 
 NO_ANSWER_TITLE = "资料中没有找到答案"
 NO_ANSWER_HINT = "知识库里的文章没有提到这一点。可以换个问法，或到「知识库」页上传相关文章。"

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .chunking import Chunk
-from .embedders import Embedder
-from .errors import InputError
-from .generators import Message
-from .ingest import ProgressCallback
-from .metrics import (
+from rag.index.chunking import Chunk
+from rag.models.embedders import Embedder
+from rag.errors import InputError
+from rag.models.generators import Message
+from rag.index.ingest import ProgressCallback
+from rag.evaluation.metrics import (
     LATENCY_STEPS,
     all_parts_found,
     answer_span_recall,
@@ -40,8 +40,9 @@ from .metrics import (
     reciprocal_rank,
     refusal_precision_recall,
 )
-from .pipeline import Answer, QAPipeline
-from .retriever import Retriever, SearchHit, SearchMode
+from rag.qa.pipeline import Answer, QAPipeline
+from rag.index.store import Store
+from rag.qa.retriever import Retriever, SearchHit, SearchMode
 
 RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
@@ -174,8 +175,8 @@ class QuestionRow:
 class ModeRetriever(Retriever):
     """A retriever searching in a fixed mode, so the pipeline answers from the mode under test."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder, mode: SearchMode) -> None:
-        super().__init__(index_dir, embedder)
+    def __init__(self, index: Path | Store, embedder: Embedder, mode: SearchMode) -> None:
+        super().__init__(index, embedder)
         self.mode = mode
 
     def search(self, query: str, k: int = 5, mode: SearchMode | None = None) -> list[SearchHit]:

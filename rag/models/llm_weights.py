@@ -16,7 +16,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PART_COUNT = 22

@@ -10,14 +10,15 @@ from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 
-from .chunking import ChunkingConfig
-from .config import REPO_ROOT, Settings
-from .documents import file_sha256, iter_input_files
-from .embedders import Embedder, embedder_for
-from .errors import InputError
-from .eval_baseline import check_comparable, compare_with_baseline, load_report
-from .eval_report import print_baseline, print_summary, write_report
-from .evaluation import (
+from rag.index.chunking import ChunkingConfig
+from rag.components import Components
+from rag.config import REPO_ROOT, Settings
+from rag.index.documents import file_sha256, iter_input_files
+from rag.models.embedders import Embedder
+from rag.errors import InputError
+from rag.evaluation.baseline import check_comparable, compare_with_baseline, load_report
+from rag.evaluation.report import print_baseline, print_summary, write_report
+from rag.evaluation.scoring import (
     RETRIEVAL_K,
     ModeRetriever,
     QuestionRow,
@@ -27,12 +28,11 @@ from .evaluation import (
     summarise,
     summarise_by_category,
 )
-from .generators import Generator
-from .ingest import ProgressCallback, ingest, remove
-from .pipeline import QAPipeline
-from .progress import RichProgress, progress_bar
-from .retriever import SEARCH_MODES, SearchMode
-from .stores import IndexStore
+from rag.models.generators import Generator
+from rag.index.ingest import ProgressCallback, ingest, remove
+from rag.qa.pipeline import QAPipeline
+from rag.progress import RichProgress, progress_bar
+from rag.qa.retriever import SEARCH_MODES, SearchMode
 
 REGRESSION_EXIT_CODE = 3
 JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
@@ -60,13 +60,13 @@ def eval_index_dir(index: Path | None, corpus: Sequence[Path], out_dir: Path, de
 
 def sync_index(corpus: Sequence[Path], settings: Settings, embedder: Embedder, progress: ProgressCallback) -> None:
     """Make the index at ``settings.index_dir`` hold exactly ``corpus`` (unchanged files are skipped)."""
-    chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+    chunking = ChunkingConfig.from_settings(settings)
     report = ingest(corpus, settings.index_dir, embedder, chunking, progress=progress)
     if report.files_failed:
         failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed)
         raise InputError(f"the eval corpus could not be ingested: {failed}")
     wanted = {str(path.resolve()) for path in iter_input_files(corpus)}
-    for source in set(IndexStore.load(settings.index_dir).sources()) - wanted:
+    for source in set(Components(settings).open_store().sources()) - wanted:
         remove(settings.index_dir, source)
 
 
@@ -102,17 +102,14 @@ def open_eval(
     progress: ProgressCallback,
 ) -> tuple[ModeRetriever, QAPipeline | None]:
     """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
-    embedder = embedder_for(settings)
+    components = Components(settings, generator=generator, top_k=top_k)
+    embedder = components.embedder()
     if corpus:
         sync_index(corpus, settings, embedder, progress)
-    retriever = ModeRetriever(settings.index_dir, embedder, mode)
+    retriever = ModeRetriever(components.open_store(), embedder, mode)
     if retrieval_only:
         return retriever, None
-    if generator is None:
-        from .generators import make_generator
-
-        generator = make_generator(settings)
-    return retriever, QAPipeline(retriever, generator, top_k=top_k)
+    return retriever, QAPipeline(retriever, components.generator(), top_k=top_k)
 
 
 def run_config(
@@ -133,8 +130,8 @@ def run_config(
         "index": {
             "path": str(retriever.index_dir),
             "documents": len(store.documents()),
-            "chunks": len(store.chunks),
-            "chunking": store.chunking.to_dict(),
+            "chunks": store.count(),
+            "chunking": store.manifest.chunking.to_dict(),
             "corpus": [str(path) for path in corpus],
         },
         "mode": retriever.mode,

@@ -6,16 +6,15 @@ texts are search queries or passages: e5-style models need different prefixes fo
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from rag.config import Settings
 
 TextKind = Literal["query", "passage"]
 
@@ -32,7 +31,8 @@ class Embedder(Protocol):
         ...
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32 (a zero row stays zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
@@ -88,26 +88,7 @@ class SentenceTransformerEmbedder:
         vectors = self._model.encode(
             prefixed, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
-        return _normalise(vectors)
-
-
-class HashingEmbedder:
-    """Deterministic fake: hashed character n-grams. Fast, no model; for tests only."""
-
-    def __init__(self, dim: int = 256, model_id: str = "fake:hashing-ngrams") -> None:
-        self.dim = dim
-        self.model_id = model_id
-
-    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for n in (1, 2, 3):
-                for i in range(max(len(text) - n + 1, 0)):
-                    digest = hashlib.blake2b(text[i : i + n].encode("utf-8"), digest_size=8).digest()
-                    out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
-            if not text:
-                out[row, 0] = 1.0
-        return _normalise(out)
+        return normalise_rows(vectors)
 
 
 def embedder_for(settings: Settings) -> Embedder:
@@ -117,13 +98,15 @@ def embedder_for(settings: Settings) -> Embedder:
 
 def make_embedder(model: str, data_dir: Path, threads: int | None = None) -> Embedder:
     """The embedder named by a setting: the bundled e5 model, ``fake:hashing`` (tests), a folder or a hub id."""
-    from .config import BUNDLED_EMBEDDER
+    from rag.config import BUNDLED_EMBEDDER
 
     if model == BUNDLED_EMBEDDER:
-        from .e5_convert import ensure_bundled_e5
+        from rag.models.e5_convert import ensure_bundled_e5
 
         return SentenceTransformerEmbedder(ensure_bundled_e5(data_dir), model_id=model, threads=threads)
     if model.startswith("fake:hashing"):
+        from rag.models.fakes import HashingEmbedder
+
         return HashingEmbedder(model_id=model)
     local = Path(model).expanduser()
     if local.exists() and not local.is_dir():

@@ -11,8 +11,8 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from .documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
-from .errors import InputError
+from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+from rag.errors import InputError
 
 MAX_NAME_CHARS = 150
 

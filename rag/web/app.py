@@ -1,8 +1,8 @@
 """The web chat staff use (Gradio): cited, streamed answers, a knowledge-base page, feedback.
 
 :func:`build_app` builds the page and :func:`serve` runs it. Importing this module loads no
-model: :class:`SharedModels` loads the embedder and the LLM once, on first use (``serve`` does
-it before listening), and every browser session shares them. Answers go through one queue
+model: :class:`rag.components.Components` loads the embedder and the LLM once, on first use
+(``serve`` does it before listening), and every browser session shares them. Answers go through one queue
 (``concurrency_limit=1``), so several people can ask at once and wait their turn.
 """
 
@@ -12,36 +12,33 @@ import ipaddress
 import logging
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from .chunking import ChunkingConfig
-from .config import REPO_ROOT, Settings
-from .documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
-from .embedders import Embedder
-from .errors import IndexStoreError, InputError, ModelError, RagError
-from .feedback import FeedbackLog, Vote, feedback_record
-from .generators import Generator, Message
-from .ingest import IngestReport, ProgressCallback, ingest, remove
-from .pipeline import DEFAULT_TOP_K, QAPipeline
-from .render import (
+from rag.index.chunking import ChunkingConfig
+from rag.components import Components
+from rag.config import Settings
+from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
+from rag.errors import IndexStoreError, InputError, ModelError, RagError
+from rag.web.feedback import FeedbackLog, Vote, feedback_record
+from rag.models.generators import Message
+from rag.index.ingest import IngestReport, ProgressCallback, ingest, remove
+from rag.web.render import (
     DOCUMENT_HEADERS,
     ChatTurn,
     chat_messages,
     document_rows,
     sources_html,
 )
-from .retriever import MAX_QUERY_CHARS, Retriever
-from .stores import DocumentRecord, IndexStore, read_manifest
-from .uploads import check_upload, discard_upload, store_upload, uploads_dir
+from rag.qa.retriever import MAX_QUERY_CHARS
+from rag.web.uploads import check_upload, discard_upload, store_upload, uploads_dir
 
 log = logging.getLogger(__name__)
 
-UI_DIR = REPO_ROOT / "ui"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # shipped as package data
 EXAMPLE_QUESTIONS = [
     "河南设立的人工智能产业基金规模是多少？",
     "八大算力枢纽节点总算力规模是多少？",
@@ -113,59 +110,6 @@ def check_exposure(host: str, has_login: bool, allow_open: bool) -> None:
 # --------------------------------------------------------------------------- models
 
 
-class SharedModels:
-    """The embedder, the LLM and the pipeline: each loaded once, on first use, for every session."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        embedder: Embedder | None = None,
-        generator: Generator | None = None,
-        top_k: int = DEFAULT_TOP_K,
-    ) -> None:
-        self.settings = settings
-        self.top_k = top_k
-        self._embedder = embedder
-        self._generator = generator
-        self._pipeline: QAPipeline | None = None
-        self._lock = threading.Lock()
-
-    def embedder(self) -> Embedder:
-        """The embedding model (needed to search and to add documents)."""
-        with self._lock:
-            if self._embedder is None:
-                from .embedders import embedder_for
-
-                self._embedder = embedder_for(self.settings)
-            return self._embedder
-
-    def generator(self) -> Generator:
-        """The LLM."""
-        with self._lock:
-            if self._generator is None:
-                from .generators import make_generator
-
-                self._generator = make_generator(self.settings)
-            return self._generator
-
-    def pipeline(self) -> QAPipeline:
-        """The question-answering pipeline; :class:`IndexStoreError` while there is no index."""
-        embedder, generator = self.embedder(), self.generator()
-        with self._lock:
-            if self._pipeline is None:
-                self._pipeline = QAPipeline(Retriever(self.settings.index_dir, embedder), generator, top_k=self.top_k)
-            return self._pipeline
-
-    def preload(self) -> None:
-        """Load both models now, so the first visitor does not wait; a missing index is fine."""
-        try:
-            self.pipeline()
-        except IndexStoreError as exc:
-            if IndexStore.exists(self.settings.index_dir):
-                raise
-            log.warning("no index yet (%s); documents can be uploaded on the 知识库 page", exc)
-
-
 # --------------------------------------------------------------------------- messages
 
 
@@ -178,9 +122,9 @@ def question_problem(question: str) -> str | None:
     return None
 
 
-def friendly_error(exc: Exception, index_dir: Path) -> str:
+def friendly_error(exc: Exception, index_exists: bool) -> str:
     """A message staff can act on, for an error while answering or changing the knowledge base."""
-    if isinstance(exc, IndexStoreError) and not IndexStore.exists(index_dir):
+    if isinstance(exc, IndexStoreError) and not index_exists:
         return "知识库还是空的：请先到「知识库」页上传文章，再来提问。"
     if isinstance(exc, IndexStoreError):
         return f"知识库暂时无法使用：{exc}"
@@ -228,9 +172,9 @@ def progress_reporter(progress: gr.Progress) -> ProgressCallback:
 class WebApp:
     """The handlers of the page (testable without a browser) and the page built around them."""
 
-    def __init__(self, settings: Settings, models: SharedModels | None = None, feedback_file: Path | None = None) -> None:
+    def __init__(self, settings: Settings, models: Components | None = None, feedback_file: Path | None = None) -> None:
         self.settings = settings
-        self.models = models or SharedModels(settings)
+        self.models = models or Components(settings)
         self.uploads = uploads_dir(settings.index_dir)
         self.feedback = FeedbackLog(feedback_file or settings.index_dir.parent / "feedback" / "feedback.jsonl")
 
@@ -264,7 +208,7 @@ class WebApp:
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("answering %r failed", question)
-            turn.error = friendly_error(exc, self.settings.index_dir)
+            turn.error = friendly_error(exc, self.models.store_exists())
         yield chat_messages(turns), turns, sources_html(turns), gr.skip()
 
     def clear(self) -> tuple[Any, ...]:
@@ -304,11 +248,10 @@ class WebApp:
 
     def kb_view(self) -> tuple[str, list[list[str | int]], Any]:
         """(summary, document table rows, delete-choice dropdown) for the current index."""
-        root = self.settings.index_dir
-        if not IndexStore.exists(root):
+        if not self.models.store_exists():
             return "知识库还是空的：上传文章后就可以提问了。", [], gr.update(choices=[], value=None)
         try:
-            records = [DocumentRecord(**row) for row in read_manifest(root)["documents"]]
+            records = self.models.open_store().documents()
         except IndexStoreError as exc:
             return f"知识库无法读取：{exc}", [], gr.update(choices=[], value=None)
         chunks = sum(r.n_chunks for r in records)
@@ -347,33 +290,32 @@ class WebApp:
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("ingesting %s failed", list(accepted))
-            return [f"❌ {friendly_error(exc, self.settings.index_dir)}"]
+            return [f"❌ {friendly_error(exc, self.models.store_exists())}"]
         return ingest_summary(report)
 
     def _chunking(self) -> ChunkingConfig:
         """The existing index's chunking (so uploads always fit it), else the settings'."""
-        root = self.settings.index_dir
-        if IndexStore.exists(root):
-            return ChunkingConfig(**read_manifest(root)["chunking"])
-        return ChunkingConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+        if self.models.store_exists():
+            return self.models.open_store().manifest.chunking
+        return ChunkingConfig.from_settings(self.settings)
 
     def delete(self, doc_id: str | None) -> tuple[Any, ...]:
         """Remove one document (and its uploaded file once nothing uses it); (status, summary, table, dropdown)."""
         if not doc_id:
             return ("请先在列表中选择要删除的文章。", *self.kb_view())
         try:
-            documents = {row["doc_id"]: row for row in read_manifest(self.settings.index_dir)["documents"]}
+            documents = {record.doc_id: record for record in self.models.open_store().documents()}
             if doc_id not in documents:
                 raise RagError(f"知识库中没有编号为 {doc_id} 的文章（可能已被删除）。")
             remove(self.settings.index_dir, doc_id)
-            source = documents[doc_id]["source"]
-            if source not in {row["source"] for row in read_manifest(self.settings.index_dir)["documents"]}:
+            source = documents[doc_id].source
+            if source not in {record.source for record in self.models.open_store().documents()}:
                 discard_upload(source, self.uploads)
-            status = f"🗑️ 已删除《{documents[doc_id]['title']}》。"
+            status = f"🗑️ 已删除《{documents[doc_id].title}》。"
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("deleting %s failed", doc_id)
-            status = f"❌ {friendly_error(exc, self.settings.index_dir)}"
+            status = f"❌ {friendly_error(exc, self.models.store_exists())}"
         return (status, *self.kb_view())
 
     # ------------------------------------------------------------ layout
@@ -501,7 +443,7 @@ def _user(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) if request is not None else None
 
 
-def build_app(settings: Settings, models: SharedModels | None = None, feedback_file: Path | None = None) -> gr.Blocks:
+def build_app(settings: Settings, models: Components | None = None, feedback_file: Path | None = None) -> gr.Blocks:
     """The Gradio page for ``settings`` (models are loaded on first use, not here)."""
     return WebApp(settings, models, feedback_file).build()
 
@@ -516,8 +458,8 @@ def launch_app(demo: gr.Blocks, host: str, port: int, logins: list[tuple[str, st
             auth=logins or None,
             auth_message="请输入管理员分配的用户名和密码。",
             theme=theme,
-            css_paths=[UI_DIR / "style.css"],
-            js=(UI_DIR / "citations.js").read_text(encoding="utf-8"),
+            css_paths=[STATIC_DIR / "style.css"],
+            js=(STATIC_DIR / "citations.js").read_text(encoding="utf-8"),
             max_file_size=MAX_FILE_BYTES,
             footer_links=[],
             run_history=False,

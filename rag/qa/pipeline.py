@@ -9,12 +9,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Sequence
 
-from .chunking import Chunk
-from .citations import CheckedAnswer, Citation, check_answer
-from .config import Settings
-from .generators import Generator, Message
-from .prompts import REFUSAL, answer_messages, rewrite_messages
-from .retriever import Retriever, SearchHit, check_query
+from rag.index.chunking import Chunk
+from rag.qa.citations import CheckedAnswer, Citation, check_answer
+from rag.models.generators import Generator, Message
+from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
+from rag.qa.retriever import Retriever, SearchHit, check_query
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
@@ -169,12 +168,13 @@ class QAPipeline:
         """
         pieces: list[str] = []
         with self._lock:
-            for piece in self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens):
+            completion = self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens)
+            for piece in completion:
                 if not pieces:
                     timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
                 pieces.append(piece)
                 yield Event("token", text=piece)
-            usage = dict(self.generator.last_usage)
+        usage = completion.usage
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
         draft = "".join(pieces)
@@ -190,13 +190,3 @@ class QAPipeline:
 
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 1)
-
-
-def build_pipeline(settings: Settings, top_k: int = DEFAULT_TOP_K) -> QAPipeline:
-    """The pipeline for ``settings``: its embedder, its index and its LLM backend."""
-    from .embedders import embedder_for
-    from .generators import make_generator
-
-    embedder = embedder_for(settings)
-    retriever = Retriever(settings.index_dir, embedder)
-    return QAPipeline(retriever, make_generator(settings), top_k=top_k)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import InputError
-from .evaluation import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
-from .metrics import LATENCY_STEPS, RATE_METRICS
+from rag.errors import InputError
+from rag.evaluation.scoring import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
+from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
 
 CATEGORY_METRICS = ("hit@1", "answer_accuracy", "refusal_recall", "citation_precision")
 """The metrics shown per category next to the baseline (shown, not gated)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from .chunking import Chunk
-from .generators import Message
+from rag.index.chunking import Chunk
+from rag.models.generators import Message
 
 REFUSAL = "根据现有资料，无法回答这个问题。"
 

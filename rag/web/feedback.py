@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from .pipeline import Answer
-from .stores import now_iso
+from rag.qa.pipeline import Answer
+from rag.files import now_iso
 
 Vote = Literal["up", "down"]
 

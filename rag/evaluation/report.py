@@ -11,8 +11,8 @@ from matplotlib.font_manager import FontProperties
 from rich.console import Console
 from rich.table import Table
 
-from .metrics import LATENCY_STEPS, RATE_METRICS
-from .stores import write_json_atomic
+from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
+from rag.files import write_json_atomic
 
 WORST_FAILURES = 10
 CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")

@@ -8,7 +8,6 @@ vectors of chunks whose text did not change. Embeddings are saved batch by batch
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +15,13 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .chunking import Chunk, ChunkingConfig, chunk_document
-from .documents import Document, file_sha256, iter_input_files, load_file
-from .embedders import Embedder
-from .errors import IndexStoreError, InputError, RagError
-from .lexical import tokenize
-from .stores import DocumentRecord, IndexStore, SourceRecord, now_iso, write_lock
+from rag.errors import InputError, RagError
+from rag.files import now_iso
+from rag.index.chunking import Chunk, ChunkingConfig, chunk_document
+from rag.index.documents import Document, file_sha256, iter_input_files, load_file
+from rag.index.faiss_store import FaissStore, write_lock
+from rag.index.store import DocumentRecord, EmbeddingJournal, SourceRecord, Store, text_key
+from rag.models.embedders import Embedder
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: "load", "embed", "write"."""
@@ -48,51 +48,6 @@ class IngestReport:
         return bool(self.documents_added or self.documents_replaced)
 
 
-def text_key(chunk: Chunk) -> str:
-    """Cache key of a chunk's embedding: the hash of exactly what is embedded."""
-    return hashlib.sha1(chunk.embed_text.encode("utf-8")).hexdigest()
-
-
-class PendingEmbeddings:
-    """Embeddings computed by an unfinished ingest, saved batch by batch (``pending/*.npz``)."""
-
-    def __init__(self, root: Path, model_id: str) -> None:
-        slug = hashlib.sha1(model_id.encode("utf-8")).hexdigest()[:12]
-        self.folder = root / "pending" / slug
-        self.vectors: dict[str, np.ndarray] = {}
-        for path in sorted(self.folder.glob("batch-*.npz")):
-            try:
-                with np.load(path) as data:
-                    self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
-            except (OSError, ValueError, KeyError):
-                path.unlink(missing_ok=True)  # a batch cut off mid-write: recompute it
-
-    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        number = len(list(self.folder.glob("batch-*.npz")))
-        tmp = self.folder / f".batch-{number:06d}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), vectors=vectors)
-        tmp.replace(self.folder / f"batch-{number:06d}.npz")
-        self.vectors.update(zip(keys, vectors))
-
-    def clear(self) -> None:
-        shutil.rmtree(self.folder.parent, ignore_errors=True)
-
-
-def open_or_create(root: Path, embedder: Embedder, chunking: ChunkingConfig, rebuild: bool = False) -> IndexStore:
-    """Load the index at ``root`` (checking model and chunking) or start an empty one."""
-    if rebuild or not IndexStore.exists(root):
-        return IndexStore.empty(root, embedder.model_id, embedder.dim, chunking)
-    store = IndexStore.load(root)
-    store.check_model(embedder.model_id, embedder.dim)
-    if store.chunking != chunking:
-        raise IndexStoreError(
-            f"{root} was chunked with {store.chunking.to_dict()}, not {chunking.to_dict()}; "
-            "use the same settings or rebuild with `rag ingest --rebuild`"
-        )
-    return store
-
-
 def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> list[Document]:
     """Documents whose ids clash with another source's get the source's short hash appended."""
     suffix = hashlib.sha1(source.encode("utf-8")).hexdigest()[:6]
@@ -106,13 +61,14 @@ def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> 
 
 def _embed_missing(
     chunks: Sequence[Chunk],
-    known: dict[str, np.ndarray],
-    pending: PendingEmbeddings,
+    store: Store,
+    pending: EmbeddingJournal,
     embedder: Embedder,
     progress: ProgressCallback | None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for ``chunks`` in order; embeds only those not in ``known`` or ``pending``."""
+    """Vectors for ``chunks`` in order; embeds only those neither stored nor ``pending``."""
     keys = [text_key(c) for c in chunks]
+    known = store.known_vectors(keys)
     todo = [i for i, key in enumerate(keys) if key not in known and key not in pending.vectors]
     todo_unique = list(dict.fromkeys(keys[i] for i in todo))
     text_of = {keys[i]: chunks[i].embed_text for i in todo}
@@ -144,7 +100,7 @@ def ingest(
     report = IngestReport()
     root = Path(root)
     with write_lock(root):
-        store = open_or_create(root, embedder, chunking, rebuild)
+        store = FaissStore.open_for_writing(root, embedder.model_id, embedder.dim, chunking, rebuild)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         loaded: list[tuple[Path, str, list[Document]]] = []
@@ -186,7 +142,7 @@ def _expand(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
 
 
 def _apply(
-    store: IndexStore,
+    store: Store,
     loaded: list[tuple[Path, str, list[Document]]],
     sources: dict[str, SourceRecord],
     documents: dict[str, DocumentRecord],
@@ -195,15 +151,14 @@ def _apply(
     report: IngestReport,
     progress: ProgressCallback | None,
 ) -> None:
-    """Replace the chunks of the loaded sources, embed what is new, and save."""
-    replaced_sources = {str(path.resolve()) for path, _, _ in loaded}
+    """Replace the chunks of the loaded sources, embed what is new, and commit."""
     stamp = now_iso()
-    keep = [i for i, c in enumerate(store.chunks) if c.source not in replaced_sources]
-    known = {text_key(store.chunks[i]): store.vectors[i] for i in range(len(store.chunks))}
+    dropped: set[str] = set()
     new_chunks: list[Chunk] = []
     for path, sha, docs in loaded:
         key = str(path.resolve())
         old_ids = set(sources[key].doc_ids) if key in sources else set()
+        dropped |= old_ids
         for doc_id in old_ids:
             documents.pop(doc_id, None)
         for doc in docs:
@@ -214,19 +169,15 @@ def _apply(
                 doc.doc_id, doc.title, key, doc.content_hash, len(doc_chunks), len(doc.text), stamp, dict(doc.meta)
             )
         sources[key] = SourceRecord(key, sha, [d.doc_id for d in docs], stamp)
-    pending = PendingEmbeddings(store.root, embedder.model_id)
-    new_vectors, embedded = _embed_missing(new_chunks, known, pending, embedder, progress)
+    pending = store.embedding_journal(embedder.model_id)
+    new_vectors, embedded = _embed_missing(new_chunks, store, pending, embedder, progress)
     report.chunks_embedded = embedded
     report.chunks_reused = len(new_chunks) - embedded
     if progress:
         progress("write", 0, 1)
-    chunks = [store.chunks[i] for i in keep] + new_chunks
-    tokens = [store.tokens[i] for i in keep] + [tokenize(c.embed_text) for c in new_chunks]
-    vectors = np.concatenate([store.vectors[keep], new_vectors]) if keep else new_vectors
-    store.replace_contents(chunks, tokens, vectors, list(documents.values()), list(sources.values()))
-    store.save()
+    store.commit(dropped, new_chunks, new_vectors, list(documents.values()), list(sources.values()))
     pending.clear()
-    report.chunks_total = len(chunks)
+    report.chunks_total = store.count()
     if progress:
         progress("write", 1, 1)
 
@@ -235,7 +186,7 @@ def remove(root: Path, target: str) -> list[str]:
     """Remove a document (by id) or every document of a source file (by path); returns removed ids."""
     root = Path(root)
     with write_lock(root):
-        store = IndexStore.load(root)
+        store = FaissStore.load(root)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         source_key = str(Path(target).expanduser().resolve())
@@ -255,13 +206,5 @@ def remove(root: Path, target: str) -> list[str]:
             record.doc_ids = kept_ids
             if kept_ids:
                 remaining_sources.append(record)
-        keep = [i for i, c in enumerate(store.chunks) if c.doc_id not in doomed]
-        store.replace_contents(
-            [store.chunks[i] for i in keep],
-            [store.tokens[i] for i in keep],
-            store.vectors[keep],
-            list(documents.values()),
-            remaining_sources,
-        )
-        store.save()
+        store.commit(doomed, [], np.zeros((0, store.manifest.dim), dtype=np.float32), list(documents.values()), remaining_sources)
     return sorted(doomed)

@@ -1,0 +1,1 @@
+"""The regression set and ``rag eval``: questions, scoring, metrics, baseline gate, reports."""

@@ -1,0 +1,1 @@
+"""Index writing and storage: load and clean articles, chunk them, tokenize, store, ingest."""

@@ -1,0 +1,163 @@
+"""The ``Store`` protocol: what any index backend provides, and the records it keeps.
+
+A store holds chunks with their dense vectors and a lexical (BM25) index, the list of documents
+and of ingested source files, and a :class:`Manifest` (embedding model, dimension, chunking)
+checked on open. :class:`rag.index.faiss_store.FaissStore` (an index directory) implements it in
+full; ``tests/store_conformance.py`` is the test class any other backend must pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.errors import IndexStoreError
+from rag.index.chunking import Chunk, ChunkingConfig
+
+
+@dataclass
+class DocumentRecord:
+    """One indexed article as listed in the manifest."""
+
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    n_chunks: int
+    chars: int
+    added_at: str
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceRecord:
+    """One ingested file: its hash decides whether a re-ingest has anything to do."""
+
+    path: str
+    sha256: str
+    doc_ids: list[str]
+    added_at: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a store was built with; a store refuses vectors of another model or chunking."""
+
+    model_id: str
+    dim: int
+    chunking: ChunkingConfig
+    n_chunks: int
+    versions: dict[str, str]
+    created_at: str
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A chunk found by one retriever with its score (cosine for dense, BM25 for lexical).
+
+    ``row`` is the chunk's stable number in its store: fusion breaks ties by it.
+    """
+
+    chunk: Chunk
+    score: float
+    row: int
+
+
+def text_key(chunk: Chunk) -> str:
+    """Cache key of a chunk's embedding: the hash of exactly what is embedded."""
+    return hashlib.sha1(chunk.embed_text.encode("utf-8")).hexdigest()
+
+
+def check_same_model(location: str, manifest: Manifest, model_id: str, dim: int) -> None:
+    """Refuse to mix vectors of different models."""
+    if model_id != manifest.model_id or dim != manifest.dim:
+        raise IndexStoreError(
+            f"{location} was built with embedding model '{manifest.model_id}' (dim {manifest.dim}), "
+            f"but the current model is '{model_id}' (dim {dim}). Use the same model "
+            f"(RAG_EMBED_MODEL={manifest.model_id}) or rebuild: rag ingest --rebuild ..."
+        )
+
+
+def check_same_chunking(location: str, manifest: Manifest, chunking: ChunkingConfig) -> None:
+    """Refuse chunks made with other settings than the store's."""
+    if manifest.chunking != chunking:
+        raise IndexStoreError(
+            f"{location} was chunked with {manifest.chunking.to_dict()}, not {chunking.to_dict()}; "
+            "use the same settings or rebuild with `rag ingest --rebuild`"
+        )
+
+
+@runtime_checkable
+class EmbeddingJournal(Protocol):
+    """Embeddings of an unfinished ingest, kept batch by batch so a rerun does not redo them."""
+
+    vectors: dict[str, np.ndarray]
+
+    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Keep one embedded batch durably."""
+        ...
+
+    def clear(self) -> None:
+        """Forget everything (the ingest finished)."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """An index backend: chunks with vectors and a lexical index, documents, sources, a manifest."""
+
+    location: str
+
+    @property
+    def manifest(self) -> Manifest:
+        """What the store was built with."""
+        ...
+
+    def count(self) -> int:
+        """How many chunks it holds."""
+        ...
+
+    def documents(self) -> list[DocumentRecord]:
+        """Every indexed document."""
+        ...
+
+    def sources(self) -> dict[str, SourceRecord]:
+        """Every ingested source file, by path."""
+        ...
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        """The ``k`` chunks nearest to a unit ``(dim,)`` or ``(1, dim)`` query vector, best first."""
+        ...
+
+    def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
+        """The ``k`` best BM25 matches of ``query`` (chunks sharing no word are left out)."""
+        ...
+
+    def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the chunks whose :func:`text_key` is among ``keys``."""
+        ...
+
+    def embedding_journal(self, model_id: str) -> EmbeddingJournal:
+        """Where an ingest keeps the batches it embedded until it commits."""
+        ...
+
+    def commit(
+        self,
+        drop_doc_ids: Collection[str],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        documents: Sequence[DocumentRecord],
+        sources: Sequence[SourceRecord],
+    ) -> None:
+        """Atomically drop the chunks of ``drop_doc_ids``, add ``chunks`` with their vectors, and
+        make ``documents`` and ``sources`` the complete lists."""
+        ...
+
+    def refresh(self) -> bool:
+        """Pick up a write made by another process; True if anything changed."""
+        ...

@@ -1,0 +1,1 @@
+"""Models behind small protocols: embedders, generators (LLMs), the bundled weights, test fakes."""

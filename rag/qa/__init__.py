@@ -1,0 +1,1 @@
+"""Answering: retrieve passages, prompt the LLM, check citations, stream the answer."""
