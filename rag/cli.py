@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -88,14 +88,13 @@ def ingest(
 
 @app.command()
 def search(
-    query: str = typer.Argument(..., help="The question, e.g. \"河南设立的人工智能产业基金规模是多少\""),
+    query: str = typer.Argument(..., help='The question, e.g. "河南设立的人工智能产业基金规模是多少"'),
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=100, help="How many chunks to show."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     index: Optional[Path] = IndexOption,
 ) -> None:
     """Show the chunks that best match a question."""
-    from rag.qa.retriever import Retriever
 
     try:
         hits = components_for(index).retriever().search(query, k=k, mode=mode)  # type: ignore[arg-type]
@@ -169,7 +168,7 @@ def info(
         return
     size = sum(p.stat().st_size for p in settings.index_dir.rglob("*") if p.is_file())
     documents = store.documents()
-    summary = {
+    summary: dict[str, Any] = {
         "index": str(settings.index_dir),
         "documents": len(documents),
         "chunks": store.count(),
@@ -236,7 +235,9 @@ def serve(
 def evaluate(
     questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", "-q", help="Question set (JSONL)."),
     corpus: Optional[List[Path]] = typer.Option(
-        None, "--corpus", help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/."
+        None,
+        "--corpus",
+        help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/.",
     ),
     index: Optional[Path] = IndexOption,
     out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, chart.png."),

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-STAGE_LABELS = {"load": "读取文件 loading", "embed": "向量化 embedding", "write": "写入索引 writing", "questions": "评测 questions"}
+STAGE_LABELS = {
+    "load": "读取文件 loading",
+    "embed": "向量化 embedding",
+    "write": "写入索引 writing",
+    "questions": "评测 questions",
+}
 
 
 def progress_bar(console: Console) -> Progress:
@@ -19,7 +32,7 @@ class RichProgress:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage not in self.tasks:

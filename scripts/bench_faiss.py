@@ -175,8 +175,7 @@ def bench_hnsw(
     (``recall_sets[name] = (queries, depth)``) that HNSW's top 10 contains."""
     n = index.ntotal
     truth = {
-        name: faiss.knn(q, base[:n], depth, metric=faiss.METRIC_INNER_PRODUCT)[1]
-        for name, (q, depth) in recall_sets.items()
+        name: faiss.knn(q, base[:n], depth, metric=faiss.METRIC_INNER_PRODUCT)[1] for name, (q, depth) in recall_sets.items()
     }
     index.hnsw.efSearch = ef_search
     single_queries(index, queries[:5], k)  # warm-up
@@ -193,9 +192,7 @@ def bench_hnsw(
         sweep.append(row)
     index.hnsw.efSearch = ef_search
     result["sweep"] = sweep
-    result.update(
-        {key: value for row in sweep if row["efSearch"] == ef_search for key, value in row.items() if "recall" in key}
-    )
+    result.update({key: value for row in sweep if row["efSearch"] == ef_search for key, value in row.items() if "recall" in key})
     return result
 
 
@@ -215,8 +212,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         )
     sweep_header = ["efSearch", "p50 ms", "recall@10 (random)", "1-NN in top 10 (near)"]
     sweep_rows = [
-        [r["efSearch"], r["single_query_ms_p50"], r["10-recall@10_random"], r["1-recall@10_near"]]
-        for r in hnsw["sweep"]
+        [r["efSearch"], r["single_query_ms_p50"], r["10-recall@10_random"], r["1-recall@10_near"]] for r in hnsw["sweep"]
     ]
     if build["reduced"]:
         size_note = (
@@ -284,16 +280,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=50, help="candidates per search (the retriever's pool)")
     parser.add_argument("--queries", type=int, default=200, help="single queries timed per configuration")
     parser.add_argument("--threads", type=int, default=2, help="faiss OpenMP threads")
-    parser.add_argument(
-        "--hnsw-n", type=int, default=1_000_000, help="vectors in the HNSW index (if the budget allows)"
-    )
+    parser.add_argument("--hnsw-n", type=int, default=1_000_000, help="vectors in the HNSW index (if the budget allows)")
     parser.add_argument("--hnsw-m", type=int, default=32, help="HNSW M (links per node)")
     parser.add_argument("--ef-construction", type=int, default=40, help="HNSW efConstruction (faiss default)")
     parser.add_argument("--ef-search", type=int, default=64, help="HNSW efSearch for the headline numbers")
     parser.add_argument("--ef-sweep", type=int, nargs="*", default=[16, 32, 128, 256], help="extra efSearch values")
-    parser.add_argument(
-        "--hnsw-budget-s", type=float, default=480.0, help="projected build time above which to fall back"
-    )
+    parser.add_argument("--hnsw-budget-s", type=float, default=480.0, help="projected build time above which to fall back")
     parser.add_argument("--hnsw-fallback-n", type=int, default=300_000, help="HNSW size used when over the budget")
     parser.add_argument("--add-batch", type=int, default=50_000, help="vectors per HNSW add() call")
     parser.add_argument("--recall-queries", type=int, default=100, help="queries per recall set")

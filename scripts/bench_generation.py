@@ -71,7 +71,9 @@ def main() -> int:
     pipeline = QAPipeline(retriever, LlamaCppGenerator(gguf, threads=args.threads))
     from llama_cpp import Llama
 
-    bare = Llama(model_path=str(gguf), n_ctx=4096, n_batch=512, n_threads=args.threads, n_threads_batch=args.threads, verbose=False)
+    bare = Llama(
+        model_path=str(gguf), n_ctx=4096, n_batch=512, n_threads=args.threads, n_threads_batch=args.threads, verbose=False
+    )
 
     rows = []
     for question in QUESTIONS:
@@ -93,21 +95,54 @@ def main() -> int:
                 "bare_total_ms": round(plain["total_ms"], 1),
             }
         )
-        log(f"{question}: pipeline {t['first_token_ms']:.0f}/{t['total_ms']:.0f} ms, bare {plain['first_token_ms']:.0f}/{plain['total_ms']:.0f} ms")
+        log(
+            f"{question}: pipeline {t['first_token_ms']:.0f}/{t['total_ms']:.0f} ms, bare {plain['first_token_ms']:.0f}/{plain['total_ms']:.0f} ms"
+        )
 
     summary = {
         key: median([r[key] for r in rows])
-        for key in ("pipeline_first_token_ms", "bare_first_token_ms", "pipeline_total_ms", "bare_total_ms", "pipeline_gen_tokens_per_s")
+        for key in (
+            "pipeline_first_token_ms",
+            "bare_first_token_ms",
+            "pipeline_total_ms",
+            "bare_total_ms",
+            "pipeline_gen_tokens_per_s",
+        )
     }
     summary["first_token_ratio"] = round(summary["pipeline_first_token_ms"] / summary["bare_first_token_ms"], 3)
     summary["total_ratio"] = round(summary["pipeline_total_ms"] / summary["bare_total_ms"], 3)
     machine = machine_info(["llama-cpp-python", "sentence-transformers", "torch"])
-    result = {"benchmark": "generation", "command": command_line(), "machine": machine, "threads": args.threads,
-              "questions": rows, "median": summary, "peak_rss_mb": peak_rss_mb()}
+    result = {
+        "benchmark": "generation",
+        "command": command_line(),
+        "machine": machine,
+        "threads": args.threads,
+        "questions": rows,
+        "median": summary,
+        "peak_rss_mb": peak_rss_mb(),
+    }
     table = markdown_table(
-        ["question", "prompt tok", "answer tok", "pipeline first token ms", "bare first token ms", "pipeline total ms", "bare total ms"],
-        [[r["question"], r["prompt_tokens"], r["completion_tokens"], r["pipeline_first_token_ms"], r["bare_first_token_ms"],
-          r["pipeline_total_ms"], r["bare_total_ms"]] for r in rows],
+        [
+            "question",
+            "prompt tok",
+            "answer tok",
+            "pipeline first token ms",
+            "bare first token ms",
+            "pipeline total ms",
+            "bare total ms",
+        ],
+        [
+            [
+                r["question"],
+                r["prompt_tokens"],
+                r["completion_tokens"],
+                r["pipeline_first_token_ms"],
+                r["bare_first_token_ms"],
+                r["pipeline_total_ms"],
+                r["bare_total_ms"],
+            ]
+            for r in rows
+        ],
     )
     markdown = (
         "# Cited answers vs bare llama.cpp (same GGUF, prompt, threads)\n\n"
@@ -116,8 +151,7 @@ def main() -> int:
         f"{summary['pipeline_total_ms']:.0f} ms vs {summary['bare_total_ms']:.0f} ms (ratio {summary['total_ratio']}); "
         f"generation {summary['pipeline_gen_tokens_per_s']} tokens/s. Peak RSS (both models loaded) {result['peak_rss_mb']:.0f} MiB.\n\n"
         "The pipeline's first-token time includes retrieval (query embedding + BM25 + FAISS) and the refresh check; "
-        "bare llama.cpp starts from the finished prompt.\n\n"
-        + machine_markdown(machine, command_line())
+        "bare llama.cpp starts from the finished prompt.\n\n" + machine_markdown(machine, command_line())
     )
     json_path, md_path = write_results(args.name, result, markdown)
     log(f"wrote {json_path} and {md_path}")

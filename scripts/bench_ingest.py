@@ -57,8 +57,8 @@ from bench_common import (
 )
 
 from rag.config import Settings
-from rag.models.embedders import Embedder, TextKind, make_embedder
 from rag.index.ingest import EMBED_BATCH, IngestReport, ingest
+from rag.models.embedders import Embedder, TextKind, make_embedder
 from rag.qa.retriever import SEARCH_MODES, Retriever
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "crud_news.corpus.jsonl.gz"
@@ -250,8 +250,7 @@ def token_stats(embedder: Embedder, calls: Sequence[EmbedCall]) -> dict[str, Any
     def padded_tokens(counts: np.ndarray) -> int:
         """Tokens after padding each mini-batch of ``counts`` (already in batch order) to its longest."""
         return sum(
-            int(counts[i : i + batch_size].max()) * len(counts[i : i + batch_size])
-            for i in range(0, len(counts), batch_size)
+            int(counts[i : i + batch_size].max()) * len(counts[i : i + batch_size]) for i in range(0, len(counts), batch_size)
         )
 
     for call in calls:
@@ -275,9 +274,7 @@ def token_stats(embedder: Embedder, calls: Sequence[EmbedCall]) -> dict[str, Any
         "padded_tokens_total": padded,
         "padding_overhead": round(padded / max(real, 1) - 1, 3),
         # the same texts sorted by token count across the whole ingest before batching
-        "padding_overhead_if_sorted_globally": round(
-            padded_tokens(np.sort(np.array(lengths))[::-1]) / max(real, 1) - 1, 3
-        ),
+        "padding_overhead_if_sorted_globally": round(padded_tokens(np.sort(np.array(lengths))[::-1]) / max(real, 1) - 1, 3),
         "encode_batch_size": batch_size,
         "ingest_embed_batch": EMBED_BATCH,
     }
@@ -286,9 +283,7 @@ def token_stats(embedder: Embedder, calls: Sequence[EmbedCall]) -> dict[str, Any
 # ---------------------------------------------------------------- phases
 
 
-def run_ingest(
-    paths: list[Path], index: Path, embedder: Embedder
-) -> tuple[IngestReport, dict[str, Any], RecordingEmbedder]:
+def run_ingest(paths: list[Path], index: Path, embedder: Embedder) -> tuple[IngestReport, dict[str, Any], RecordingEmbedder]:
     """One ``ingest`` call with timing of its stages (via the progress callback and the recorder)."""
     recorder = RecordingEmbedder(embedder)
     marks: dict[str, float] = {}
@@ -506,28 +501,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--articles", type=int, default=1000, help="how many articles (first rows of the corpus)")
-    parser.add_argument(
-        "--corpus", type=Path, default=DEFAULT_CORPUS, help="gzip or plain jsonl rows {pid, text, title}"
-    )
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="gzip or plain jsonl rows {pid, text, title}")
     parser.add_argument(
         "--embed-model",
         default=settings.embed_model,
         help="embedding model: the bundled e5, 'fake:hashing' for a dry run, a folder or a hub id",
     )
-    parser.add_argument(
-        "--data-dir", type=Path, default=settings.data_dir, help="where converted model weights are cached"
-    )
+    parser.add_argument("--data-dir", type=Path, default=settings.data_dir, help="where converted model weights are cached")
     parser.add_argument("--threads", type=int, default=settings.threads, help="torch / BLAS threads")
-    parser.add_argument(
-        "--fragments", type=int, default=30, help="article-fragment queries (plus 20 generic questions)"
-    )
+    parser.add_argument("--fragments", type=int, default=30, help="article-fragment queries (plus 20 generic questions)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per query and mode; the median is kept")
     parser.add_argument("--k", type=int, default=5, help="hits per search")
     parser.add_argument("--sgemm-size", type=int, default=4096, help="square matrix size for the sgemm peak")
     parser.add_argument("--sgemm-repeats", type=int, default=10, help="sgemm runs; the best is the peak")
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="keep the jsonl and index here (default: a temp dir)"
-    )
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the jsonl and index here (default: a temp dir)")
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="where the results are written")
     parser.add_argument("--name", default="ingest", help="base name of the result files")
     return parser.parse_args(argv)
@@ -613,9 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "embed_only_chunks_per_s": round(recorder.texts / max(recorder.seconds, 1e-9), 2),
             "embed_cores_used": round(recorder.cpu_seconds / max(recorder.seconds, 1e-9), 2),
             # if the process had had all its threads' cores to itself (the CPU time spread over them)
-            "embed_only_chunks_per_s_if_cores_free": round(
-                recorder.texts * args.threads / max(recorder.cpu_seconds, 1e-9), 2
-            ),
+            "embed_only_chunks_per_s_if_cores_free": round(recorder.texts * args.threads / max(recorder.cpu_seconds, 1e-9), 2),
             "chars_per_article_mean": round(float(np.mean([len(r["text"]) for r in rows])), 1),
             "tokens": tokens,
             "stages": stages,

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from rag.config import REPO_ROOT
+from rag.index.faiss_store import MANIFEST
 from rag.models.embedders import TextKind
 from rag.models.fakes import HashingEmbedder
-from rag.index.faiss_store import MANIFEST
 
 SAMPLE_CORPUS = REPO_ROOT / "corpus"
 FAKE_MODEL_ID = "fake:hashing"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import REPO_ROOT, Settings
-from rag.models.embedders import embedder_for
-from rag.index.ingest import ingest
 from rag.components import Components
+from rag.config import REPO_ROOT, Settings
+from rag.index.ingest import ingest
+from rag.models.embedders import embedder_for
 from rag.web.app import WebApp, launch_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real]

@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import SAMPLE_CORPUS, write_chinese_pdf, write_docx
 
+from rag.errors import InputError
 from rag.index.documents import (
     Document,
     decode_text,
@@ -17,7 +18,6 @@ from rag.index.documents import (
     reflow,
     split_articles,
 )
-from rag.errors import InputError
 
 # Hard-wrapped at about 14 characters, as text extracted from a newspaper PDF.
 WRAPPED = (

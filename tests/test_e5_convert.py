@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models import e5_convert
 from rag.config import REPO_ROOT, default_data_dir
 from rag.errors import ModelError
+from rag.models import e5_convert
 
 CMRC_CORPUS = Path(os.environ.get("RAG_CMRC_CORPUS", str(REPO_ROOT.parent / "shared" / "data" / "cmrc2018_dev.corpus.jsonl")))
 UNK, METASPACE = 3, 6  # "<unk>" and "▁" in the XLM-R vocabulary

@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from rag.index.chunking import Chunk
 from rag.cli import app
 from rag.config import Settings
 from rag.errors import InputError
@@ -28,17 +27,6 @@ from rag.evaluation.command import (
     run_cli_eval,
     sync_index,
 )
-from rag.evaluation.report import baseline_values, category_label, render_markdown, worst_failures
-from rag.evaluation.scoring import (
-    EvalQuestion,
-    QuestionRow,
-    RowJournal,
-    load_questions,
-    summarise,
-    summarise_by_category,
-)
-from rag.models.fakes import ScriptedGenerator
-from rag.models.generators import Message
 from rag.evaluation.metrics import (
     all_parts_found,
     answer_span_recall,
@@ -51,8 +39,20 @@ from rag.evaluation.metrics import (
     reciprocal_rank,
     refusal_precision_recall,
 )
-from rag.qa.prompts import REFUSAL, REWRITE_SYSTEM
+from rag.evaluation.report import baseline_values, category_label, render_markdown, worst_failures
+from rag.evaluation.scoring import (
+    EvalQuestion,
+    QuestionRow,
+    RowJournal,
+    load_questions,
+    summarise,
+    summarise_by_category,
+)
+from rag.index.chunking import Chunk
 from rag.index.faiss_store import FaissStore
+from rag.models.fakes import ScriptedGenerator
+from rag.models.generators import Message
+from rag.qa.prompts import REFUSAL, REWRITE_SYSTEM
 
 # --- metrics ------------------------------------------------------------------------------
 

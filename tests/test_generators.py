@@ -8,16 +8,16 @@ import json
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from rag.models import llm_weights
 from rag.config import Settings
 from rag.errors import ModelError
+from rag.models import llm_weights
 from rag.models.fakes import ScriptedGenerator
 from rag.models.generators import Generator, OpenAIGenerator, make_generator
 

@@ -18,13 +18,13 @@ from conftest import (
 )
 
 import rag.index.ingest
+from rag.errors import IndexStoreError, RagError
 from rag.index.chunking import ChunkingConfig
 from rag.index.documents import file_sha256, load_file
-from rag.models.fakes import HashingEmbedder
-from rag.errors import IndexStoreError, RagError
+from rag.index.faiss_store import FaissStore
 from rag.index.ingest import ingest, remove
 from rag.index.lexical import tokenize
-from rag.index.faiss_store import FaissStore
+from rag.models.fakes import HashingEmbedder
 
 PARAGRAPHS = [
     (

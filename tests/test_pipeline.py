@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.models.fakes import HashingEmbedder
 from rag.errors import InputError
-from rag.models.fakes import ScriptedGenerator
 from rag.index.ingest import ingest
+from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.pipeline import QAPipeline, needs_rewrite, select_context
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import Retriever

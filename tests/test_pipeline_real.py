@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from rag.config import REPO_ROOT, Settings
+from rag.index.ingest import ingest
 from rag.models.embedders import embedder_for
 from rag.models.generators import make_generator
-from rag.index.ingest import ingest
 from rag.qa.pipeline import QAPipeline
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import Retriever

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import FAKE_MODEL_ID
 
-from rag.models.fakes import HashingEmbedder
 from rag.errors import IndexStoreError, InputError
 from rag.index.ingest import ingest, remove
+from rag.models.fakes import HashingEmbedder
 from rag.qa.retriever import MAX_QUERY_CHARS, RRF_K, Retriever, reciprocal_rank_fusion
 
 HENAN_QUESTION = "河南设立的人工智能产业基金规模是多少"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import FAKE_MODEL_ID, index_state, manifest_of
 
-from rag.index.chunking import Chunk, ChunkingConfig, chunk_id_for
 from rag.errors import IndexStoreError
-from rag.index.lexical import tokenize
+from rag.index.chunking import Chunk, ChunkingConfig, chunk_id_for
 from rag.index.faiss_store import INDEX_FORMAT, MANIFEST, FaissStore, write_lock
+from rag.index.lexical import tokenize
 from rag.index.store import DocumentRecord, SourceRecord
 
 TEXTS = [

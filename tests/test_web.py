@@ -13,13 +13,10 @@ from conftest import FAKE_MODEL_ID, index_state
 
 from rag.components import Components
 from rag.config import Settings
-from rag.models.fakes import HashingEmbedder
 from rag.errors import InputError, RagError
-from rag.models.fakes import ScriptedGenerator
-from rag.qa.prompts import REFUSAL
-from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
 from rag.index.store import DocumentRecord
-from rag.web.uploads import check_upload, safe_upload_name, uploads_dir
+from rag.models.fakes import HashingEmbedder, ScriptedGenerator
+from rag.qa.prompts import REFUSAL
 from rag.web.app import (
     CHAT_QUEUE,
     WebApp,
@@ -29,6 +26,8 @@ from rag.web.app import (
     read_logins,
     serve,
 )
+from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
+from rag.web.uploads import check_upload, safe_upload_name, uploads_dir
 
 HENAN = "河南设立的人工智能产业基金规模是多少？"
 HENAN_REPLY = "河南设立了总规模30亿元的人工智能产业基金[1]。"

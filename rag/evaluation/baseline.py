@@ -9,13 +9,14 @@ over the questions they share, from the per-question rows every ``report.json`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from rag.errors import InputError
-from rag.evaluation.scoring import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
 from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
+from rag.evaluation.scoring import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
 
 CATEGORY_METRICS = ("hit@1", "answer_accuracy", "refusal_recall", "citation_precision")
 """The metrics shown per category next to the baseline (shown, not gated)."""
@@ -119,10 +120,17 @@ def question_changes(before: Sequence[QuestionRow], after: Sequence[QuestionRow]
         for check, outcome in CHECKS.items():
             was, now = outcome(old), outcome(row)
             if was is not None and now is not None and was != now:
-                changes.append({
-                    "qid": row.qid, "category": row.category, "question": row.question, "check": check,
-                    "fixed": now, "baseline": _outcome_text(old, check), "current": _outcome_text(row, check),
-                })
+                changes.append(
+                    {
+                        "qid": row.qid,
+                        "category": row.category,
+                        "question": row.question,
+                        "check": check,
+                        "fixed": now,
+                        "baseline": _outcome_text(old, check),
+                        "current": _outcome_text(row, check),
+                    }
+                )
     return sorted(changes, key=lambda change: change["fixed"])  # stable: file order within each group
 
 
@@ -165,11 +173,15 @@ def stored_rows(report: Mapping[str, Any]) -> list[QuestionRow] | None:
         return None
 
 
-def category_changes(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def category_changes(
+    before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Per category in this run: its size and :data:`CATEGORY_METRICS` in both runs."""
     return {
-        name: {"questions": now["questions"],
-               **{m: {"baseline": before.get(name, {}).get(m), "current": now.get(m)} for m in CATEGORY_METRICS}}
+        name: {
+            "questions": now["questions"],
+            **{m: {"baseline": before.get(name, {}).get(m), "current": now.get(m)} for m in CATEGORY_METRICS},
+        }
         for name, now in after.items()
     }
 
@@ -201,8 +213,9 @@ def compare_with_baseline(
     if len(shared) == len(rows) == len(base_rows):  # the same questions: the accepted figures as stored
         base_overall, base_categories = stored["overall"], stored.get("per_category", {})
     else:
-        notes.append(f"compared on the {len(shared)} questions both runs scored "
-                     f"(this run {len(rows)}, baseline {len(base_rows)})")
+        notes.append(
+            f"compared on the {len(shared)} questions both runs scored (this run {len(rows)}, baseline {len(base_rows)})"
+        )
         base_overall, base_categories = summarise(before), summarise_by_category(before)
     return BaselineComparison(
         path=str(path),
@@ -212,4 +225,3 @@ def compare_with_baseline(
         changes=question_changes(before, shared),
         notes=notes,
     )
-

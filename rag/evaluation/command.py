@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 
-from rag.index.chunking import ChunkingConfig
 from rag.components import Components
 from rag.config import REPO_ROOT, Settings
-from rag.index.documents import file_sha256, iter_input_files
-from rag.models.embedders import Embedder
 from rag.errors import InputError
 from rag.evaluation.baseline import check_comparable, compare_with_baseline, load_report
 from rag.evaluation.report import print_baseline, print_summary, write_report
@@ -28,10 +26,13 @@ from rag.evaluation.scoring import (
     summarise,
     summarise_by_category,
 )
-from rag.models.generators import Generator
+from rag.index.chunking import ChunkingConfig
+from rag.index.documents import file_sha256, iter_input_files
 from rag.index.ingest import ProgressCallback, ingest, remove
-from rag.qa.pipeline import QAPipeline
+from rag.models.embedders import Embedder
+from rag.models.generators import Generator
 from rag.progress import RichProgress, progress_bar
+from rag.qa.pipeline import QAPipeline
 from rag.qa.retriever import SEARCH_MODES, SearchMode
 
 REGRESSION_EXIT_CODE = 3
@@ -75,7 +76,10 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
     try:
         done = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -9,15 +9,22 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Sequence
 
 PARTIAL_QUOTE_SHARE = 0.6
 """A passage holding this share of a quote in one piece counts (quotes can straddle chunks)."""
 
 RATE_METRICS = (
-    "hit@1", "hit@5", "mrr@10", "answer_accuracy", "answer_span_recall",
-    "refusal_precision", "refusal_recall", "citation_precision", "citation_recall",
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "answer_accuracy",
+    "answer_span_recall",
+    "refusal_precision",
+    "refusal_recall",
+    "citation_precision",
+    "citation_recall",
 )
 """The summary metrics that are shares between 0 and 1."""
 LATENCY_STEPS = ("retrieve_ms", "first_token_ms", "total_ms")

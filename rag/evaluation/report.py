@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from matplotlib.font_manager import FontProperties
 from rich.console import Console
@@ -30,8 +31,15 @@ CATEGORY_ZH = {
     "answerable": "可回答",
 }
 CJK_FAMILIES = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
 )
 
 
@@ -133,16 +141,21 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         *_table(
             ["category", "n", *rates],
-            [[name, fmt(s["questions"]), *(fmt(s[m]) for m in rates)]
-             for name, s in [("**overall**", overall), *report["per_category"].items()]],
+            [
+                [name, fmt(s["questions"]), *(fmt(s[m]) for m in rates)]
+                for name, s in [("**overall**", overall), *report["per_category"].items()]
+            ],
         ),
         "",
         "## Latency (ms)",
         "",
         *_table(
             ["step", "p50", "p95"],
-            [[step, fmt(overall[f"{step}_p50"], "_p50"), fmt(overall[f"{step}_p95"], "_p95")]
-             for step in LATENCY_STEPS if overall[f"{step}_p50"] is not None],
+            [
+                [step, fmt(overall[f"{step}_p50"], "_p50"), fmt(overall[f"{step}_p95"], "_p95")]
+                for step in LATENCY_STEPS
+                if overall[f"{step}_p50"] is not None
+            ],
         ),
         "",
     ]
@@ -160,8 +173,12 @@ def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
     lines += [f"- note: {note}" for note in baseline["notes"]] + ([""] if baseline["notes"] else [])
     lines += [*_table(header, [_delta_cells(d) for d in baseline["deltas"]]), ""]
     if baseline["per_category"]:
-        lines += ["### Per category (baseline → current; shown, not gated)", "",
-                  *_table(*_category_change_table(baseline["per_category"])), ""]
+        lines += [
+            "### Per category (baseline → current; shown, not gated)",
+            "",
+            *_table(*_category_change_table(baseline["per_category"])),
+            "",
+        ]
     broken = [c for c in baseline["changes"] if not c["fixed"]]
     lines += [f"### Questions that changed: {len(broken)} broken, {len(baseline['changes']) - len(broken)} fixed", ""]
     for change in baseline["changes"]:
@@ -204,8 +221,15 @@ def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
     """The baseline comparison: gated metrics (regressions in red), categories, changed questions."""
     for note in baseline["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    table = Table("metric", "baseline", "current", "change", "allowed", "status",
-                  title=f"compared with {baseline['path']} ({baseline['compared']} questions)")
+    table = Table(
+        "metric",
+        "baseline",
+        "current",
+        "change",
+        "allowed",
+        "status",
+        title=f"compared with {baseline['path']} ({baseline['compared']} questions)",
+    )
     for d in baseline["deltas"]:
         status = "[bold red]REGRESSED[/]" if d["regressed"] else "[green]ok[/]"
         table.add_row(*_delta_cells(d)[:-1], status)
@@ -224,8 +248,14 @@ def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
 def _delta_cells(d: Mapping[str, Any]) -> list[str]:
     metric = d["metric"]
     change = f"{d['change']:+.1f}" if metric.endswith(("_p50", "_p95")) else f"{d['change']:+.3f}"
-    return [metric, fmt(d["baseline"], metric), fmt(d["current"], metric), change,
-            fmt(d["allowed"], metric), "**REGRESSED**" if d["regressed"] else "ok"]
+    return [
+        metric,
+        fmt(d["baseline"], metric),
+        fmt(d["current"], metric),
+        change,
+        fmt(d["allowed"], metric),
+        "**REGRESSED**" if d["regressed"] else "ok",
+    ]
 
 
 # --- chart ---------------------------------------------------------------------------------
@@ -282,8 +312,10 @@ def baseline_values(report: Mapping[str, Any], metric: str, groups: Sequence[str
         return [None] * len(groups)
     overall = {d["metric"]: d["baseline"] for d in comparison["deltas"]}
     per_category = comparison["per_category"]
-    return [overall.get(metric) if name == "overall" else per_category.get(name, {}).get(metric, {}).get("baseline")
-            for name in groups]
+    return [
+        overall.get(metric) if name == "overall" else per_category.get(name, {}).get(metric, {}).get("baseline")
+        for name in groups
+    ]
 
 
 def draw_chart(report: Mapping[str, Any], path: Path) -> None:
@@ -302,10 +334,19 @@ def draw_chart(report: Mapping[str, Any], path: Path) -> None:
         values = [summary.get(metric) for _, summary in groups]
         kept = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
         axes.bar([x for x, _ in kept], [v for _, v in kept], width, label=metric)
-        marks = [(x, v) for x, v in zip(xs, baseline_values(report, metric, [name for name, _ in groups]), strict=True)
-                 if v is not None]
-        axes.hlines([v for _, v in marks], [x - width / 2 for x, _ in marks], [x + width / 2 for x, _ in marks],
-                    colors="black", linewidth=2, label="baseline" if marks and not baseline_drawn else None)
+        marks = [
+            (x, v)
+            for x, v in zip(xs, baseline_values(report, metric, [name for name, _ in groups]), strict=True)
+            if v is not None
+        ]
+        axes.hlines(
+            [v for _, v in marks],
+            [x - width / 2 for x, _ in marks],
+            [x + width / 2 for x, _ in marks],
+            colors="black",
+            linewidth=2,
+            label="baseline" if marks and not baseline_drawn else "_nolegend_",
+        )
         baseline_drawn = baseline_drawn or bool(marks)
     axes.set_xticks(range(len(groups)), [category_label(name, font is not None) for name, _ in groups], fontproperties=font)
     axes.set_ylim(0, 1.05)

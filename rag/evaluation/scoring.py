@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from rag.index.chunking import Chunk
-from rag.models.embedders import Embedder
 from rag.errors import InputError
-from rag.models.generators import Message
-from rag.index.ingest import ProgressCallback
 from rag.evaluation.metrics import (
     LATENCY_STEPS,
     all_parts_found,
@@ -40,8 +37,12 @@ from rag.evaluation.metrics import (
     reciprocal_rank,
     refusal_precision_recall,
 )
-from rag.qa.pipeline import Answer, QAPipeline
+from rag.index.chunking import Chunk
+from rag.index.ingest import ProgressCallback
 from rag.index.store import Store
+from rag.models.embedders import Embedder
+from rag.models.generators import Message
+from rag.qa.pipeline import Answer, QAPipeline
 from rag.qa.retriever import Retriever, SearchHit, SearchMode
 
 RETRIEVAL_K = 10
@@ -257,7 +258,9 @@ class RowJournal:
     def start(self, kept: Sequence[QuestionRow]) -> None:
         """Rewrite the journal with this run's key and the rows kept from before."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps({"key": self.key}, ensure_ascii=False)] + [json.dumps(asdict(row), ensure_ascii=False) for row in kept]
+        lines = [json.dumps({"key": self.key}, ensure_ascii=False)] + [
+            json.dumps(asdict(row), ensure_ascii=False) for row in kept
+        ]
         self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def append(self, row: QuestionRow) -> None:
@@ -332,8 +335,9 @@ def summarise(rows: Sequence[QuestionRow]) -> dict[str, float | int | None]:
         "hit@5": mean([hit_at(rank, 5) for rank in ranks]),
         "mrr@10": mean([reciprocal_rank(rank, RETRIEVAL_K) for rank in ranks]),
         "answer_accuracy": mean([float(bool(row.correct)) for row in answered]),
-        "answer_span_recall": mean([0.0 if row.refused else answer_span_recall(row.answer or "", row.expected)
-                                    for row in answered if row.answerable]),
+        "answer_span_recall": mean(
+            [0.0 if row.refused else answer_span_recall(row.answer or "", row.expected) for row in answered if row.answerable]
+        ),
         "refusal_precision": refusal_precision,
         "refusal_recall": refusal_recall,
         "citation_precision": ratio(sum(c["gold"] for c in citations), len(citations)),

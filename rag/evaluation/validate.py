@@ -144,8 +144,7 @@ def check_history(where: str, row: dict[str, Any], questions: dict[str, str], re
         report.error(where, f"history user turn differs from the question of {parent}")
 
 
-def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText],
-              questions: dict[str, str], report: Report) -> None:
+def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], questions: dict[str, str], report: Report) -> None:
     """Check one parsed row (field presence already verified)."""
     category = row["category"]
     if category not in CATEGORIES:
@@ -245,17 +244,16 @@ def check_file(path: Path, corpus: dict[str, SourceText]) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Validate the evaluation regression set (eval/questions.jsonl).")
-    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl",
-                        help="questions file (default: %(default)s)")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus",
-                        help="directory holding the source .txt files (default: %(default)s)")
+    parser = argparse.ArgumentParser(description="Validate the evaluation regression set (eval/questions.jsonl).")
+    parser.add_argument(
+        "--questions", type=Path, default=ROOT / "eval" / "questions.jsonl", help="questions file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=ROOT / "corpus", help="directory holding the source .txt files (default: %(default)s)"
+    )
     parser.add_argument("--min-total", type=int, default=85, help="minimum number of questions")
-    parser.add_argument("--min-unanswerable", type=int, default=16,
-                        help="minimum number of unanswerable questions")
-    parser.add_argument("--min-followup", type=int, default=6,
-                        help="minimum number of follow-up questions")
+    parser.add_argument("--min-unanswerable", type=int, default=16, help="minimum number of unanswerable questions")
+    parser.add_argument("--min-followup", type=int, default=6, help="minimum number of follow-up questions")
     args = parser.parse_args(argv)
 
     corpus = load_corpus(args.corpus)
@@ -265,9 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     report = check_file(args.questions, corpus)
 
     total = sum(report.categories.values())
-    for name, minimum in (("total", args.min_total),
-                          ("unanswerable", args.min_unanswerable),
-                          ("followup", args.min_followup)):
+    for name, minimum in (("total", args.min_total), ("unanswerable", args.min_unanswerable), ("followup", args.min_followup)):
         count = total if name == "total" else report.categories[name]
         if count < minimum:
             report.errors.append(f"{name}: {count} questions, need at least {minimum}")
@@ -277,12 +273,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<14}{report.categories[name]:>4}")
     for name in sorted(set(report.categories) - set(CATEGORIES)):
         print(f"  {name:<14}{report.categories[name]:>4}  (unknown)")
-    print(f"evidence quotes: {report.quotes}, {report.quotes_found} found after whitespace "
-          f"stripping, {report.quotes_exact} also exact in the line-joined text")
-    print(f"answer parts: {report.parts}, {report.parts_in_evidence} with an alternative "
-          f"in the evidence quotes")
-    print(f"answer alternatives: {report.alternatives}, {report.alternatives_in_evidence} "
-          f"verbatim in evidence, {report.alternatives_in_source} verbatim in source")
+    print(
+        f"evidence quotes: {report.quotes}, {report.quotes_found} found after whitespace "
+        f"stripping, {report.quotes_exact} also exact in the line-joined text"
+    )
+    print(f"answer parts: {report.parts}, {report.parts_in_evidence} with an alternative in the evidence quotes")
+    print(
+        f"answer alternatives: {report.alternatives}, {report.alternatives_in_evidence} "
+        f"verbatim in evidence, {report.alternatives_in_source} verbatim in source"
+    )
 
     if report.errors:
         print(f"\n{len(report.errors)} problem(s):", file=sys.stderr)

@@ -143,8 +143,8 @@ def reflow(text: str) -> str:
     """
     text = normalise_whitespace(text)
     if not is_hard_wrapped(text):
-        paragraphs = [line.strip() for line in text.split("\n")]
-        return "\n\n".join(p for p in paragraphs if p)
+        lines = [line.strip() for line in text.split("\n")]
+        return "\n\n".join(line for line in lines if line)
     width = statistics.median(len(line.strip()) for line in text.split("\n") if line.strip())
     paragraphs: list[str] = []
     current = ""  # a paragraph still open: it may continue after a blank line (PDF artefact)

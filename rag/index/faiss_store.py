@@ -126,7 +126,7 @@ class FaissStore:
 
     @classmethod
     def empty(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig) -> FaissStore:
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": INDEX_FORMAT,
             "generation": None,
             "embedding": {"model_id": model_id, "dim": dim},

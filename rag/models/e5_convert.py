@@ -335,8 +335,7 @@ def build_tokenizer(vocab: E5Vocab, max_length: int) -> PreTrainedTokenizerBase:
     from transformers import XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # lazy export
 
     specials = {
-        name: vocab.pieces[i]
-        for name, i in (("bos", vocab.bos), ("eos", vocab.eos), ("pad", vocab.pad), ("unk", vocab.unk))
+        name: vocab.pieces[i] for name, i in (("bos", vocab.bos), ("eos", vocab.eos), ("pad", vocab.pad), ("unk", vocab.unk))
     }
     tokenizer = Tokenizer(Unigram(list(zip(vocab.pieces, vocab.scores)), unk_id=vocab.unk, byte_fallback=False))
     tokenizer.normalizer = normalizers.Precompiled(precompiled_charsmap(vocab.normalization))
@@ -351,8 +350,7 @@ def build_tokenizer(vocab: E5Vocab, max_length: int) -> PreTrainedTokenizerBase:
         special_tokens=[(bos, vocab.bos), (eos, vocab.eos)],
     )
     tokenizer.add_special_tokens(
-        [AddedToken(token, special=True) for token in specials.values()]
-        + [AddedToken("<mask>", lstrip=True, special=True)]
+        [AddedToken(token, special=True) for token in specials.values()] + [AddedToken("<mask>", lstrip=True, special=True)]
     )
     return XLMRobertaTokenizerFast(
         tokenizer_object=tokenizer,

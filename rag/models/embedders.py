@@ -6,8 +6,9 @@ texts are search queries or passages: e5-style models need different prefixes fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.model_id = model_id or str(model)
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(dimension())
+        self.dim = int(dimension() or 0)
         self.batch_size = batch_size
         prompts = getattr(self._model, "prompts", {}) or {}
         self._prefix = {
@@ -85,9 +86,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefixed = [self._prefix[kind] + t for t in texts]
-        vectors = self._model.encode(
-            prefixed, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = self._model.encode(prefixed, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
         return normalise_rows(vectors)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TypedDict, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 import httpx
 
@@ -129,10 +130,10 @@ class LlamaCppGenerator:
                 logits_processor=LogitsProcessorList([counter]),
             )
             for chunk in chunks:
-                choice = chunk["choices"][0]  # type: ignore[index]
+                choice: dict[str, Any] = chunk["choices"][0]  # type: ignore[index,assignment]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 if text := choice["delta"].get("content"):
-                    yield text
+                    yield str(text)
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise ModelError(f"llama.cpp rejected the request (context {self.n_ctx} tokens): {exc}") from exc
         ended_on_eos = finish_reason == "stop"  # the end-of-turn token was sampled but is not output
@@ -160,10 +161,11 @@ class TransformersGenerator:
             torch.set_num_threads(threads)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-            self._model = AutoModelForCausalLM.from_pretrained(
+            self._tokenizer: Any = AutoTokenizer.from_pretrained(source, **extra)
+            model_on_cpu: Any = AutoModelForCausalLM.from_pretrained(
                 source, dtype=torch.bfloat16 if self.device == "cuda" else torch.float32, **extra
-            ).to(self.device)
+            )
+            self._model: Any = model_on_cpu.to(self.device)
         except (OSError, ValueError, ImportError) as exc:  # ImportError: GGUF needs `gguf` and `accelerate`
             raise ModelError(f"transformers cannot load {model}: {exc}") from exc
         self._model.eval()
@@ -196,9 +198,7 @@ class TransformersGenerator:
         usage["prompt_tokens"] = prompt_tokens
         usage["completion_tokens"] = sum(1 for token in new_tokens if token not in special)
 
-    def _generate(
-        self, inputs: Any, streamer: Any, max_tokens: int, stop: threading.Event, result: dict[str, Any]
-    ) -> None:
+    def _generate(self, inputs: Any, streamer: Any, max_tokens: int, stop: threading.Event, result: dict[str, Any]) -> None:
         """Greedy generation on a worker thread; errors are handed back through ``result``."""
         from transformers import StoppingCriteriaList
 

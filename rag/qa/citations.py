@@ -12,9 +12,10 @@ invents a figure usually cannot cite it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import lru_cache, partial
+from typing import Any
 
 from rag.index.chunking import Chunk
 from rag.qa.prompts import REFUSAL
@@ -70,7 +71,7 @@ def _squash(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _posseg():
+def _posseg() -> Any:
     from rag.index.lexical import _jieba
 
     _jieba()
@@ -163,7 +164,7 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
             if n not in citations or (ok and not citations[n].verified):
                 quote = best_quote(sentence, passage.text)
                 citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok)
-        pieces.append(_MARKER.sub(lambda m: _rewrite_marker(m.group(1), verdicts), sentence))
+        pieces.append(_MARKER.sub(partial(_rewrite_marker_match, verdicts=verdicts), sentence))
     checked = [citations[n] for n in sorted(citations)]
     if not any(c.verified for c in checked):
         # nothing the model said could be traced to a passage: withhold it, as a refusal
@@ -179,7 +180,7 @@ def _attribute(sentence: str, passages: Sequence[Chunk]) -> tuple[str, list[int]
         if supports(sentence, passage.text):
             stripped = sentence.rstrip()
             end = len(stripped.rstrip("。！？!?；;"))
-            return f"{stripped[:end]}[{n}]{stripped[end:]}{sentence[len(stripped):]}", [n]
+            return f"{stripped[:end]}[{n}]{stripped[end:]}{sentence[len(stripped) :]}", [n]
     return sentence, []
 
 
@@ -191,6 +192,11 @@ def _shares_fact(sentence: str, passage: str) -> bool:
         return True
     words = _bigrams(_MARKER.sub("", sentence))
     return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP / 2
+
+
+def _rewrite_marker_match(match: re.Match[str], verdicts: dict[int, bool]) -> str:
+    """:func:`_rewrite_marker` for a marker found by ``_MARKER``."""
+    return _rewrite_marker(match.group(1), verdicts)
 
 
 def _rewrite_marker(body: str, verdicts: dict[int, bool]) -> str:

@@ -6,19 +6,22 @@ import re
 import threading
 import time
 import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Sequence
+from typing import Literal
 
 from rag.index.chunking import Chunk
-from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.models.generators import Generator, Message
+from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.retriever import Retriever, SearchHit, check_query
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
 MAX_ANSWER_TOKENS = 320
-_FOLLOWUP_CUES = re.compile(r"^(那|那么|还有|另外|此外|它|其|该|这|他们|她们|他|她)|呢[？?]?$|(它|其|该|这个|那个|这些|那些|上述)")
+_FOLLOWUP_CUES = re.compile(
+    r"^(那|那么|还有|另外|此外|它|其|该|这|他们|她们|他|她)|呢[？?]?$|(它|其|该|这个|那个|这些|那些|上述)"
+)
 
 
 @dataclass
@@ -169,11 +172,14 @@ class QAPipeline:
         pieces: list[str] = []
         with self._lock:
             completion = self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens)
-            for piece in completion:
-                if not pieces:
-                    timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
-                pieces.append(piece)
-                yield Event("token", text=piece)
+            try:
+                for piece in completion:
+                    if not pieces:
+                        timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
+                    pieces.append(piece)
+                    yield Event("token", text=piece)
+            finally:
+                completion.close()  # a reader that stops early frees the model before the next caller takes it
         usage = completion.usage
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)

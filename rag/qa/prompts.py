@@ -8,7 +8,7 @@ data, never instructions, and gives the fixed refusal sentence.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from rag.index.chunking import Chunk
 from rag.models.generators import Message

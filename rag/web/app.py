@@ -18,14 +18,15 @@ from typing import Any
 
 import gradio as gr
 
-from rag.index.chunking import ChunkingConfig
 from rag.components import Components
 from rag.config import Settings
-from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
-from rag.web.feedback import FeedbackLog, Vote, feedback_record
-from rag.models.generators import Message
+from rag.index.chunking import ChunkingConfig
+from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
 from rag.index.ingest import IngestReport, ProgressCallback, ingest, remove
+from rag.models.generators import Message
+from rag.qa.retriever import MAX_QUERY_CHARS
+from rag.web.feedback import FeedbackLog, Vote, feedback_record
 from rag.web.render import (
     DOCUMENT_HEADERS,
     ChatTurn,
@@ -33,7 +34,6 @@ from rag.web.render import (
     document_rows,
     sources_html,
 )
-from rag.qa.retriever import MAX_QUERY_CHARS
 from rag.web.uploads import check_upload, discard_upload, store_upload, uploads_dir
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,16 @@ STAGE_LABELS = {"load": "读取文件", "embed": "计算段落向量", "write": 
 # Latin glyphs from a Latin font first, then the usual Chinese UI fonts of macOS, Windows and Linux
 # (system fonts only: the page must not fetch web fonts, as there may be no internet)
 SYSTEM_FONTS = [
-    "Segoe UI", "Helvetica Neue", "Arial", "Liberation Sans",
-    "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "sans-serif",
+    "Segoe UI",
+    "Helvetica Neue",
+    "Arial",
+    "Liberation Sans",
+    "PingFang SC",
+    "Microsoft YaHei",
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "sans-serif",
 ]
 MONO_FONTS = ["SFMono-Regular", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
 CHAT_QUEUE = "llm"  # every event that runs the LLM shares this queue: one generation at a time
@@ -227,9 +235,7 @@ class WebApp:
         self.feedback.append(feedback_record(answer, vote, comment or "", user))
         return "", "已记录你的反馈，谢谢！"
 
-    def like(
-        self, turns: list[ChatTurn], comment: str, data: gr.LikeData, request: gr.Request | None = None
-    ) -> tuple[str, str]:
+    def like(self, turns: list[ChatTurn], comment: str, data: gr.LikeData, request: gr.Request | None = None) -> tuple[str, str]:
         """The thumbs on a chat message (message ``2t + 1`` is turn ``t``'s answer)."""
         if data.liked not in (True, False):
             return comment, ""

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from rag.qa.pipeline import Answer
 from rag.files import now_iso
+from rag.qa.pipeline import Answer
 
 Vote = Literal["up", "down"]
 
@@ -24,9 +24,7 @@ def feedback_record(answer: Answer, vote: Vote | None, comment: str = "", user: 
         "standalone_question": answer.standalone_question,
         "answer": answer.answer,
         "refused": answer.refused,
-        "citations": [
-            {"n": c.n, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "verified": c.verified} for c in answer.citations
-        ],
+        "citations": [{"n": c.n, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "verified": c.verified} for c in answer.citations],
         "passage_chunk_ids": [hit.chunk.chunk_id for hit in answer.passages],
     }
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rag.index.store import DocumentRecord
 from rag.qa.pipeline import Answer
 from rag.qa.retriever import SearchHit
-from rag.index.store import DocumentRecord
 
 NO_ANSWER_TITLE = "资料中没有找到答案"
 NO_ANSWER_HINT = "知识库里的文章没有提到这一点。可以换个问法，或到「知识库」页上传相关文章。"
@@ -49,8 +49,7 @@ def citation_links(text: str, turn: int) -> str:
         n, unverified = match.group(1), bool(match.group(2))
         if unverified:
             return (
-                f'<a class="rag-cite rag-unverified" href="#rag-src-{turn}-{n}" '
-                f'title="未能在资料 [{n}] 中核实这句话">[{n}?]</a>'
+                f'<a class="rag-cite rag-unverified" href="#rag-src-{turn}-{n}" title="未能在资料 [{n}] 中核实这句话">[{n}?]</a>'
             )
         return f'<a class="rag-cite" href="#rag-src-{turn}-{n}" title="查看资料 [{n}]">[{n}]</a>'
 
@@ -62,10 +61,7 @@ def answer_html(turn: ChatTurn, index: int) -> str:
     if turn.error:
         return f'<div class="rag-notice rag-error">⚠️ {html.escape(turn.error)}</div>'
     if turn.answer is not None and turn.answer.refused:
-        return (
-            f'<div class="rag-notice rag-refusal"><strong>🔍 {NO_ANSWER_TITLE}</strong>'
-            f"<br><span>{NO_ANSWER_HINT}</span></div>"
-        )
+        return f'<div class="rag-notice rag-refusal"><strong>🔍 {NO_ANSWER_TITLE}</strong><br><span>{NO_ANSWER_HINT}</span></div>'
     if not turn.text:
         step = "正在生成回答…" if turn.passages else "正在查找资料…"
         return f'<span class="rag-pending">{step}</span>'

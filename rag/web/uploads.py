@@ -11,8 +11,8 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from rag.errors import InputError
+from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 
 MAX_NAME_CHARS = 150
 
