@@ -86,11 +86,13 @@ class Components:
     def pipeline(self) -> QAPipeline:
         """The question-answering pipeline; :class:`IndexStoreError` while there is no index."""
         from rag.qa.pipeline import QAPipeline
+        from rag.qa.queue import GenerationQueue
 
         retriever, generator = self.retriever(), self.generator()
         with self._lock:
             if self._pipeline is None:
-                self._pipeline = QAPipeline(retriever, generator, top_k=self.top_k)
+                queue = GenerationQueue(self.settings.queue_capacity)
+                self._pipeline = QAPipeline(retriever, generator, top_k=self.top_k, queue=queue)
             return self._pipeline
 
     def preload(self) -> None:

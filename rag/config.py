@@ -41,3 +41,4 @@ class Settings:
     threads: int = field(default_factory=lambda: int(_env("RAG_THREADS", str(os.cpu_count() or 2))))
     chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "300")))
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "60")))
+    queue_capacity: int = field(default_factory=lambda: int(_env("RAG_QUEUE_SIZE", "8")))

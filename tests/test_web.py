@@ -27,7 +27,7 @@ from rag.web.app import (
     serve,
 )
 from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
-from rag.web.uploads import check_upload, safe_upload_name, uploads_dir
+from rag.index.uploads import check_upload, safe_upload_name, uploads_dir
 
 HENAN = "河南设立的人工智能产业基金规模是多少？"
 HENAN_REPLY = "河南设立了总规模30亿元的人工智能产业基金[1]。"
@@ -71,7 +71,7 @@ def test_answers_share_one_queue(tmp_path):
     demo = app.build()
     asking = [f for f in demo.fns.values() if getattr(f.fn, "__func__", None) is WebApp.ask]
     assert len(asking) == 2  # the Enter key and the send button
-    assert all(f.concurrency_limit == 1 and f.concurrency_id == CHAT_QUEUE for f in asking)
+    assert all(f.concurrency_limit == app.settings.queue_capacity and f.concurrency_id == CHAT_QUEUE for f in asking)
 
 
 def test_handler_type_hints_resolve():

@@ -1,85 +1,226 @@
-"""Comparing an evaluation with a stored baseline report: gated metrics, categories, questions.
+"""Comparing an evaluation with a stored baseline report: the gate, categories, flipped questions.
 
 The accepted figures are the baseline's own summary when both runs scored the same questions.
 When they did not (``--limit``, questions added or dropped), both sides are summarised again
 over the questions they share, from the per-question rows every ``report.json`` holds, so a
 30-question run is never judged against 105-question figures.
+
+The gate (:data:`GATES`) judges rate metrics by the questions that flipped, not by how far the
+figure moved: on 19 unanswerable questions one flip moves refusal recall by 0.053, and greedy
+decoding still flips a question now and then between CPUs. Latency is gated only on request.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
-from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
-from rag.evaluation.scoring import RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
+from rag.evaluation.calibration import relative_latency
+from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS, mcnemar_p
+from rag.evaluation.scoring import OUTCOMES, RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
 
 CATEGORY_METRICS = ("hit@1", "answer_accuracy", "refusal_recall", "citation_precision")
 """The metrics shown per category next to the baseline (shown, not gated)."""
+EPSILON = 1e-9  # float noise: smaller moves are no change
+
+
+@dataclass(frozen=True)
+class FlipTest:
+    """The gate of a rate metric: it regressed when it got worse and its flips are unlikely to be chance.
+
+    A flip is a question whose outcome for the metric (:data:`rag.evaluation.scoring.OUTCOMES`)
+    went down (broken) or up (fixed). With nothing really changed each flip is a coin toss, so
+    McNemar's exact test (one-sided) gives the chance of at least that many broken ones.
+    """
+
+    alpha: float = 0.05
+    min_net_broken: int = 2  # whatever alpha says: one question never decides, however small its category
+
+    def regressed(self, worse: bool, broken: int, fixed: int) -> bool:
+        return worse and broken - fixed >= self.min_net_broken and mcnemar_p(broken, fixed) < self.alpha
+
+    def describe(self) -> str:
+        return (
+            f"a rate metric regresses when it got worse, at least {self.min_net_broken} more questions broke than were "
+            f"fixed, and the one-sided exact McNemar test on those flips gives p < {self.alpha}"
+        )
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How far a metric may move the wrong way before it counts as a regression."""
+    """The gate of a p50 latency (with ``--gate-latency`` only): how much slower it may get."""
 
-    higher_is_better: bool
-    absolute: float
-    relative: float = 0.0
+    absolute: float  # milliseconds
+    relative: float
 
     def allowed(self, baseline: float) -> float:
         return max(self.absolute, self.relative * abs(baseline))
 
+    def describe(self) -> str:
+        return f"a p50 latency regresses when it grew by more than {self.relative:.0%} and more than {self.absolute:.0f} ms"
 
-RATE_TOLERANCE = Tolerance(higher_is_better=True, absolute=0.05)
-# +50%, and never less than 20 ms, so timer noise on fast steps does not fail a run
-LATENCY_TOLERANCE = Tolerance(higher_is_better=False, absolute=20.0, relative=0.5)
-TOLERANCES: dict[str, Tolerance] = {
-    **dict.fromkeys(RATE_METRICS, RATE_TOLERANCE),
-    **{f"{step}_p50": LATENCY_TOLERANCE for step in LATENCY_STEPS},
+
+RATE_GATE = FlipTest()
+# only on the baseline's own machine; +50%, and never less than 20 ms, so timer noise on fast steps does not fail a run
+LATENCY_GATE = Tolerance(absolute=20.0, relative=0.5)
+GATES: dict[str, FlipTest | Tolerance] = {
+    **dict.fromkeys(RATE_METRICS, RATE_GATE),
+    **{f"{step}_p50": LATENCY_GATE for step in LATENCY_STEPS},
 }
-"""The one place that says which overall metrics gate ``--baseline`` and by how much."""
+"""The one place that says how each overall metric gates ``--baseline``."""
+
+
+def gate_rule(gate_latency: bool) -> str:
+    """The rule that applied, in words, for the report."""
+    latency = LATENCY_GATE.describe() + " (--gate-latency: same machine)" if gate_latency else "latency is reported, not gated"
+    return f"{RATE_GATE.describe()}; {latency}."
+
+
+# --- deltas --------------------------------------------------------------------------------
+
+Pairs = Sequence[tuple[QuestionRow, QuestionRow]]  # (baseline, current) rows of the same question
+
+
+def moved(metric: str, before: QuestionRow, after: QuestionRow) -> int:
+    """+1 when the question's outcome for ``metric`` went up, -1 when it went down, else 0."""
+    was, now = OUTCOMES[metric](before), OUTCOMES[metric](after)
+    if was is None or now is None or abs(now - was) <= EPSILON:
+        return 0
+    return 1 if now > was else -1
 
 
 @dataclass(frozen=True)
-class Delta:
-    """One gated metric in the baseline and in this run."""
+class Flips:
+    """The questions whose outcome for one metric went down (broken) or up (fixed)."""
+
+    broken: tuple[str, ...]
+    fixed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, metric: str, pairs: Pairs) -> Flips:
+        moves = [(moved(metric, before, after), after.qid) for before, after in pairs]
+        return cls(tuple(q for m, q in moves if m < 0), tuple(q for m, q in moves if m > 0))
+
+    @property
+    def p_value(self) -> float:
+        return mcnemar_p(len(self.broken), len(self.fixed))
+
+
+@dataclass(frozen=True)
+class RateDelta:
+    """A rate metric in the baseline and in this run, with its flips (None: no per-question rows)."""
 
     metric: str
     baseline: float
     current: float
-    tolerance: Tolerance
+    flips: Flips | None
+    rule: FlipTest
 
     @property
-    def change(self) -> float:
-        return self.current - self.baseline
+    def worse(self) -> bool:
+        return self.current < self.baseline - EPSILON
 
     @property
     def regressed(self) -> bool:
-        worse = -self.change if self.tolerance.higher_is_better else self.change
-        return worse > self.tolerance.allowed(self.baseline) + 1e-9
+        return self.flips is not None and self.rule.regressed(self.worse, len(self.flips.broken), len(self.flips.fixed))
+
+    def explain(self) -> str:
+        """The change and its test in a few words."""
+        text = f"{self.metric} {self.baseline:.3f} → {self.current:.3f}"
+        if self.flips is None:
+            return text + " (not tested: the baseline has no per-question rows)"
+        return f"{text}: {len(self.flips.broken)} broken, {len(self.flips.fixed)} fixed, p = {self.flips.p_value:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
+            "kind": "rate",
             "baseline": self.baseline,
             "current": self.current,
-            "change": self.change,
-            "allowed": self.tolerance.allowed(self.baseline),
+            "change": self.current - self.baseline,
+            "broken": list(self.flips.broken) if self.flips else None,
+            "fixed": list(self.flips.fixed) if self.flips else None,
+            "p_value": self.flips.p_value if self.flips else None,
             "regressed": self.regressed,
         }
 
 
-def compare(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> list[Delta]:
-    """Deltas of the gated metrics that both overall summaries have (not None)."""
-    return [
-        Delta(metric, float(baseline[metric]), float(current[metric]), tolerance)
-        for metric, tolerance in TOLERANCES.items()
-        if baseline.get(metric) is not None and current.get(metric) is not None
-    ]
+@dataclass(frozen=True)
+class LatencyDelta:
+    """A p50 latency in the baseline and in this run; ratios are in calibration units, when both runs have one."""
+
+    metric: str
+    baseline: float
+    current: float
+    rule: Tolerance
+    gated: bool
+    baseline_ratio: float | None = None
+    current_ratio: float | None = None
+
+    @property
+    def regressed(self) -> bool:
+        return self.gated and self.current - self.baseline > self.rule.allowed(self.baseline) + EPSILON
+
+    def explain(self) -> str:
+        return f"{self.metric} {self.baseline:.0f} → {self.current:.0f} ms (allowed +{self.rule.allowed(self.baseline):.0f})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "kind": "latency",
+            "baseline": self.baseline,
+            "current": self.current,
+            "change": self.current - self.baseline,
+            "allowed": self.rule.allowed(self.baseline),
+            "gated": self.gated,
+            "baseline_ratio": self.baseline_ratio,
+            "current_ratio": self.current_ratio,
+            "regressed": self.regressed,
+        }
+
+
+Delta = RateDelta | LatencyDelta
+
+
+@dataclass(frozen=True)
+class Calibrations:
+    """The machine calibration of the baseline and of this run (either may be missing)."""
+
+    baseline: Mapping[str, Any] | None = None
+    current: Mapping[str, Any] | None = None
+
+    def ratios(self, metric: str, baseline: float, current: float) -> tuple[float | None, float | None]:
+        """Both p50s of ``metric`` in calibration units; (None, None) unless both runs were calibrated."""
+        step = metric.removesuffix("_p50")
+        before, after = relative_latency(baseline, step, self.baseline), relative_latency(current, step, self.current)
+        return (before, after) if before is not None and after is not None else (None, None)
+
+
+def compare(
+    baseline: Mapping[str, Any],
+    current: Mapping[str, Any],
+    pairs: Pairs | None,
+    gate_latency: bool = False,
+    calibrations: Calibrations = Calibrations(),
+) -> list[Delta]:
+    """The gated metrics that both overall summaries have (not None), judged by :data:`GATES`.
+
+    ``pairs`` are the questions both runs scored, for the flips; None when the baseline has no rows.
+    """
+    deltas: list[Delta] = []
+    for metric, rule in GATES.items():
+        if baseline.get(metric) is None or current.get(metric) is None:
+            continue
+        before, after = float(baseline[metric]), float(current[metric])
+        if isinstance(rule, FlipTest):
+            deltas.append(RateDelta(metric, before, after, None if pairs is None else Flips.of(metric, pairs), rule))
+        else:
+            deltas.append(LatencyDelta(metric, before, after, rule, gate_latency, *calibrations.ratios(metric, before, after)))
+    return deltas
 
 
 def load_report(path: Path) -> dict[str, Any]:

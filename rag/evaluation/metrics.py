@@ -114,6 +114,14 @@ def refusal_precision_recall(should_refuse: Sequence[bool], refused: Sequence[bo
     return ratio(right, sum(refused)), ratio(right, sum(should_refuse))
 
 
+def mcnemar_p(worse: int, better: int) -> float:
+    """One-sided exact McNemar p-value: the chance that at least ``worse`` of ``worse + better``
+    changed questions went the wrong way if each change were a fair coin toss (a binomial tail).
+    """
+    changed = worse + better
+    return sum(math.comb(changed, k) for k in range(worse, changed + 1)) / 2**changed
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile (0-100) with linear interpolation, as numpy's default; None when empty."""
     if not values:

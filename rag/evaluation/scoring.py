@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from rag.errors import InputError
 from rag.evaluation.metrics import (
     LATENCY_STEPS,
+    RATE_METRICS,
     all_parts_found,
     answer_span_recall,
     contains_any,
@@ -316,32 +317,63 @@ def latency_summary(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
     return summary
 
 
+def _span_recall(row: QuestionRow) -> float | None:
+    if row.answer is None or not row.answerable:
+        return None
+    return 0.0 if row.refused else answer_span_recall(row.answer, row.expected)
+
+
+def _gold_citation_share(row: QuestionRow) -> float | None:
+    if row.answer is None or not row.answerable:
+        return None
+    return ratio(sum(c["gold"] for c in row.citations), len(row.citations))
+
+
+Outcome = Callable[[QuestionRow], "float | None"]
+OUTCOMES: dict[str, Outcome] = {
+    "hit@1": lambda row: hit_at(row.rank, 1) if row.has_gold else None,
+    "hit@5": lambda row: hit_at(row.rank, 5) if row.has_gold else None,
+    "mrr@10": lambda row: reciprocal_rank(row.rank, RETRIEVAL_K) if row.has_gold else None,
+    "answer_accuracy": lambda row: None if row.answer is None else float(bool(row.correct)),
+    "answer_span_recall": _span_recall,
+    "refusal_precision": lambda row: None if row.answer is None or not row.answerable else float(not row.refused),
+    "refusal_recall": lambda row: None if row.answer is None or row.answerable else float(bool(row.refused)),
+    "citation_precision": _gold_citation_share,
+    "citation_recall": lambda row: (
+        None if row.answer is None or not row.answerable or row.refused else float(any(c["gold"] for c in row.citations))
+    ),
+}
+"""Each rate metric's outcome for one question (None where it does not apply).
+
+The baseline gate compares them question by question. A metric is the mean of its outcome,
+except the two precisions, which pool counts over questions; their outcome is the side of one
+question that lowers them: an answerable question refused, a question's share of gold citations.
+"""
+
+
+def outcomes(rows: Sequence[QuestionRow], metric: str) -> list[float]:
+    """The outcomes of ``metric`` for the questions it applies to."""
+    return [value for value in map(OUTCOMES[metric], rows) if value is not None]
+
+
 def summarise(rows: Sequence[QuestionRow]) -> dict[str, float | int | None]:
     """All metrics for a group of questions; None where a metric does not apply.
 
     Retrieval metrics cover questions with gold evidence; answer metrics cover questions the
     LLM answered; citation metrics cover answerable ones.
     """
-    ranks = [row.rank for row in rows if row.has_gold]
     answered = [row for row in rows if row.answer is not None]
-    responded = [row for row in answered if row.answerable and not row.refused]
     citations = [c for row in answered if row.answerable for c in row.citations]
-    refusal_precision, refusal_recall = refusal_precision_recall(
+    refusal_precision, _ = refusal_precision_recall(
         [not row.answerable for row in answered], [bool(row.refused) for row in answered]
     )
+    pooled = {
+        "refusal_precision": refusal_precision,
+        "citation_precision": ratio(sum(c["gold"] for c in citations), len(citations)),
+    }
     return {
         "questions": len(rows),
-        "hit@1": mean([hit_at(rank, 1) for rank in ranks]),
-        "hit@5": mean([hit_at(rank, 5) for rank in ranks]),
-        "mrr@10": mean([reciprocal_rank(rank, RETRIEVAL_K) for rank in ranks]),
-        "answer_accuracy": mean([float(bool(row.correct)) for row in answered]),
-        "answer_span_recall": mean(
-            [0.0 if row.refused else answer_span_recall(row.answer or "", row.expected) for row in answered if row.answerable]
-        ),
-        "refusal_precision": refusal_precision,
-        "refusal_recall": refusal_recall,
-        "citation_precision": ratio(sum(c["gold"] for c in citations), len(citations)),
-        "citation_recall": mean([float(any(c["gold"] for c in row.citations)) for row in responded]),
+        **{m: pooled[m] if m in pooled else mean(outcomes(rows, m)) for m in RATE_METRICS},
         **latency_summary(rows),
     }
 

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -121,6 +122,7 @@ class FaissStore:
         self._vectors = vectors
         self._faiss: Any = None
         self._bm25: BM25Index | None = None
+        self._guard = threading.RLock()  # a refresh swaps the contents while other threads search
 
     # ---------------------------------------------------------------- construction
 
@@ -238,16 +240,19 @@ class FaissStore:
         return self._bm25
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
-        if not self.chunks:
-            return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
-        scores, rows = self.faiss_index().search(query, min(k, len(self.chunks)))
-        return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        with self._guard:
+            if not self.chunks:
+                return []
+            scores, rows = self.faiss_index().search(query, min(k, len(self.chunks)))
+            return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
     def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
-        if not self.chunks:
-            return []
-        return [ScoredChunk(self.chunks[row], score, row) for row, score in self.bm25_index().search(tokenize(query), k)]
+        tokens = tokenize(query)
+        with self._guard:
+            if not self.chunks:
+                return []
+            return [ScoredChunk(self.chunks[row], score, row) for row, score in self.bm25_index().search(tokens, k)]
 
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = set(keys)
@@ -263,8 +268,9 @@ class FaissStore:
         if read_manifest(self.root)["generation"] == self.generation:
             return False
         fresh = FaissStore.load(self.root)
-        self._raw, self.chunks, self.tokens, self._vectors = fresh._raw, fresh.chunks, fresh.tokens, fresh._vectors
-        self._faiss = self._bm25 = None
+        with self._guard:
+            self._raw, self.chunks, self.tokens, self._vectors = fresh._raw, fresh.chunks, fresh.tokens, fresh._vectors
+            self._faiss = self._bm25 = None
         return True
 
     # ---------------------------------------------------------------- writing

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 import typing
 from collections.abc import Iterator, Sequence
@@ -14,11 +13,13 @@ from rag.index.chunking import Chunk
 from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
+from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.retriever import Retriever, SearchHit, check_query
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
 MAX_ANSWER_TOKENS = 320
+QUEUE_POLL_S = 0.25  # how often a waiting request reports its position (and notices it was abandoned)
 _FOLLOWUP_CUES = re.compile(
     r"^(那|那么|还有|另外|此外|它|其|该|这|他们|她们|他|她)|呢[？?]?$|(它|其|该|这个|那个|这些|那些|上述)"
 )
@@ -59,14 +60,16 @@ class Answer:
 class Event:
     """One step of a streamed answer: the passages found, a piece of text, or the final answer.
 
+    ``queued`` says the model is busy and how many requests are ahead (repeated while waiting).
     ``retry`` means the text streamed so far was a refusal and a second attempt, from the first
     passage alone, follows: consumers drop the text they showed.
     """
 
-    kind: Literal["passages", "token", "retry", "done"]
+    kind: Literal["passages", "queued", "token", "retry", "done"]
     passages: Sequence[SearchHit] = ()
     text: str = ""
     answer: Answer | None = None
+    position: int = 0  # for ``queued``: how many requests are ahead
 
 
 @dataclass(frozen=True)
@@ -107,20 +110,26 @@ class QAPipeline:
         top_k: int = DEFAULT_TOP_K,
         max_context_chars: int = MAX_CONTEXT_CHARS,
         max_tokens: int = MAX_ANSWER_TOKENS,
+        queue: GenerationQueue | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.top_k = top_k
         self.max_context_chars = max_context_chars
         self.max_tokens = max_tokens
-        self._lock = threading.Lock()  # one model in memory: one generation at a time
+        self.queue = queue or GenerationQueue()  # one model in memory: one generation at a time
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
         """A standalone version of a follow-up question (unchanged when it needs none)."""
         if not needs_rewrite(question, history):
             return question
-        with self._lock:
-            text = "".join(self.generator.stream(rewrite_messages(question, history), max_tokens=64))
+        with self.queue.enter() as ticket:
+            ticket.wait()
+            return self._rewrite(question, history)
+
+    def _rewrite(self, question: str, history: Sequence[Message]) -> str:
+        """:meth:`rewrite` for a caller that holds the model."""
+        text = "".join(self.generator.stream(rewrite_messages(question, history), max_tokens=64))
         rewritten = text.strip().splitlines()[0].strip() if text.strip() else ""
         rewritten = re.sub(r"^(改写后的问题|问题)[:：]\s*", "", rewritten).strip("“”\"' ")
         if not rewritten or len(rewritten) > 4 * len(question) + 60:
@@ -129,15 +138,30 @@ class QAPipeline:
         return rewritten
 
     def stream(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Iterator[Event]:
-        """Yield the passages as soon as they are found, then answer pieces, then the checked answer."""
+        """Yield the passages as soon as they are found, then the queue position while the model is
+        busy, then answer pieces, then the checked answer.
+
+        A full queue raises :class:`QueueFull` before anything is yielded; closing the stream gives
+        up its place in the queue.
+        """
         started = time.perf_counter()
         question = check_query(question)
         self.retriever.refresh()
-        standalone = self.rewrite(question, history)
+        with self.queue.enter() as ticket:
+            yield from self._stream(question, history, top_k, ticket, started)
+
+    def _stream(
+        self, question: str, history: Sequence[Message], top_k: int | None, ticket: Ticket, started: float
+    ) -> Iterator[Event]:
+        timings: dict[str, float] = {}
+        standalone = question
+        if needs_rewrite(question, history):
+            yield from self._wait_turn(ticket, timings)
+            standalone = self._rewrite(question, history)
         rewritten_at = time.perf_counter()
         hits = self.retriever.search(standalone, k=top_k or self.top_k)
         context = select_context(hits, self.max_context_chars)
-        timings = {"rewrite_ms": _ms(started, rewritten_at), "retrieve_ms": _ms(rewritten_at, time.perf_counter())}
+        timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
         if not any(hit.lexical_overlap for hit in context):
             # nothing shares a single content word with the question: refuse without the LLM
@@ -147,6 +171,7 @@ class QAPipeline:
             yield Event("done", answer=answer)
             return
         chunks: list[Chunk] = [hit.chunk for hit in context]
+        yield from self._wait_turn(ticket, timings)
         attempt = yield from self._generate(standalone, chunks, started, timings)
         if attempt.checked.refused and len(chunks) > 1:
             # Measured: the small model often declines when three passages compete although the
@@ -170,21 +195,27 @@ class QAPipeline:
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
         pieces: list[str] = []
-        with self._lock:
-            completion = self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens)
-            try:
-                for piece in completion:
-                    if not pieces:
-                        timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
-                    pieces.append(piece)
-                    yield Event("token", text=piece)
-            finally:
-                completion.close()  # a reader that stops early frees the model before the next caller takes it
+        completion = self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens)
+        try:
+            for piece in completion:
+                if not pieces:
+                    timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
+                pieces.append(piece)
+                yield Event("token", text=piece)
+        finally:
+            completion.close()  # a reader that stops early frees the model before the next caller takes it
         usage = completion.usage
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
         draft = "".join(pieces)
         return _Attempt(check_answer(draft, chunks), draft.strip())
+
+    def _wait_turn(self, ticket: Ticket, timings: dict[str, float]) -> Iterator[Event]:
+        """Until the ticket holds the model: a ``queued`` event with the position every poll."""
+        waited_from = time.perf_counter()
+        while not ticket.wait(timeout=QUEUE_POLL_S):
+            yield Event("queued", position=ticket.position())
+        timings.setdefault("queue_ms", _ms(waited_from, time.perf_counter()))
 
     def ask(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Answer:
         """The finished answer (consumes :meth:`stream`)."""

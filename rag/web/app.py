@@ -21,10 +21,11 @@ import gradio as gr
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
-from rag.index.chunking import ChunkingConfig
-from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, load_file
-from rag.index.ingest import IngestReport, ProgressCallback, ingest, remove
+from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+from rag.index.ingest import IngestReport, ProgressCallback
+from rag.knowledge_base import KnowledgeBase
 from rag.models.generators import Message
+from rag.qa.queue import QueueFull
 from rag.qa.retriever import MAX_QUERY_CHARS
 from rag.web.feedback import FeedbackLog, Vote, feedback_record
 from rag.web.render import (
@@ -34,7 +35,6 @@ from rag.web.render import (
     document_rows,
     sources_html,
 )
-from rag.web.uploads import check_upload, discard_upload, store_upload, uploads_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ SYSTEM_FONTS = [
     "sans-serif",
 ]
 MONO_FONTS = ["SFMono-Regular", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
-CHAT_QUEUE = "llm"  # every event that runs the LLM shares this queue: one generation at a time
+CHAT_QUEUE = "llm"  # answering events; the pipeline's queue lets one generate at a time and shows the others their place
 INDEX_QUEUE = "index-write"
 
 
@@ -136,6 +136,8 @@ def friendly_error(exc: Exception, index_exists: bool) -> str:
         return "知识库还是空的：请先到「知识库」页上传文章，再来提问。"
     if isinstance(exc, IndexStoreError):
         return f"知识库暂时无法使用：{exc}"
+    if isinstance(exc, QueueFull):
+        return f"现在提问的人很多，请约 {exc.retry_after_s} 秒后再试。"
     if isinstance(exc, ModelError):
         return f"模型无法使用，请联系管理员：{exc}"
     if isinstance(exc, RagError):
@@ -183,7 +185,7 @@ class WebApp:
     def __init__(self, settings: Settings, models: Components | None = None, feedback_file: Path | None = None) -> None:
         self.settings = settings
         self.models = models or Components(settings)
-        self.uploads = uploads_dir(settings.index_dir)
+        self.kb = KnowledgeBase(self.models)
         self.feedback = FeedbackLog(feedback_file or settings.index_dir.parent / "feedback" / "feedback.jsonl")
 
     # ------------------------------------------------------------ chat
@@ -205,7 +207,12 @@ class WebApp:
                 if event.kind == "passages":
                     turn.passages = list(event.passages)
                     yield chat_messages(turns), turns, sources_html(turns), gr.skip()
+                elif event.kind == "queued":
+                    if event.position != turn.queue_position:
+                        turn.queue_position = event.position
+                        yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
                 elif event.kind == "token":
+                    turn.queue_position = 0
                     turn.text += event.text
                     yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
                 elif event.kind == "retry":  # the refusal shown so far gives way to a second attempt
@@ -257,7 +264,7 @@ class WebApp:
         if not self.models.store_exists():
             return "知识库还是空的：上传文章后就可以提问了。", [], gr.update(choices=[], value=None)
         try:
-            records = self.models.open_store().documents()
+            records = self.kb.documents()
         except IndexStoreError as exc:
             return f"知识库无法读取：{exc}", [], gr.update(choices=[], value=None)
         chunks = sum(r.n_chunks for r in records)
@@ -276,9 +283,7 @@ class WebApp:
         for temp in files or []:
             path = Path(temp)
             try:
-                name = check_upload(path, path.name)
-                load_file(path)  # unreadable files are refused before they touch the folder or the index
-                accepted[name] = path
+                accepted[self.kb.check(path, path.name)] = path
             except InputError as exc:
                 messages.append(f"❌ 未加入：{exc}")
         if not files:
@@ -289,35 +294,19 @@ class WebApp:
 
     def _ingest(self, accepted: dict[str, Path], progress: gr.Progress) -> list[str]:
         try:
-            stored = [store_upload(path, name, self.uploads) for name, path in accepted.items()]
-            report = ingest(
-                stored, self.settings.index_dir, self.models.embedder(), self._chunking(), progress=progress_reporter(progress)
-            )
+            report = self.kb.add(accepted, progress=progress_reporter(progress))
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("ingesting %s failed", list(accepted))
             return [f"❌ {friendly_error(exc, self.models.store_exists())}"]
         return ingest_summary(report)
 
-    def _chunking(self) -> ChunkingConfig:
-        """The existing index's chunking (so uploads always fit it), else the settings'."""
-        if self.models.store_exists():
-            return self.models.open_store().manifest.chunking
-        return ChunkingConfig.from_settings(self.settings)
-
     def delete(self, doc_id: str | None) -> tuple[Any, ...]:
         """Remove one document (and its uploaded file once nothing uses it); (status, summary, table, dropdown)."""
         if not doc_id:
             return ("请先在列表中选择要删除的文章。", *self.kb_view())
         try:
-            documents = {record.doc_id: record for record in self.models.open_store().documents()}
-            if doc_id not in documents:
-                raise RagError(f"知识库中没有编号为 {doc_id} 的文章（可能已被删除）。")
-            remove(self.settings.index_dir, doc_id)
-            source = documents[doc_id].source
-            if source not in {record.source for record in self.models.open_store().documents()}:
-                discard_upload(source, self.uploads)
-            status = f"🗑️ 已删除《{documents[doc_id].title}》。"
+            status = f"🗑️ 已删除《{self.kb.delete(doc_id).title}》。"
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("deleting %s failed", doc_id)
@@ -380,7 +369,7 @@ class WebApp:
                 self.ask,
                 [question, turns],
                 answer_outputs,
-                concurrency_limit=1,
+                concurrency_limit=self.settings.queue_capacity,
                 concurrency_id=CHAT_QUEUE,
                 show_progress="minimal",
             )

@@ -1,7 +1,7 @@
 """HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel, the document list.
 
 Everything that came from a model or a document is HTML-escaped before our own markup is added.
-Citation links point at ``#rag-src-<turn>-<n>``; ``ui/citations.js`` turns a click into
+Citation links point at ``#rag-src-<turn>-<n>``; ``rag/web/static/citations.js`` turns a click into
 "show that turn's passages, highlight passage n, scroll to it".
 """
 
@@ -36,6 +36,7 @@ class ChatTurn:
     passages: list[SearchHit] = field(default_factory=list)
     answer: Answer | None = None
     error: str = ""
+    queue_position: int = 0  # > 0 while the model answers others first
 
     @property
     def finished(self) -> bool:
@@ -62,6 +63,8 @@ def answer_html(turn: ChatTurn, index: int) -> str:
         return f'<div class="rag-notice rag-error">⚠️ {html.escape(turn.error)}</div>'
     if turn.answer is not None and turn.answer.refused:
         return f'<div class="rag-notice rag-refusal"><strong>🔍 {NO_ANSWER_TITLE}</strong><br><span>{NO_ANSWER_HINT}</span></div>'
+    if not turn.text and turn.queue_position:
+        return f'<span class="rag-pending rag-queued">排队中：前面还有 {turn.queue_position} 个问题，请稍候…</span>'
     if not turn.text:
         step = "正在生成回答…" if turn.passages else "正在查找资料…"
         return f'<span class="rag-pending">{step}</span>'

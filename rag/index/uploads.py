@@ -1,4 +1,4 @@
-"""Files uploaded through the web page: name, type and size checks, and the folder that keeps them.
+"""Uploaded files (web page and API): name, type and size checks, and the folder that keeps them.
 
 Uploads are copied to ``<index parent>/uploads/<index name>/`` so the index can point at a
 file that outlives the browser's temporary copy. Messages are in Chinese: staff read them.
