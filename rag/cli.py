@@ -231,6 +231,35 @@ def serve(
         fail(exc)
 
 
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --keys-file."),
+    port: int = typer.Option(8000, help="Port of the API."),
+    index: Optional[Path] = IndexOption,
+    keys_file: Optional[Path] = typer.Option(
+        None, "--keys-file", help="File of API keys, one per line; clients send 'Authorization: Bearer KEY'."
+    ),
+) -> None:
+    """Serve the knowledge base over an OpenAI-compatible HTTP API (and MCP at /mcp)."""
+    from rag.api.server import serve_api
+
+    try:
+        serve_api(settings_for(index), host=host, port=port, keys_file=keys_file)
+    except RagError as exc:
+        fail(exc)
+
+
+@app.command("mcp")
+def mcp(index: Optional[Path] = IndexOption) -> None:
+    """Serve the knowledge base as an MCP server on stdio (for Claude Desktop, Cherry Studio, IDE agents)."""
+    from rag.api.server import serve_mcp_stdio
+
+    try:
+        serve_mcp_stdio(settings_for(index))
+    except RagError as exc:
+        fail(exc)
+
+
 @app.command("eval")
 def evaluate(
     questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", "-q", help="Question set (JSONL)."),
@@ -240,15 +269,18 @@ def evaluate(
         help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/.",
     ),
     index: Optional[Path] = IndexOption,
-    out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, chart.png."),
+    out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, report.html, chart.png."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),
     retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Score retrieval only; no LLM."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N questions."),
     mode: str = typer.Option("hybrid", "--mode", help="Retrieval mode: hybrid, dense or bm25."),
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore the rows of an interrupted run in --out; score everything again."),
+    gate_latency: bool = typer.Option(
+        False, "--gate-latency", help="Also fail on slower p50 latencies (only meaningful on the baseline's machine)."
+    ),
 ) -> None:
-    """Run the regression set (or an external set) and write a report; --baseline fails on regressions.
+    """Run the regression set (or an external set) and write a report; --baseline fails on regressions (exit 3).
 
     An interrupted run resumes: run the same command again and questions already scored are kept.
     """
@@ -268,6 +300,7 @@ def evaluate(
             top_k=k,
             console=out,
             fresh=fresh,
+            gate_latency=gate_latency,
         )
     except RagError as exc:
         fail(exc)

@@ -18,6 +18,7 @@ from rag.errors import IndexStoreError
 from rag.models import embedders, generators
 from rag.models.embedders import Embedder
 from rag.models.generators import Generator
+from rag.qa.queue import GenerationQueue
 
 if TYPE_CHECKING:
     from rag.index.store import Store
@@ -46,6 +47,7 @@ class Components:
         self._retriever: Retriever | None = None
         self._pipeline: QAPipeline | None = None
         self._lock = threading.RLock()
+        self.queue = GenerationQueue(settings.queue_capacity)  # every caller of the one LLM waits here
 
     def embedder(self) -> Embedder:
         """The embedding model (needed to search and to add documents)."""
@@ -86,13 +88,11 @@ class Components:
     def pipeline(self) -> QAPipeline:
         """The question-answering pipeline; :class:`IndexStoreError` while there is no index."""
         from rag.qa.pipeline import QAPipeline
-        from rag.qa.queue import GenerationQueue
 
         retriever, generator = self.retriever(), self.generator()
         with self._lock:
             if self._pipeline is None:
-                queue = GenerationQueue(self.settings.queue_capacity)
-                self._pipeline = QAPipeline(retriever, generator, top_k=self.top_k, queue=queue)
+                self._pipeline = QAPipeline(retriever, generator, top_k=self.top_k, queue=self.queue)
             return self._pipeline
 
     def preload(self) -> None:

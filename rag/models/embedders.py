@@ -17,7 +17,8 @@ from rag.errors import ModelError
 if TYPE_CHECKING:
     from rag.config import Settings
 
-TextKind = Literal["query", "passage"]
+TextKind = Literal["query", "passage", "raw"]
+"""What the texts are: e5-style models prefix queries and passages differently; ``raw`` is used as given."""
 
 
 @runtime_checkable
@@ -80,7 +81,12 @@ class SentenceTransformerEmbedder:
         self._prefix = {
             "query": prompts.get("query", query_prefix),
             "passage": prompts.get("passage", passage_prefix),
+            "raw": "",
         }
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """How many tokens the model reads for ``texts`` (special tokens included)."""
+        return sum(len(ids) for ids in self._model.tokenizer(list(texts))["input_ids"])
 
     def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
         if not texts:

@@ -8,7 +8,6 @@ model: :class:`rag.components.Components` loads the embedder and the LLM once, o
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.access import is_loopback, read_secret_lines
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
@@ -73,15 +73,8 @@ def read_logins(auth_file: Path | None, env_value: str | None = None) -> list[tu
     entries: list[tuple[str, str]] = []
     if auth_file is not None:
         path = Path(auth_file).expanduser()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RagError(f"cannot read the auth file {path}: {exc}") from exc
-        for number, line in enumerate(lines, start=1):
-            if line.strip() and not line.lstrip().startswith("#"):
-                entries.append(_parse_login(line.strip(), f"{path}, line {number}"))
-        if not entries:
-            raise RagError(f"the auth file {path} has no 'user:password' lines")
+        for number, line in read_secret_lines(path, "auth"):
+            entries.append(_parse_login(line, f"{path}, line {number}"))
     if env_value and env_value.strip():
         entries.append(_parse_login(env_value.strip(), "RAG_AUTH"))
     return entries
@@ -92,16 +85,6 @@ def _parse_login(text: str, where: str) -> tuple[str, str]:
     if not sep or not user.strip() or not password:
         raise RagError(f"{where}: expected 'user:password'")
     return user.strip(), password
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, has_login: bool, allow_open: bool) -> None:

@@ -1,0 +1,72 @@
+"""The MCP server (official ``mcp`` SDK): the knowledge base as tools an agent can call.
+
+``rag mcp`` serves it over stdio; ``rag api`` mounts the same server at ``/mcp`` (streamable
+HTTP). Tool descriptions are in Chinese and English so agents in either language pick them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+from rag import __version__
+from rag.components import Components
+from rag.knowledge_base import KnowledgeBase
+from rag.qa.retriever import check_query
+
+INSTRUCTIONS = (
+    "本服务器提供一个中文文章知识库。先用 search_knowledge_base 查找段落，或用 ask_knowledge_base 直接得到带 [n] 引用的回答。"
+    " A knowledge base of Chinese articles: search_knowledge_base finds passages, ask_knowledge_base answers with [n] citations."
+)
+
+
+def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPServer:
+    """The MCP server over ``components`` (models load on the first tool call that needs them)."""
+    kb = kb or KnowledgeBase(components)
+    server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, version=__version__)
+
+    @server.tool(
+        description=(
+            "在知识库中检索与查询最相关的文章段落（稠密向量 + BM25 混合检索），返回段落原文、标题、来源和分数。"
+            " Search the knowledge base of Chinese articles; returns the best passages with title, source and score."
+        )
+    )
+    async def search_knowledge_base(
+        query: str, top_k: int = 5, mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    ) -> dict[str, Any]:
+        query = check_query(query)
+        top_k = max(1, min(int(top_k), 50))
+        retriever = await anyio.to_thread.run_sync(components.retriever)
+        hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode))
+        return {"query": query, "mode": mode, "passages": [hit.to_dict() for hit in hits]}
+
+    @server.tool(
+        description=(
+            "用知识库回答中文问题：本地大模型只根据检索到的段落作答，每句用 [n] 标注出处；资料中没有答案时明确拒答。"
+            " Answer a question from the knowledge base with the local LLM; every claim cites passage [n]; refuses when the articles are silent."
+        )
+    )
+    async def ask_knowledge_base(question: str) -> dict[str, Any]:
+        question = check_query(question)
+        pipeline = await anyio.to_thread.run_sync(components.pipeline)
+        answer = await anyio.to_thread.run_sync(pipeline.ask, question)
+        return {
+            "answer": answer.answer,
+            "refused": answer.refused,
+            "citations": [
+                {"n": c.n, "doc_id": c.doc_id, "title": c.title, "quote": c.quote} for c in answer.citations if c.verified
+            ],
+            "passages": [{"n": n, **hit.to_dict()} for n, hit in enumerate(answer.passages, start=1)],
+        }
+
+    @server.tool(
+        description="列出知识库中的全部文章（编号、标题、来源文件、段落数、加入时间）。 List every document in the knowledge base."
+    )
+    async def list_documents() -> dict[str, Any]:
+        records = await anyio.to_thread.run_sync(kb.documents)
+        return {"documents": [asdict(record) for record in records]}
+
+    return server

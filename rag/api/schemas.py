@@ -1,0 +1,77 @@
+"""Request bodies of the HTTP API (OpenAI's shapes; unknown fields are accepted and ignored)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.qa.retriever import MAX_QUERY_CHARS
+
+MAX_MESSAGES = 100
+MAX_MESSAGE_CHARS = 20_000
+MAX_EMBED_INPUTS = 256
+MAX_EMBED_CHARS = 8_192
+
+
+class TextPart(BaseModel):
+    """One part of a multi-part message; only text parts carry a question."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[TextPart] | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+
+    def text(self) -> str:
+        """The message's text (text parts joined; images and other parts ignored)."""
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """``POST /v1/chat/completions``. ``top_k`` (passages shown to the model) is our extension."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    top_k: int | None = Field(default=None, ge=1, le=10)
+
+
+class EmbeddingsRequest(BaseModel):
+    """``POST /v1/embeddings``. ``input_type`` (``query``/``passage``: add the model's prefix) is our extension."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    input: str | list[str] = Field(max_length=MAX_EMBED_INPUTS)
+    encoding_format: Literal["float", "base64"] = "float"
+    input_type: Literal["query", "passage"] | None = None
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class SearchRequest(BaseModel):
+    """``POST /v1/search``: the passages retrieval finds, without the LLM."""
+
+    model_config = ConfigDict(extra="allow")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    top_k: int = Field(default=5, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
+def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

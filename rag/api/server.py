@@ -1,0 +1,46 @@
+"""Running the API (``rag api``, uvicorn) and the MCP server over stdio (``rag mcp``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rag.access import is_loopback, read_api_keys
+from rag.components import Components
+from rag.config import Settings
+from rag.errors import RagError
+
+
+def check_api_exposure(host: str, has_keys: bool, allow_open: bool) -> None:
+    """Refuse to listen beyond this machine without API keys, unless told to on purpose."""
+    if is_loopback(host) or has_keys or allow_open:
+        return
+    raise RagError(
+        f"refusing to serve the API on {host} without API keys: anyone on the network could read the articles "
+        "and change the knowledge base. Give --keys-file FILE (one key of 16+ characters per line); to serve "
+        "without keys on purpose, set RAG_ALLOW_OPEN=1."
+    )
+
+
+def serve_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000, keys_file: Path | None = None) -> None:
+    """Run the HTTP API (with the MCP server at ``/mcp``) until interrupted."""
+    import uvicorn
+
+    from rag.api.app import create_app
+
+    keys = read_api_keys(keys_file) if keys_file else set()
+    check_api_exposure(host, bool(keys), os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1")
+    print(f"rag api: http://{host}:{port}/v1 (models load in the background; /health says when ready)", file=sys.stderr)
+    app = create_app(Components(settings), keys, host=host)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    except OSError as exc:
+        raise RagError(f"cannot listen on {host}:{port}: {exc}") from exc
+
+
+def serve_mcp_stdio(settings: Settings) -> None:
+    """Run the MCP server on standard input/output (what desktop MCP clients start)."""
+    from rag.api.mcp_server import build_mcp
+
+    build_mcp(Components(settings)).run("stdio")
