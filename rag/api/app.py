@@ -61,7 +61,9 @@ class ApiError(Exception):
         self.headers: dict[str, str] = {}
 
 
-def error_response(status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(message, kind, code), status_code=status, headers=headers)
 
 
@@ -125,7 +127,9 @@ class _BodyTooLarge(Exception):
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return error_response(413, f"the request body is larger than {limit // (1024 * 1024)} MB", "invalid_request_error", "body_too_large")
+    return error_response(
+        413, f"the request body is larger than {limit // (1024 * 1024)} MB", "invalid_request_error", "body_too_large"
+    )
 
 
 class ApiKeys:
@@ -185,9 +189,7 @@ class ModelLoader:
             raise ApiError(503, f"the models could not be loaded: {self.error}", "server_error", "model_not_ready")
 
 
-def create_app(
-    components: Components, keys: set[str] | None = None, with_mcp: bool = True, host: str = "127.0.0.1"
-) -> FastAPI:
+def create_app(components: Components, keys: set[str] | None = None, with_mcp: bool = True, host: str = "127.0.0.1") -> FastAPI:
     """The API for ``components``; ``keys`` (if any) are required as bearer tokens (``/mcp`` too)."""
     loader = ModelLoader(components)
     kb = KnowledgeBase(components)
@@ -317,7 +319,9 @@ def create_app(
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
             accepted, refused = await _receive_uploads(files, Path(folder), kb)
             report = await run_in_threadpool(kb.add, accepted) if accepted else None
-        failed = refused + [{"file": Path(path).name, "error": message} for path, message in (report.files_failed if report else [])]
+        failed = refused + [
+            {"file": Path(path).name, "error": message} for path, message in (report.files_failed if report else [])
+        ]
         return {
             "added": report.documents_added if report else [],
             "replaced": report.documents_replaced if report else [],
@@ -402,4 +406,3 @@ async def _receive_uploads(
         except InputError as exc:
             refused.append({"file": name, "error": str(exc)})
     return accepted, refused
-

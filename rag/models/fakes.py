@@ -20,9 +20,10 @@ from rag.models.generators import Completion, Message, Usage
 
 Replies = str | Sequence[str] | Callable[[Sequence[Message]], str]
 
-_PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>[^\n]+)", re.MULTILINE)
+_PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>.+?)(?:\n\n\[2\]|\n\n问题：)", re.MULTILINE | re.DOTALL)
+_QUESTION = re.compile(r"^问题：(?P<question>.+)$", re.MULTILINE)
 _FOLLOW_UP = re.compile(r"^追问：(?P<question>.+)$", re.MULTILINE)
-_SENTENCE = re.compile(r"^.+?[。！？!?]|^.+$")
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 
 
 class HashingEmbedder:
@@ -45,16 +46,25 @@ class HashingEmbedder:
 
 
 def extractive_reply(messages: Sequence[Message]) -> str:
-    """Passage [1]'s first sentence cited as ``[1]``; a rewrite request gets its follow-up back."""
+    """The sentence of passage [1] sharing most character pairs with the question, cited ``[1]``.
+
+    A rewrite request gets its follow-up back; a prompt without passages gets the refusal.
+    """
     user = messages[-1]["content"] if messages else ""
     if follow_up := _FOLLOW_UP.search(user):
         return follow_up.group("question").strip()
     passage = _PASSAGE_ONE.search(user)
     if passage is None:
         return "根据现有资料，无法回答这个问题。"
-    sentence = _SENTENCE.match(passage.group("text").strip())
-    text = sentence.group(0) if sentence else passage.group("text")
-    return f"{text.rstrip('。！？!?')}[1]。"
+    question = _QUESTION.search(user)
+    pairs = _pairs(question.group("question") if question else "")
+    sentences = [m.group(0).strip() for m in _SENTENCE.finditer(passage.group("text")) if m.group(0).strip()]
+    best = max(sentences, key=lambda sentence: len(pairs & _pairs(sentence)))
+    return f"{best.rstrip('。！？!?')}[1]。"
+
+
+def _pairs(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
 class ScriptedGenerator:
