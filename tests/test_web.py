@@ -15,6 +15,7 @@ from rag.components import Components
 from rag.config import Settings
 from rag.errors import InputError, RagError
 from rag.index.store import DocumentRecord
+from rag.index.uploads import check_upload, safe_upload_name, uploads_dir
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.prompts import REFUSAL
 from rag.web.app import (
@@ -27,7 +28,6 @@ from rag.web.app import (
     serve,
 )
 from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
-from rag.index.uploads import check_upload, safe_upload_name, uploads_dir
 
 HENAN = "河南设立的人工智能产业基金规模是多少？"
 HENAN_REPLY = "河南设立了总规模30亿元的人工智能产业基金[1]。"
@@ -339,3 +339,18 @@ def test_serve_refuses_an_open_host_before_loading_models(tmp_path, monkeypatch)
     monkeypatch.setattr(Components, "preload", lambda self: pytest.fail("models loaded"))
     with pytest.raises(RagError, match="without a login"):
         serve(replace(Settings(), index_dir=tmp_path / "i"), host="0.0.0.0", port=7999)
+
+
+def test_the_chat_shows_the_queue_position_while_the_model_answers_someone_else(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    holder = app.models.queue.enter()  # another visitor's answer holds the model
+    updates = app.ask(HENAN, [])
+    shown = ""
+    for chat, *_ in updates:
+        if chat is not gr.skip() and isinstance(chat, list) and "排队中" in chat[-1]["content"]:
+            shown = chat[-1]["content"]
+            break
+    assert "前面还有 1 个问题" in shown
+    holder.leave()
+    *_, (chat, turns, _sources, _box) = updates
+    assert "30亿元" in chat[-1]["content"] and turns[-1].answer is not None
