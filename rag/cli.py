@@ -15,7 +15,7 @@ from rich.table import Table
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import RagError
-from rag.progress import RichProgress, progress_bar
+from rag.progress import progress_reporter
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -67,8 +67,8 @@ def ingest(
             chunk_size or settings.chunk_size, chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
         )
         embedder = components.embedder()
-        with progress_bar(err) as bar:
-            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=RichProgress(bar))
+        with progress_reporter(err) as progress:
+            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=progress)
     except RagError as exc:
         fail(exc)
         return

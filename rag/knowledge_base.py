@@ -13,9 +13,10 @@ from rag.components import Components
 from rag.errors import RagError
 from rag.index.chunking import ChunkingConfig
 from rag.index.documents import load_file
-from rag.index.ingest import IngestReport, ProgressCallback, ingest, remove
+from rag.index.ingest import IngestReport, ingest, remove
 from rag.index.store import DocumentRecord
 from rag.index.uploads import check_upload, discard_upload, store_upload, uploads_dir
+from rag.progress import ProgressCallback
 
 
 class KnowledgeBase:

@@ -22,9 +22,8 @@ from rag.index.documents import Document, file_sha256, iter_input_files, load_fi
 from rag.index.faiss_store import FaissStore, write_lock
 from rag.index.store import DocumentRecord, EmbeddingJournal, SourceRecord, Store, text_key
 from rag.models.embedders import Embedder
+from rag.progress import ProgressCallback
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stages: "load", "embed", "write"."""
 
 EMBED_BATCH = 32
 

@@ -22,9 +22,10 @@ from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
-from rag.index.ingest import IngestReport, ProgressCallback
+from rag.index.ingest import IngestReport
 from rag.knowledge_base import KnowledgeBase
 from rag.models.generators import Message
+from rag.progress import ProgressCallback
 from rag.qa.queue import QueueFull
 from rag.qa.retriever import MAX_QUERY_CHARS
 from rag.web.feedback import FeedbackLog, Vote, feedback_record
