@@ -71,7 +71,13 @@ GATES: dict[str, FlipTest | Tolerance] = {
     **dict.fromkeys(RATE_METRICS, RATE_GATE),
     **{f"{step}_p50": LATENCY_GATE for step in LATENCY_STEPS},
 }
-"""The one place that says how each overall metric gates ``--baseline``."""
+"""The one place that says how each overall metric gates ``--baseline``.
+
+Rates: a regression when the metric got worse, at least 2 more questions broke than were fixed,
+and the one-sided exact McNemar test on the flips gives p < 0.05 (so 5 broken, none fixed, is the
+smallest; improvements never fail). p50 latencies: only with ``--gate-latency``, on the baseline's
+machine: a regression when more than 50% and more than 20 ms slower. Reports say which applied.
+"""
 
 
 def gate_rule(gate_latency: bool) -> str:
@@ -133,7 +139,7 @@ class RateDelta:
         text = f"{self.metric} {self.baseline:.3f} → {self.current:.3f}"
         if self.flips is None:
             return text + " (not tested: the baseline has no per-question rows)"
-        return f"{text}: {len(self.flips.broken)} broken, {len(self.flips.fixed)} fixed, p = {self.flips.p_value:.3f}"
+        return f"{text}: {len(self.flips.broken)} broken, {len(self.flips.fixed)} fixed, p = {self.flips.p_value:.2g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,18 +192,14 @@ class LatencyDelta:
 Delta = RateDelta | LatencyDelta
 
 
-@dataclass(frozen=True)
-class Calibrations:
-    """The machine calibration of the baseline and of this run (either may be missing)."""
+Calibrations = tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]  # the baseline's, this run's
 
-    baseline: Mapping[str, Any] | None = None
-    current: Mapping[str, Any] | None = None
 
-    def ratios(self, metric: str, baseline: float, current: float) -> tuple[float | None, float | None]:
-        """Both p50s of ``metric`` in calibration units; (None, None) unless both runs were calibrated."""
-        step = metric.removesuffix("_p50")
-        before, after = relative_latency(baseline, step, self.baseline), relative_latency(current, step, self.current)
-        return (before, after) if before is not None and after is not None else (None, None)
+def latency_ratios(metric: str, baseline: float, current: float, calibrations: Calibrations) -> tuple[float | None, float | None]:
+    """Both p50s of ``metric`` in calibration units; (None, None) unless both runs were calibrated."""
+    step = metric.removesuffix("_p50")
+    before, after = (relative_latency(value, step, c) for value, c in zip((baseline, current), calibrations))
+    return (before, after) if before is not None and after is not None else (None, None)
 
 
 def compare(
@@ -205,7 +207,7 @@ def compare(
     current: Mapping[str, Any],
     pairs: Pairs | None,
     gate_latency: bool = False,
-    calibrations: Calibrations = Calibrations(),
+    calibrations: Calibrations = (None, None),
 ) -> list[Delta]:
     """The gated metrics that both overall summaries have (not None), judged by :data:`GATES`.
 
@@ -219,7 +221,9 @@ def compare(
         if isinstance(rule, FlipTest):
             deltas.append(RateDelta(metric, before, after, None if pairs is None else Flips.of(metric, pairs), rule))
         else:
-            deltas.append(LatencyDelta(metric, before, after, rule, gate_latency, *calibrations.ratios(metric, before, after)))
+            deltas.append(
+                LatencyDelta(metric, before, after, rule, gate_latency, *latency_ratios(metric, before, after, calibrations))
+            )
     return deltas
 
 
@@ -236,43 +240,37 @@ def load_report(path: Path) -> dict[str, Any]:
 
 # --- per-question changes ------------------------------------------------------------------
 
-OutcomeCheck = Callable[[QuestionRow], "bool | None"]
-CHECKS: dict[str, OutcomeCheck] = {
-    "answer": lambda row: row.correct,
-    "hit@1": lambda row: row.rank == 1 if row.has_gold else None,
-}
-"""What a question can gain or lose between two runs; None where the check does not apply."""
+
+def _outcome_text(row: QuestionRow) -> str:
+    """What a question's row says at a glance: where its gold passage ranked, and the answer."""
+    rank = (f"gold rank {row.rank}" if row.rank is not None else f"gold not in the top {RETRIEVAL_K}") if row.has_gold else ""
+    return " · ".join(text for text in (rank, row.answer or "") if text) or "–"
 
 
-def _outcome_text(row: QuestionRow, check: str) -> str:
-    if check == "answer":
-        return row.answer or ""
-    return f"gold rank {row.rank}" if row.rank is not None else f"gold not in the top {RETRIEVAL_K}"
-
-
-def question_changes(before: Sequence[QuestionRow], after: Sequence[QuestionRow]) -> list[dict[str, Any]]:
-    """The questions that passed a check in one run and failed it in the other; broken ones first."""
-    previous = {row.qid: row for row in before}
+def question_changes(pairs: Pairs) -> list[dict[str, Any]]:
+    """The questions whose outcome changed in some rate metric, with the metrics it broke and fixed; broken first."""
     changes = []
-    for row in after:
-        old = previous.get(row.qid)
-        if old is None:
-            continue
-        for check, outcome in CHECKS.items():
-            was, now = outcome(old), outcome(row)
-            if was is not None and now is not None and was != now:
-                changes.append(
-                    {
-                        "qid": row.qid,
-                        "category": row.category,
-                        "question": row.question,
-                        "check": check,
-                        "fixed": now,
-                        "baseline": _outcome_text(old, check),
-                        "current": _outcome_text(row, check),
-                    }
-                )
-    return sorted(changes, key=lambda change: change["fixed"])  # stable: file order within each group
+    for before, after in pairs:
+        moves = {metric: moved(metric, before, after) for metric in OUTCOMES}
+        if any(moves.values()):
+            changes.append(
+                {
+                    "qid": after.qid,
+                    "category": after.category,
+                    "question": after.question,
+                    "broken": [metric for metric, move in moves.items() if move < 0],
+                    "fixed": [metric for metric, move in moves.items() if move > 0],
+                    "baseline": _outcome_text(before),
+                    "current": _outcome_text(after),
+                }
+            )
+    return sorted(changes, key=lambda change: not change["broken"])  # stable: file order within each group
+
+
+def pair_rows(before: Sequence[QuestionRow], after: Sequence[QuestionRow]) -> list[tuple[QuestionRow, QuestionRow]]:
+    """The rows of the questions both runs scored, as (before, after), in ``after``'s order."""
+    previous = {row.qid: row for row in before}
+    return [(previous[row.qid], row) for row in after if row.qid in previous]
 
 
 # --- the comparison ------------------------------------------------------------------------
@@ -285,6 +283,7 @@ class BaselineComparison:
     path: str
     compared: int  # questions both runs scored
     deltas: list[Delta]
+    gate_latency: bool = False
     per_category: dict[str, dict[str, Any]] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -293,11 +292,26 @@ class BaselineComparison:
     def regressed(self) -> bool:
         return any(d.regressed for d in self.deltas)
 
+    @property
+    def decision(self) -> str:
+        """The gate's decision and its reason, in one line."""
+        latency = "latency gated by --gate-latency" if self.gate_latency else "latency not gated"
+        regressed = [d.explain() for d in self.deltas if d.regressed]
+        if regressed:
+            return f"REGRESSION: {'; '.join(regressed)} ({latency})"
+        worse = [d.explain() for d in self.deltas if isinstance(d, RateDelta) and d.worse]
+        reason = f"no regression beyond chance; worse: {'; '.join(worse)}" if worse else "no rate metric got worse"
+        return f"PASS: {reason} ({latency})"
+
     def to_dict(self) -> dict[str, Any]:
         """The ``baseline`` section of ``report.json``."""
         return {
             "path": self.path,
             "compared": self.compared,
+            "decision": self.decision,
+            "regressed": self.regressed,
+            "rule": gate_rule(self.gate_latency),
+            "latency_gated": self.gate_latency,
             "notes": self.notes,
             "deltas": [d.to_dict() for d in self.deltas],
             "per_category": self.per_category,
@@ -335,22 +349,29 @@ def check_comparable(stored: Mapping[str, Any], qids: Sequence[str], path: Path)
 
 
 def compare_with_baseline(
-    stored: Mapping[str, Any], rows: Sequence[QuestionRow], path: Path, questions_sha256: str
+    stored: Mapping[str, Any],
+    rows: Sequence[QuestionRow],
+    path: Path,
+    questions_sha256: str,
+    calibration: Mapping[str, Any] | None = None,
+    gate_latency: bool = False,
 ) -> BaselineComparison:
     """Compare this run's ``rows`` with ``stored``, a baseline ``report.json`` (see the module doc).
 
     ``questions_sha256`` is this run's question file hash; a different one is noted, not refused.
+    ``calibration`` is this run's, shown against the baseline's; ``gate_latency`` gates the p50s.
     """
     notes = []
+    calibrations = (stored.get("calibration"), calibration)
     if stored.get("config", {}).get("questions", {}).get("sha256") != questions_sha256:
         notes.append("the baseline was made from a different question file")
     base_rows = stored_rows(stored)
     if base_rows is None:
-        notes.append("the baseline holds no per-question rows: compared with its overall figures only")
-        return BaselineComparison(str(path), len(rows), compare(stored["overall"], summarise(rows)), notes=notes)
-    by_qid = {row.qid: row for row in base_rows}
-    shared = [row for row in rows if row.qid in by_qid]
-    before = [by_qid[row.qid] for row in shared]
+        notes.append("the baseline holds no per-question rows: rate metrics are shown, not tested")
+        deltas = compare(stored["overall"], summarise(rows), None, gate_latency, calibrations)
+        return BaselineComparison(str(path), len(rows), deltas, gate_latency, notes=notes)
+    pairs = pair_rows(base_rows, rows)
+    before, shared = [old for old, _ in pairs], [new for _, new in pairs]
     if len(shared) == len(rows) == len(base_rows):  # the same questions: the accepted figures as stored
         base_overall, base_categories = stored["overall"], stored.get("per_category", {})
     else:
@@ -361,8 +382,9 @@ def compare_with_baseline(
     return BaselineComparison(
         path=str(path),
         compared=len(shared),
-        deltas=compare(base_overall, summarise(shared)),
+        deltas=compare(base_overall, summarise(shared), pairs, gate_latency, calibrations),
+        gate_latency=gate_latency,
         per_category=category_changes(base_categories, summarise_by_category(shared)),
-        changes=question_changes(before, shared),
+        changes=question_changes(pairs),
         notes=notes,
     )

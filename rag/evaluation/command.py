@@ -15,7 +15,8 @@ from rag.components import Components
 from rag.config import REPO_ROOT, Settings
 from rag.errors import InputError
 from rag.evaluation.baseline import check_comparable, compare_with_baseline, load_report
-from rag.evaluation.report import print_baseline, print_summary, write_report
+from rag.evaluation.calibration import calibrate
+from rag.evaluation.report import print_baseline, print_gate, print_summary, write_report
 from rag.evaluation.scoring import (
     RETRIEVAL_K,
     ModeRetriever,
@@ -39,6 +40,7 @@ REGRESSION_EXIT_CODE = 3
 JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
 REGRESSION_QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
 REGRESSION_CORPUS = REPO_ROOT / "corpus"  # the articles the regression set was written from
+DECODING = "greedy"  # every generator backend decodes at temperature 0 (rag.models.generators)
 
 
 def eval_corpus(questions: Path, corpus: Sequence[Path], index: Path | None) -> list[Path]:
@@ -86,10 +88,11 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def build_report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[str, Any]:
+def build_report(rows: Sequence[QuestionRow], config: dict[str, Any], calibration: dict[str, Any]) -> dict[str, Any]:
     """The ``report.json`` payload (a ``baseline`` section is added when comparing)."""
     return {
         "config": config,
+        "calibration": calibration,
         "overall": summarise(rows),
         "per_category": summarise_by_category(rows),
         "questions": [asdict(row) for row in rows],
@@ -123,8 +126,9 @@ def run_config(
     pipeline: QAPipeline | None,
     corpus: Sequence[Path],
     top_k: int,
+    threads: int,
 ) -> dict[str, Any]:
-    """The ``config`` section of a report: what was run, on what, when."""
+    """The ``config`` section of a report: what was run, on what, when, and what makes it repeatable."""
     store = retriever.store
     return {
         "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
@@ -142,6 +146,8 @@ def run_config(
         "top_k": top_k,
         "retrieval_k": RETRIEVAL_K,
         "retrieval_only": pipeline is None,
+        "threads": threads,
+        "decoding": DECODING,
     }
 
 
@@ -167,13 +173,15 @@ def run_cli_eval(
     console: Console,
     generator: Generator | None = None,
     fresh: bool = False,
+    gate_latency: bool = False,
 ) -> int:
-    """``rag eval``: score, write report.json/.md/chart.png to ``out_dir``, return the exit code.
+    """``rag eval``: score, write report.json/.md/.html and chart.png to ``out_dir``, return the exit code.
 
-    The code is :data:`REGRESSION_EXIT_CODE` when a metric fell beyond its tolerance against
-    ``baseline``, else 0. ``generator`` replaces the configured LLM (tests pass a fake). Rows are
-    journalled in ``out_dir`` as they are scored, so an interrupted run resumes where it stopped;
-    ``fresh`` discards such a journal.
+    The code is :data:`REGRESSION_EXIT_CODE` when the gate (:data:`rag.evaluation.baseline.GATES`)
+    finds a regression against ``baseline``, else 0; ``gate_latency`` gates the p50 latencies too
+    (meaningful on the baseline's machine only). ``generator`` replaces the configured LLM (tests
+    pass a fake). Rows are journalled in ``out_dir`` as they are scored, so an interrupted run
+    resumes where it stopped; ``fresh`` discards such a journal.
     """
     if mode not in SEARCH_MODES:
         raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
@@ -186,7 +194,7 @@ def run_cli_eval(
     with progress_bar(console) as bar:
         progress = RichProgress(bar)
         retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
-        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k)
+        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
         journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
         if fresh:
             journal.finish()
@@ -194,11 +202,15 @@ def run_cli_eval(
         if resumed:
             console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
         rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
-    report = build_report(rows, config)
-    comparison = compare_with_baseline(stored, rows, baseline, config["questions"]["sha256"]) if stored and baseline else None
-    if comparison:
+    calibration = calibrate(retriever.embedder, pipeline.generator if pipeline else None)  # models warm by now
+    report = build_report(rows, config, calibration)
+    comparison = None
+    if stored and baseline:
+        sha256 = config["questions"]["sha256"]
+        comparison = compare_with_baseline(stored, rows, baseline, sha256, calibration, gate_latency)
         report["baseline"] = comparison.to_dict()
     written = write_report(report, out_dir)
+    print_gate(report, console)
     print_summary(report, console)
     if comparison:
         print_baseline(report["baseline"], console)

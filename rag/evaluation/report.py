@@ -1,4 +1,4 @@
-"""Writing an evaluation report: ``report.json``, a readable ``report.md`` and ``chart.png``."""
+"""Writing an evaluation report: ``report.json``, a readable ``report.md`` (and ``report.html``) and ``chart.png``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from typing import Any
 
 from matplotlib.font_manager import FontProperties
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from rag.evaluation.calibration import relative_latency
 from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
+from rag.evaluation.report_html import render_html
 from rag.files import write_json_atomic
 
 WORST_FAILURES = 10
+CHART = "chart.png"
 CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")
 SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_precision", "citation_recall")
 CATEGORY_ZH = {
@@ -44,14 +48,16 @@ CJK_FAMILIES = (
 
 
 def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Write report.json, report.md and chart.png into ``out_dir``; returns their paths."""
+    """Write report.json, report.md, chart.png and report.html into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "chart.png"]
-    write_json_atomic(paths[0], report)
-    paths[1].write_text(render_markdown(report), encoding="utf-8")
-    draw_chart(report, paths[2])
-    return paths
+    json_path, md_path, chart_path, html_path = (out_dir / name for name in ("report.json", "report.md", CHART, "report.html"))
+    write_json_atomic(json_path, report)
+    draw_chart(report, chart_path)
+    markdown = render_markdown(report)
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path.write_text(render_html(markdown, "Evaluation report", {CHART: chart_path.read_bytes()}), encoding="utf-8")
+    return [json_path, md_path, chart_path, html_path]
 
 
 # --- markdown ------------------------------------------------------------------------------
@@ -114,20 +120,59 @@ def _failure_lines(row: Mapping[str, Any]) -> list[str]:
     ]
     if row["answer"] is not None:
         lines.append(f"- got: {_cell(row['answer'])}")
+    return lines + _answer_details(row) + [""]
+
+
+def _answer_details(row: Mapping[str, Any], indent: str = "") -> list[str]:
+    """What the model wrote when the citation check withheld it, and the passages cited (or retrieved)."""
+    lines = []
     if row.get("draft") and row["draft"] != row["answer"]:
-        lines.append(f"- the model wrote (before the citation check): {_cell(row['draft'])}")
+        lines.append(f"{indent}- the model wrote (before the citation check): {_cell(row['draft'])}")
     passages, label = (row["citations"], "cited") if row["citations"] else (row["retrieved"], "retrieved")
-    lines.append(f"- {label} passages:" if passages else "- no passages cited")
-    lines += [f"  - {'✓ gold' if p['gold'] else '✗'} {p['doc_id']} 《{_cell(p['title'])}》: {_cell(p['text'])}" for p in passages]
-    return lines + [""]
+    lines.append(f"{indent}- {label} passages:" if passages else f"{indent}- no passages cited")
+    return lines + [
+        f"{indent}  - {'✓ gold' if p['gold'] else '✗'} {p['doc_id']} 《{_cell(p['title'])}》: {_cell(p['text'])}"
+        for p in passages
+    ]
+
+
+def gate_decision(report: Mapping[str, Any]) -> str:
+    """The baseline gate's decision and reason in one line (or that there was no baseline)."""
+    comparison = report.get("baseline")
+    return comparison["decision"] if comparison else "not applied (no --baseline)"
+
+
+def _calibration_text(calibration: Mapping[str, Any]) -> str:
+    text = f"{calibration['embed_texts']} texts embedded in {calibration['embed_ms']:.1f} ms"
+    if calibration["generate_ms"] is not None:
+        text += f"; {calibration['generate_tokens']} tokens generated in {calibration['generate_ms']:.0f} ms"
+    return text
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _latency_lines(report: Mapping[str, Any]) -> list[str]:
+    overall, calibration = report["overall"], report.get("calibration")
+    steps = [step for step in LATENCY_STEPS if overall[f"{step}_p50"] is not None]
+    header = ["step", "p50", "p95"] + (["p50 ÷ calibration"] if calibration else [])
+    rows = [
+        [step, fmt(overall[f"{step}_p50"], "_p50"), fmt(overall[f"{step}_p95"], "_p95")]
+        + ([_ratio(relative_latency(overall[f"{step}_p50"], step, calibration))] if calibration else [])
+        for step in steps
+    ]
+    return ["## Latency (ms)", "", *_table(header, rows), ""]
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
-    """The report as Markdown: setup, scores, latency, baseline changes, worst failures."""
+    """The report as Markdown: the gate's decision, setup, scores, latency, baseline changes, worst failures."""
     config, overall = report["config"], report["overall"]
     rates = _applicable(report, RATE_METRICS)
     lines = [
         "# Evaluation report",
+        "",
+        f"**Gate:** {gate_decision(report)}",
         "",
         f"- date: {config['date']}, commit: {config['git_commit'] or 'unknown'}",
         f"- questions: {config['questions']['path']} ({config['questions']['count']} questions, "
@@ -136,6 +181,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- models: embedder {config['models']['embedder']}, LLM {config['models']['llm'] or '(retrieval only)'}",
         f"- retrieval: mode {config['mode']}, scored in the top {config['retrieval_k']}"
         + (f"; passages shown to the LLM: {config['top_k']}" if config["models"]["llm"] else ""),
+        f"- repeatable with: the same commit, RAG_THREADS={config['threads']}, {config['decoding']} decoding",
+        f"- machine calibration: {_calibration_text(report['calibration'])}",
         "",
         "## Scores",
         "",
@@ -147,31 +194,75 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ],
         ),
         "",
-        "## Latency (ms)",
+        f"![scores per category]({CHART})",
         "",
-        *_table(
-            ["step", "p50", "p95"],
-            [
-                [step, fmt(overall[f"{step}_p50"], "_p50"), fmt(overall[f"{step}_p95"], "_p95")]
-                for step in LATENCY_STEPS
-                if overall[f"{step}_p50"] is not None
-            ],
-        ),
-        "",
+        *_latency_lines(report),
     ]
     if "baseline" in report:
-        lines += _baseline_lines(report["baseline"])
+        lines += _baseline_lines(report["baseline"], {row["qid"]: row for row in report["questions"]})
     failures = worst_failures(report["questions"])
     lines += [f"## Worst failures ({len(failures)} shown)", ""]
     lines += [line for row in failures for line in _failure_lines(row)] or ["None.", ""]
     return "\n".join(lines)
 
 
-def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
-    header = ["metric", "baseline", "current", "change", "allowed", "status"]
-    lines = [f"## Compared with {baseline['path']} ({baseline['compared']} questions)", ""]
+def _deltas(baseline: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    return [d for d in baseline["deltas"] if d["kind"] == kind]
+
+
+def _rate_table(baseline: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["metric", "baseline", "current", "change", "broken", "fixed", "p (one-sided)", "status"]
+    return header, [_rate_cells(d) for d in _deltas(baseline, "rate")]
+
+
+def _rate_cells(d: Mapping[str, Any]) -> list[str]:
+    tested = d["broken"] is not None
+    return [
+        d["metric"],
+        fmt(d["baseline"]),
+        fmt(d["current"]),
+        f"{d['change']:+.3f}",
+        str(len(d["broken"])) if tested else "–",
+        str(len(d["fixed"])) if tested else "–",
+        f"{d['p_value']:.2g}" if tested else "–",
+        _status(d),
+    ]
+
+
+def _status(d: Mapping[str, Any]) -> str:
+    if d["regressed"]:
+        return "REGRESSED"
+    return "ok" if d.get("gated", True) else "not gated"
+
+
+def _latency_table(baseline: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    deltas = _deltas(baseline, "latency")
+    ratios = any(d["current_ratio"] is not None for d in deltas)
+    header = ["p50", "baseline", "current", "change", "allowed"] + (["baseline ÷ cal.", "current ÷ cal."] if ratios else [])
+    rows = [
+        [d["metric"], fmt(d["baseline"], "_p50"), fmt(d["current"], "_p50"), f"{d['change']:+.1f}", fmt(d["allowed"], "_p50")]
+        + ([_ratio(d["baseline_ratio"]), _ratio(d["current_ratio"])] if ratios else [])
+        + [_status(d)]
+        for d in deltas
+    ]
+    return header + ["status"], rows
+
+
+def _bold_status(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    return header, [[*row[:-1], f"**{row[-1]}**" if row[-1] == "REGRESSED" else row[-1]] for row in rows]
+
+
+def _flipped(change: Mapping[str, Any]) -> str:
+    return "; ".join(f"{label}: {', '.join(change[label])}" for label in ("broken", "fixed") if change[label])
+
+
+def _baseline_lines(baseline: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    latency_mode = "gated: --gate-latency" if baseline["latency_gated"] else "reported, not gated"
+    lines = [f"## Compared with {baseline['path']} ({baseline['compared']} questions)", "", f"Rule: {baseline['rule']}", ""]
     lines += [f"- note: {note}" for note in baseline["notes"]] + ([""] if baseline["notes"] else [])
-    lines += [*_table(header, [_delta_cells(d) for d in baseline["deltas"]]), ""]
+    lines += [*_table(*_bold_status(*_rate_table(baseline))), ""]
+    if _deltas(baseline, "latency"):
+        lines += [f"### Latency (ms; {latency_mode})", "", *_table(*_bold_status(*_latency_table(baseline))), ""]
     if baseline["per_category"]:
         lines += [
             "### Per category (baseline → current; shown, not gated)",
@@ -179,14 +270,16 @@ def _baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
             *_table(*_category_change_table(baseline["per_category"])),
             "",
         ]
-    broken = [c for c in baseline["changes"] if not c["fixed"]]
-    lines += [f"### Questions that changed: {len(broken)} broken, {len(baseline['changes']) - len(broken)} fixed", ""]
+    broken = [c for c in baseline["changes"] if c["broken"]]
+    lines += [f"### Questions that flipped: {len(broken)} broken, {len(baseline['changes']) - len(broken)} fixed", ""]
     for change in baseline["changes"]:
-        mark = "✓ fixed" if change["fixed"] else "✗ broken"
+        mark = "✗" if change["broken"] else "✓"
         lines += [
-            f"- {mark} **{change['qid']}** ({change['category']}, {change['check']}): {_cell(change['question'])}",
+            f"- {mark} **{change['qid']}** ({change['category']}; {_flipped(change)}): {_cell(change['question'])}",
+            f"  - expected: {_cell(_expected(rows[change['qid']]))}",
             f"  - baseline: {_cell(change['baseline'])}",
             f"  - current: {_cell(change['current'])}",
+            *_answer_details(rows[change["qid"]], indent="  "),
         ]
     return lines + ([""] if baseline["changes"] else ["None.", ""])
 
@@ -208,6 +301,13 @@ def _category_change_table(per_category: Mapping[str, Mapping[str, Any]]) -> tup
 # --- console ---------------------------------------------------------------------------------
 
 
+def print_gate(report: Mapping[str, Any], console: Console) -> None:
+    """The gate's decision in one line: red on a regression."""
+    comparison = report.get("baseline")
+    colour = "red" if comparison and comparison["regressed"] else "green" if comparison else "dim"
+    console.print(f"[bold {colour}]Gate:[/] {escape(gate_decision(report))}", highlight=False)
+
+
 def print_summary(report: Mapping[str, Any], console: Console) -> None:
     """Overall and per-category scores as one table."""
     metrics = _applicable(report, SUMMARY_METRICS)
@@ -217,45 +317,32 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
-    """The baseline comparison: gated metrics (regressions in red), categories, changed questions."""
-    for note in baseline["notes"]:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    table = Table(
-        "metric",
-        "baseline",
-        "current",
-        "change",
-        "allowed",
-        "status",
-        title=f"compared with {baseline['path']} ({baseline['compared']} questions)",
-    )
-    for d in baseline["deltas"]:
-        status = "[bold red]REGRESSED[/]" if d["regressed"] else "[green]ok[/]"
-        table.add_row(*_delta_cells(d)[:-1], status)
+def _print_table(title: str, header: list[str], rows: list[list[str]], console: Console) -> None:
+    table = Table(*header, title=title)
+    for row in rows:
+        status = {"REGRESSED": "[bold red]REGRESSED[/]", "ok": "[green]ok[/]"}.get(row[-1], row[-1])
+        table.add_row(*row[:-1], status)
     console.print(table)
+
+
+def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
+    """The baseline comparison: gated metrics (regressions in red), latency, categories, flipped questions."""
+    for note in baseline["notes"]:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    console.print(f"rule: {escape(baseline['rule'])}", style="dim", highlight=False)
+    _print_table(f"compared with {baseline['path']} ({baseline['compared']} questions)", *_rate_table(baseline), console)
+    if _deltas(baseline, "latency"):
+        mode = "gated" if baseline["latency_gated"] else "not gated"
+        _print_table(f"latency, ms ({mode})", *_latency_table(baseline), console)
     if baseline["per_category"]:
         header, rows = _category_change_table(baseline["per_category"])
         categories = Table(*header, title="per category, baseline → current (not gated)")
         for row in rows:
             categories.add_row(*row)
         console.print(categories)
-    for fixed, label in ((False, "[red]broken[/]"), (True, "[green]fixed[/]")):
-        qids = [f"{c['qid']}({c['check']})" for c in baseline["changes"] if c["fixed"] is fixed]
-        console.print(f"{label} {len(qids)}: {' '.join(qids) or '-'}", highlight=False)
-
-
-def _delta_cells(d: Mapping[str, Any]) -> list[str]:
-    metric = d["metric"]
-    change = f"{d['change']:+.1f}" if metric.endswith(("_p50", "_p95")) else f"{d['change']:+.3f}"
-    return [
-        metric,
-        fmt(d["baseline"], metric),
-        fmt(d["current"], metric),
-        change,
-        fmt(d["allowed"], metric),
-        "**REGRESSED**" if d["regressed"] else "ok",
-    ]
+    for label, colour in (("broken", "red"), ("fixed", "green")):
+        qids = [f"{c['qid']}({','.join(c[label])})" for c in baseline["changes"] if c[label]]
+        console.print(f"[{colour}]{label}[/] {len(qids)}: {escape(' '.join(qids)) or '-'}", highlight=False)
 
 
 # --- chart ---------------------------------------------------------------------------------
