@@ -111,7 +111,9 @@ def summarise(records: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     ok = [r for r in records if not r["error"]]
     queue_s = [r["server"].get("queue_ms", 0) / 1000 for r in ok if "server" in r]
     first = [r["first_token_s"] for r in ok if "first_token_s" in r]
-    generation_wait = [r["first_token_s"] - r["server"].get("queue_ms", 0) / 1000 for r in ok if "first_token_s" in r and "server" in r]
+    generation_wait = [
+        r["first_token_s"] - r["server"].get("queue_ms", 0) / 1000 for r in ok if "first_token_s" in r and "server" in r
+    ]
     return {
         "answers": len(records),
         "errors": len(records) - len(ok),
@@ -130,7 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8, help="simultaneous users (default 8)")
     parser.add_argument("--rounds", type=int, default=2, help="questions each user asks, one after another (default 2)")
-    parser.add_argument("--index", type=Path, default=REPO_ROOT / "out" / "bench-api" / "index", help="index of corpus/ (built if missing)")
+    parser.add_argument(
+        "--index", type=Path, default=REPO_ROOT / "out" / "bench-api" / "index", help="index of corpus/ (built if missing)"
+    )
     args = parser.parse_args()
 
     subprocess.run([sys.executable, "-m", "rag", "ingest", str(REPO_ROOT / "corpus"), "--index", str(args.index)], check=True)

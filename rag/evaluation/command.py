@@ -32,7 +32,7 @@ from rag.index.documents import file_sha256, iter_input_files
 from rag.index.ingest import ProgressCallback, ingest, remove
 from rag.models.embedders import Embedder
 from rag.models.generators import Generator
-from rag.progress import RichProgress, progress_bar
+from rag.progress import progress_reporter
 from rag.qa.pipeline import QAPipeline
 from rag.qa.retriever import SEARCH_MODES, SearchMode
 
@@ -191,8 +191,7 @@ def run_cli_eval(
         check_comparable(stored, [q.qid for q in items], baseline)
     corpus = eval_corpus(questions, corpus, index)
     settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
-    with progress_bar(console) as bar:
-        progress = RichProgress(bar)
+    with progress_reporter(console) as progress:
         retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
         config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
         journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
