@@ -34,6 +34,7 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     index_dir: Path = field(default_factory=default_index_dir)
     embed_model: str = field(default_factory=lambda: _env("RAG_EMBED_MODEL", BUNDLED_EMBEDDER))
+    embed_precision: str = field(default_factory=lambda: _env("RAG_EMBED_PRECISION", "fp32"))
     llm_backend: str = field(default_factory=lambda: _env("RAG_LLM_BACKEND", "llama-cpp"))
     llm_model: str = field(default_factory=lambda: _env("RAG_LLM_MODEL", BUNDLED_LLM))
     llm_base_url: str = field(default_factory=lambda: _env("RAG_LLM_BASE_URL", "http://127.0.0.1:8080/v1"))

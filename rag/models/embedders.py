@@ -127,18 +127,26 @@ class SentenceTransformerEmbedder:
 
 
 def embedder_for(settings: Settings) -> Embedder:
-    """The embedder ``settings`` configure (model, model folder, threads)."""
-    return make_embedder(settings.embed_model, settings.data_dir, settings.threads)
+    """The embedder ``settings`` configure (model, model folder, threads, precision)."""
+    return make_embedder(settings.embed_model, settings.data_dir, settings.threads, settings.embed_precision)
 
 
-def make_embedder(model: str, data_dir: Path, threads: int | None = None) -> Embedder:
-    """The embedder named by a setting: the bundled e5 model, ``fake:hashing`` (tests), a folder or a hub id."""
+def make_embedder(model: str, data_dir: Path, threads: int | None = None, precision: str = "fp32") -> Embedder:
+    """The embedder named by a setting: the bundled e5 model, ``fake:hashing`` (tests), a folder or a hub id.
+
+    ``precision`` ``int8`` quantizes a sentence-transformers model on load; its ``model_id`` then ends
+    in ``#int8``, so an index records which variant built it and refuses to mix them.
+    """
     from rag.config import BUNDLED_EMBEDDER
 
+    if precision not in ("fp32", "int8"):
+        raise ModelError(f"unknown embedding precision {precision!r} (RAG_EMBED_PRECISION); choose fp32 or int8")
+    variant: Precision = "int8" if precision == "int8" else "fp32"
+    model_id = f"{model}#int8" if variant == "int8" else model
     if model == BUNDLED_EMBEDDER:
         from rag.models.e5_convert import ensure_bundled_e5
 
-        return SentenceTransformerEmbedder(ensure_bundled_e5(data_dir), model_id=model, threads=threads)
+        return SentenceTransformerEmbedder(ensure_bundled_e5(data_dir), model_id=model_id, threads=threads, precision=variant)
     if model.startswith("fake:hashing"):
         from rag.models.fakes import HashingEmbedder
 
@@ -149,8 +157,9 @@ def make_embedder(model: str, data_dir: Path, threads: int | None = None) -> Emb
     is_e5 = "e5" in local.name.lower()
     return SentenceTransformerEmbedder(
         local if local.is_dir() else model,
-        model_id=model,
+        model_id=model_id,
         threads=threads,
         query_prefix="query: " if is_e5 else "",
         passage_prefix="passage: " if is_e5 else "",
+        precision=variant,
     )

@@ -1,0 +1,40 @@
+"""Embedding precision: int8 (torch dynamic quantization) next to fp32, recorded in the model id."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from rag.config import Settings
+from rag.errors import IndexStoreError, ModelError
+from rag.index.chunking import ChunkingConfig
+from rag.index.faiss_store import FaissStore
+from rag.models.embedders import embedder_for, make_embedder
+
+PASSAGES = [
+    "河南省设立总规模30亿元的人工智能产业基金，重点投向算力基础设施。",
+    "截至2025年一季度，八大算力枢纽节点总算力规模达215.5 EFLOPS。",
+    "广西计划组建认缴总规模不低于100亿元的人工智能产业基金。",
+    "2024年我国人形机器人市场规模约为27.6亿元，预计2025年将突破50亿元。",
+]
+
+
+def test_an_unknown_precision_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="RAG_EMBED_PRECISION"):
+        make_embedder("fake:hashing", tmp_path, precision="int4")
+
+
+@pytest.mark.real
+def test_int8_stays_close_to_fp32_and_is_recorded(tmp_path):
+    fp32 = embedder_for(Settings())
+    int8 = embedder_for(replace(Settings(), embed_precision="int8"))
+    assert int8.model_id == fp32.model_id + "#int8" and int8.dim == fp32.dim
+    cosines = np.sum(fp32.embed(PASSAGES) * int8.embed(PASSAGES), axis=1)
+    assert cosines.min() >= 0.99, cosines
+    ranked = np.argsort(-(int8.embed(["八大算力枢纽节点总算力规模是多少？"], kind="query") @ int8.embed(PASSAGES).T)[0])
+    assert ranked[0] == 1
+    store = FaissStore.empty(tmp_path / "index", fp32.model_id, fp32.dim, ChunkingConfig())
+    with pytest.raises(IndexStoreError, match="#int8"):
+        store.check_model(int8.model_id, int8.dim)
