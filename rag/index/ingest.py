@@ -71,6 +71,7 @@ def _embed_missing(
     todo = [i for i, key in enumerate(keys) if key not in known and key not in pending.vectors]
     todo_unique = list(dict.fromkeys(keys[i] for i in todo))
     text_of = {keys[i]: chunks[i].embed_text for i in todo}
+    todo_unique.sort(key=lambda key: len(text_of[key]))  # batches of similar length pad less
     for start in range(0, len(todo_unique), EMBED_BATCH):
         batch = todo_unique[start : start + EMBED_BATCH]
         pending.add(batch, embedder.embed([text_of[k] for k in batch], kind="passage"))
