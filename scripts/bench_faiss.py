@@ -2,7 +2,7 @@
 
 What it measures:
 
-1. ``IndexFlatIP`` (what ``rag.stores`` uses) at each ``--sizes`` (default 100k and 1M vectors of
+1. ``IndexFlatIP`` (what ``rag.index.faiss_store`` uses) at each ``--sizes`` (default 100k and 1M vectors of
    dim 384, float32): build time, memory, single-query latency p50/p95 for ``k=50`` candidates
    (the retriever's pool) with ``--threads`` OpenMP threads and with 1 thread, and the per-query
    cost when the same queries are searched as one batch;
@@ -231,7 +231,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             "(all threads): it shows the work done, which other processes on the machine inflate less than wall time."
         ),
         "",
-        "## Exact search (IndexFlatIP, what `rag.stores` uses)",
+        "## Exact search (IndexFlatIP, what `rag.index.faiss_store` uses)",
         "",
         markdown_table(flat_header, flat_rows),
         "",
