@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -29,12 +28,17 @@ app.add_typer(models_app, name="models")
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
-IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: $RAG_INDEX or index/default).")
+IndexOption = typer.Option(
+    None,
+    "--index",
+    "-i",
+    help="Index: a directory, milvus-lite:///abs/path/kb.db or milvus://host:19530/collection (default: $RAG_INDEX or index/default).",
+)
 
 
-def settings_for(index: Optional[Path]) -> Settings:
+def settings_for(index: Optional[str]) -> Settings:
     settings = Settings()
-    return replace(settings, index_dir=index) if index else settings
+    return settings.with_index(index) if index else settings
 
 
 def fail(exc: Exception) -> None:
@@ -43,7 +47,7 @@ def fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-def components_for(index: Optional[Path], top_k: int = 3) -> Components:
+def components_for(index: Optional[str], top_k: int = 3) -> Components:
     """The assembled components for ``--index`` (or the configured index)."""
     return Components(settings_for(index), top_k=top_k)
 
@@ -51,7 +55,7 @@ def components_for(index: Optional[Path], top_k: int = 3) -> Components:
 @app.command()
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files or folders: .txt .md .html .pdf .docx .jsonl"),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index from scratch (e.g. after changing model)."),
     chunk_size: Optional[int] = typer.Option(None, help="Characters per chunk (default $RAG_CHUNK_SIZE or 300)."),
     chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks (default 60)."),
@@ -68,7 +72,7 @@ def ingest(
         )
         embedder = components.embedder()
         with progress_reporter(err) as progress:
-            report = run_ingest(paths, settings.index_dir, embedder, chunking, rebuild=rebuild, progress=progress)
+            report = run_ingest(paths, settings.index, embedder, chunking, rebuild=rebuild, progress=progress)
     except RagError as exc:
         fail(exc)
         return
@@ -78,7 +82,7 @@ def ingest(
         f"{report.files_seen} files: {len(report.documents_added)} documents added, "
         f"{len(report.documents_replaced)} replaced, {len(report.files_unchanged)} files unchanged, "
         f"{len(report.files_failed)} failed; {report.chunks_embedded} chunks embedded, "
-        f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {settings.index_dir} "
+        f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {settings.index} "
         f"({report.seconds:.1f} s)",
         highlight=False,
     )
@@ -92,7 +96,7 @@ def search(
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=100, help="How many chunks to show."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
 ) -> None:
     """Show the chunks that best match a question."""
 
@@ -116,7 +120,7 @@ def ask(
     question: str = typer.Argument(..., help="The question, in Chinese."),
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model (3-5 keeps it faithful)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, passages, timings)."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
 ) -> None:
     """Answer a question from the index with the local LLM, citing passages as \\[n]."""
     try:
@@ -155,21 +159,23 @@ def ask(
 
 @app.command()
 def info(
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     docs: bool = typer.Option(False, "--docs", help="List every document."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise an index: documents, chunks, model, sizes."""
+    from rag.index.locations import disk_bytes
+
     settings = settings_for(index)
     try:
         store = Components(settings).open_store()
     except RagError as exc:
         fail(exc)
         return
-    size = sum(p.stat().st_size for p in settings.index_dir.rglob("*") if p.is_file())
+    size = disk_bytes(settings.index)
     documents = store.documents()
     summary: dict[str, Any] = {
-        "index": str(settings.index_dir),
+        "index": settings.index,
         "documents": len(documents),
         "chunks": store.count(),
         "sources": len(store.sources()),
@@ -186,7 +192,7 @@ def info(
         return
     table = Table(show_header=False, box=None)
     for key, value in summary.items():
-        table.add_row(key, f"{value / 1e6:.2f} MB" if key == "size_bytes" else str(value))
+        table.add_row(key, f"{value / 1e6:.2f} MB" if key == "size_bytes" and value is not None else str(value))
     out.print(table)
     if docs:
         listing = Table("doc_id", "title", "chunks", "added")
@@ -198,14 +204,14 @@ def info(
 @app.command()
 def remove(
     target: str = typer.Argument(..., help="A doc_id (see `rag info --docs`) or the path of an ingested file."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
 ) -> None:
     """Remove a document, or every document of an ingested file, from the index."""
     from rag.index.ingest import remove as run_remove
 
     settings = settings_for(index)
     try:
-        removed = run_remove(settings.index_dir, target)
+        removed = run_remove(settings.index, target)
     except RagError as exc:
         fail(exc)
         return
@@ -213,10 +219,33 @@ def remove(
 
 
 @app.command()
+def migrate(
+    source: Path = typer.Option(..., "--from", help="The index directory to copy."),
+    target: str = typer.Option(
+        ..., "--to", help="Where to: milvus-lite:///abs/path/kb.db, milvus://host:19530/collection or a directory."
+    ),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Replace what the target holds."),
+) -> None:
+    """Copy an index directory into another store (chunks, vectors, documents, sources, model): nothing is embedded again."""
+    from rag.index.migrate import migrate as run_migrate
+
+    try:
+        report = run_migrate(source, target, rebuild=rebuild)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(
+        f"copied {report.documents} documents, {report.sources} sources and {report.chunks} chunks with their vectors "
+        f"from {source} to {target} ({report.seconds:.1f} s); nothing was embedded",
+        highlight=False,
+    )
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the chat to the network (set a login)."),
     port: int = typer.Option(7860, help="Port of the web chat."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     auth_file: Optional[Path] = typer.Option(
         None, "--auth-file", help="File of 'user:password' lines to require a login (or set RAG_AUTH=user:password)."
     ),
@@ -235,7 +264,7 @@ def serve(
 def api(
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --keys-file."),
     port: int = typer.Option(8000, help="Port of the API."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     keys_file: Optional[Path] = typer.Option(
         None, "--keys-file", help="File of API keys, one per line; clients send 'Authorization: Bearer KEY'."
     ),
@@ -250,7 +279,7 @@ def api(
 
 
 @app.command("mcp")
-def mcp(index: Optional[Path] = IndexOption) -> None:
+def mcp(index: Optional[str] = IndexOption) -> None:
     """Serve the knowledge base as an MCP server on stdio (for Claude Desktop, Cherry Studio, IDE agents)."""
     from rag.api.server import serve_mcp_stdio
 
@@ -268,7 +297,7 @@ def evaluate(
         "--corpus",
         help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/.",
     ),
-    index: Optional[Path] = IndexOption,
+    index: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory to score as it is."),
     out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, report.html, chart.png."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),
     retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Score retrieval only; no LLM."),

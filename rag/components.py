@@ -65,15 +65,15 @@ class Components:
 
     def open_store(self) -> Store:
         """The index store of the settings, opened for reading; :class:`IndexStoreError` if absent."""
-        from rag.index.faiss_store import FaissStore
+        from rag.index.locations import open_store
 
-        return FaissStore.load(self.settings.index_dir)
+        return open_store(self.settings.index)
 
     def store_exists(self) -> bool:
         """Whether the configured index has been written yet."""
-        from rag.index.faiss_store import FaissStore
+        from rag.index.locations import store_exists
 
-        return FaissStore.exists(self.settings.index_dir)
+        return store_exists(self.settings.index)
 
     def retriever(self) -> Retriever:
         """Hybrid search over the index (loaded once, refreshed when an ingest writes it)."""
@@ -82,7 +82,7 @@ class Components:
         embedder = self.embedder()
         with self._lock:
             if self._retriever is None:
-                self._retriever = Retriever(self.settings.index_dir, embedder)
+                self._retriever = Retriever(self.open_store(), embedder)
             return self._retriever
 
     def pipeline(self) -> QAPipeline:

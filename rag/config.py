@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from rag.index.locations import is_uri, local_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,9 +24,19 @@ def default_data_dir() -> Path:
     return Path(_env("RAG_DATA_DIR", str(Path.home() / ".cache" / "rag-zh"))).expanduser()
 
 
+def default_index() -> str:
+    """The index used when ``--index`` is not given (``RAG_INDEX``): a directory or a Milvus URI."""
+    return _env("RAG_INDEX", str(REPO_ROOT / "index" / "default"))
+
+
 def default_index_dir() -> Path:
-    """The index used when ``--index`` is not given (``RAG_INDEX``)."""
-    return Path(_env("RAG_INDEX", str(REPO_ROOT / "index" / "default"))).expanduser()
+    """The index directory, or the local folder of a Milvus index (see :func:`rag.index.locations.local_dir`)."""
+    return local_dir(default_index())
+
+
+def default_index_uri() -> str | None:
+    """``RAG_INDEX`` when it is a Milvus URI."""
+    return default_index() if is_uri(default_index()) else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class Settings:
 
     data_dir: Path = field(default_factory=default_data_dir)
     index_dir: Path = field(default_factory=default_index_dir)
+    index_uri: str | None = field(default_factory=default_index_uri)
     embed_model: str = field(default_factory=lambda: _env("RAG_EMBED_MODEL", BUNDLED_EMBEDDER))
     embed_precision: str = field(default_factory=lambda: _env("RAG_EMBED_PRECISION", "fp32"))
     llm_backend: str = field(default_factory=lambda: _env("RAG_LLM_BACKEND", "llama-cpp"))
@@ -43,3 +56,18 @@ class Settings:
     chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "300")))
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "60")))
     queue_capacity: int = field(default_factory=lambda: int(_env("RAG_QUEUE_SIZE", "8")))
+
+    @property
+    def index(self) -> str:
+        """Where the index lives: the Milvus URI, or the index directory.
+
+        The URI holds only while ``index_dir`` is still its local folder, so code that points
+        ``index_dir`` at another directory (``replace(settings, index_dir=...)``) gets that directory.
+        """
+        uri = self.index_uri
+        return uri if uri and local_dir(uri) == self.index_dir else str(self.index_dir)
+
+    def with_index(self, location: str | Path) -> Settings:
+        """These settings with another index: a directory or a Milvus URI (``--index``)."""
+        uri = str(location) if is_uri(location) else None
+        return replace(self, index_dir=local_dir(location), index_uri=uri)

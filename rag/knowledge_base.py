@@ -45,7 +45,7 @@ class KnowledgeBase:
     def add(self, accepted: Mapping[str, Path], progress: ProgressCallback | None = None) -> IngestReport:
         """Keep checked uploads (``{safe name: temporary path}``) and index them."""
         stored = [store_upload(path, name, self.uploads) for name, path in accepted.items()]
-        return ingest(stored, self.settings.index_dir, self.components.embedder(), self.chunking(), progress=progress)
+        return ingest(stored, self.settings.index, self.components.embedder(), self.chunking(), progress=progress)
 
     def chunking(self) -> ChunkingConfig:
         """The existing index's chunking (so uploads always fit it), else the settings'."""
@@ -58,7 +58,7 @@ class KnowledgeBase:
         documents = {record.doc_id: record for record in self.documents()}
         if doc_id not in documents:
             raise RagError(f"知识库中没有编号为 {doc_id} 的文章（可能已被删除）。")
-        remove(self.settings.index_dir, doc_id)
+        remove(self.settings.index, doc_id)
         record = documents[doc_id]
         if record.source not in {other.source for other in self.documents()}:
             discard_upload(record.source, self.uploads)

@@ -1,8 +1,9 @@
 """Adding, updating and removing documents in an index.
 
 Re-ingesting an unchanged file does nothing; a changed file replaces its chunks, reusing the
-vectors of chunks whose text did not change. Embeddings are saved batch by batch under
-``<index>/pending/`` so an interrupted ingest resumes without re-embedding what was done.
+vectors of chunks whose text did not change. Embeddings are saved batch by batch in the store's
+embedding journal (``<index>/pending/``) so an interrupted ingest resumes without re-embedding
+what was done. The index is any location :mod:`rag.index.locations` knows (a directory or a URI).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rag.errors import InputError, RagError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.index.documents import Document, file_sha256, iter_input_files, load_file
-from rag.index.faiss_store import FaissStore, write_lock
+from rag.index.locations import open_store, open_store_for_writing, write_lock
 from rag.index.store import DocumentRecord, EmbeddingJournal, SourceRecord, Store, text_key
 from rag.models.embedders import Embedder
 from rag.progress import ProgressCallback
@@ -85,22 +86,21 @@ def _embed_missing(
 
 def ingest(
     paths: Iterable[str | Path],
-    root: Path,
+    location: str | Path,
     embedder: Embedder,
     chunking: ChunkingConfig = ChunkingConfig(),
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    """Add or update the given files/folders in the index at ``root``.
+    """Add or update the given files/folders in the index at ``location``.
 
     Files that cannot be read are reported in ``files_failed`` and leave the index as it was;
     the other files are still ingested.
     """
     started = time.perf_counter()
     report = IngestReport()
-    root = Path(root)
-    with write_lock(root):
-        store = FaissStore.open_for_writing(root, embedder.model_id, embedder.dim, chunking, rebuild)
+    with write_lock(location):
+        store = open_store_for_writing(location, embedder.model_id, embedder.dim, chunking, rebuild)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         loaded: list[tuple[Path, str, list[Document]]] = []
@@ -182,11 +182,10 @@ def _apply(
         progress("write", 1, 1)
 
 
-def remove(root: Path, target: str) -> list[str]:
+def remove(location: str | Path, target: str) -> list[str]:
     """Remove a document (by id) or every document of a source file (by path); returns removed ids."""
-    root = Path(root)
-    with write_lock(root):
-        store = FaissStore.load(root)
+    with write_lock(location):
+        store = open_store(location)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         source_key = str(Path(target).expanduser().resolve())
@@ -195,7 +194,7 @@ def remove(root: Path, target: str) -> list[str]:
         elif source_key in sources:
             doomed = set(sources[source_key].doc_ids)
         else:
-            raise RagError(f"no document or source '{target}' in {root}; `rag info --docs` lists them")
+            raise RagError(f"no document or source '{target}' in {location}; `rag info --docs` lists them")
         for doc_id in doomed:
             documents.pop(doc_id, None)
         remaining_sources = []

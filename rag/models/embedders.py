@@ -151,6 +151,10 @@ def make_embedder(model: str, data_dir: Path, threads: int | None = None, precis
         from rag.models.fakes import HashingEmbedder
 
         return HashingEmbedder(model_id=model)
+    if model.startswith("openai:"):
+        from rag.models.remote_embedder import RemoteEmbedder
+
+        return RemoteEmbedder.from_env(model.removeprefix("openai:"))
     local = Path(model).expanduser()
     if local.exists() and not local.is_dir():
         raise ModelError(f"{local} is a file; an embedding model must be a sentence-transformers folder")

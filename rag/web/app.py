@@ -461,7 +461,7 @@ def serve(
     """Run the web chat until interrupted (``rag serve``)."""
     logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
     check_exposure(host, bool(logins), os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1")
-    print(f"loading models for {settings.index_dir} ...", file=sys.stderr)
+    print(f"loading models for {settings.index} ...", file=sys.stderr)
     app = WebApp(settings, feedback_file=feedback_file)
     app.models.preload()
     launch_app(app.build(), host, port, logins)

@@ -1,0 +1,144 @@
+"""Index locations: a directory (the FAISS index directory, the default) or a Milvus URI.
+
+``--index`` / ``RAG_INDEX`` accept::
+
+    index/default                         a directory: :class:`~rag.index.faiss_store.FaissStore`
+    milvus-lite:///abs/path/kb.db         a Milvus Lite file (one process at a time)
+    milvus://host:19530/collection        a Milvus server (``milvus://user:password@host:19530/...``)
+
+Every location also has a local folder (:func:`local_dir`): the index directory itself, or for a
+URI the folder that holds the write lock and the embedding journal, and beside which the web
+page keeps uploads and feedback. This module is the one place that turns a location into a store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from rag.errors import IndexStoreError
+
+if TYPE_CHECKING:
+    from rag.index.chunking import ChunkingConfig
+    from rag.index.store import Store
+
+LITE_SCHEME = "milvus-lite://"
+SERVER_SCHEME = "milvus://"
+LITE_COLLECTION = "rag_zh"
+MILVUS_PORT = 19530
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+
+
+@dataclass(frozen=True)
+class MilvusTarget:
+    """Where a Milvus store lives and how to reach it."""
+
+    location: str  # as the user wrote it, for messages
+    uri: str  # what MilvusClient connects to: a Milvus Lite ``.db`` path or ``http://host:port``
+    collection: str
+    journal_dir: Path  # local folder for the write lock and the embedding journal
+    token: str = ""
+    dense_index: str = "FLAT"  # exact on Milvus Lite; "HNSW" on a server
+
+    @property
+    def is_lite(self) -> bool:
+        return self.uri.endswith(".db")
+
+    @property
+    def meta(self) -> str:
+        return f"{self.collection}_meta"
+
+
+def is_uri(location: str | Path) -> bool:
+    """Whether ``location`` names a Milvus store rather than a directory."""
+    return str(location).startswith((LITE_SCHEME, SERVER_SCHEME))
+
+
+def local_dir(location: str | Path) -> Path:
+    """The local folder of an index: the directory itself, or the folder that goes with a URI."""
+    if not is_uri(location):
+        return Path(location).expanduser()
+    return milvus_target(str(location)).journal_dir
+
+
+def milvus_target(location: str) -> MilvusTarget:
+    """Parse a ``milvus-lite://`` or ``milvus://`` URI; a malformed one is an :class:`IndexStoreError`."""
+    if location.startswith(LITE_SCHEME):
+        path = Path(location[len(LITE_SCHEME) :])
+        if not path.is_absolute() or path.suffix != ".db":
+            raise IndexStoreError(f"{location}: a Milvus Lite index is milvus-lite:///absolute/path/name.db")
+        return MilvusTarget(location, str(path), LITE_COLLECTION, path.with_suffix(""))
+    parts = urlsplit(location)
+    collection = parts.path.strip("/")
+    if parts.scheme != "milvus" or not parts.hostname or not _NAME.match(collection):
+        raise IndexStoreError(f"{location}: a Milvus server index is milvus://host:19530/collection (letters, digits, _)")
+    from rag.config import REPO_ROOT
+
+    port = parts.port or MILVUS_PORT
+    token = f"{parts.username}:{parts.password}" if parts.password else parts.username or ""
+    journal = REPO_ROOT / "index" / f"milvus-{parts.hostname}-{port}-{collection}"
+    return MilvusTarget(location, f"http://{parts.hostname}:{port}", collection, journal, token, dense_index="HNSW")
+
+
+def open_store(location: str | Path) -> Store:
+    """The store at ``location``, opened for reading; :class:`IndexStoreError` if there is none."""
+    if is_uri(location):
+        from rag.index.milvus_store import MilvusStore
+
+        return MilvusStore.load(milvus_target(str(location)))
+    from rag.index.faiss_store import FaissStore
+
+    return FaissStore.load(Path(location))
+
+
+def open_store_for_writing(
+    location: str | Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False
+) -> Store:
+    """The store at ``location`` checked against the model and chunking, or a new empty one."""
+    if is_uri(location):
+        from rag.index.milvus_store import MilvusStore
+
+        return MilvusStore.open_for_writing(milvus_target(str(location)), model_id, dim, chunking, rebuild)
+    from rag.index.faiss_store import FaissStore
+
+    return FaissStore.open_for_writing(Path(location), model_id, dim, chunking, rebuild)
+
+
+def store_exists(location: str | Path) -> bool:
+    """Whether an index has been written at ``location``."""
+    if is_uri(location):
+        from rag.index.milvus_store import MilvusStore
+
+        return MilvusStore.exists(milvus_target(str(location)))
+    from rag.index.faiss_store import FaissStore
+
+    return FaissStore.exists(Path(location))
+
+
+@contextmanager
+def write_lock(location: str | Path) -> Iterator[None]:
+    """Exclusive lock of the index's local folder: one writer per index on this machine.
+
+    For a Milvus server this does not reach other machines: run ingests from one place.
+    """
+    from rag.index.faiss_store import write_lock as folder_lock
+
+    with folder_lock(local_dir(location)):
+        yield
+
+
+def disk_bytes(location: str | Path) -> int | None:
+    """Bytes the index takes on this machine (None for a Milvus server)."""
+    if is_uri(location):
+        target = milvus_target(str(location))
+        if not target.is_lite:
+            return None
+        root = Path(target.uri)
+    else:
+        root = Path(location)
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
