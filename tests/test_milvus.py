@@ -100,6 +100,13 @@ def test_ingest_search_ask_info_remove_through_a_milvus_lite_uri(corpus_dir, lit
     assert missing.exit_code == 1 and "nodocumentorsource'henan'" in flat(missing.stderr)
 
 
+def test_an_index_written_by_another_process_is_read_back(corpus_dir, lite_uri):
+    done = subprocess.run([sys.executable, "-m", "rag", "ingest", str(corpus_dir), "--index", lite_uri], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "30亿元" in search(lite_uri, HENAN_QUESTION)[0]["text"]
+    assert len(open_store(lite_uri).documents()) == 3
+
+
 def test_a_missing_milvus_index_says_how_to_build_it(lite_uri, tmp_path):
     result = run("search", "基金", "--index", lite_uri)
     assert result.exit_code == 1 and f"noindexat{lite_uri}" in flat(result.stderr)
@@ -118,6 +125,18 @@ def test_dense_results_equal_the_faiss_directory_and_hybrid_agrees_on_top_hits(l
         np.testing.assert_allclose([h.score for h in dense[0]], [h.score for h in dense[1]], atol=1e-5)
         top = [{h.chunk.chunk_id for h in r.search(question, 3)} for r in (faiss, milvus)]
         assert len(top[0] & top[1]) >= 2, question  # BM25 differs a little (jieba in Milvus, bm25s here)
+
+
+def test_milvus_own_rrf_ranker_gives_the_retriever_s_fused_scores(lite_uri):
+    embedder = HashingEmbedder(model_id=FAKE_MODEL_ID)
+    ingest([SAMPLE_CORPUS], lite_uri, embedder)
+    store = open_store(lite_uri)
+    for question in (HENAN_QUESTION, "八大算力枢纽节点总算力规模"):
+        ours = Retriever(store, embedder).search(question, 10)
+        native = store.search_hybrid(question, embedder.embed([question], kind="query")[0], 10)
+        assert [round(h.score, 6) for h in ours] == [round(f.score, 6) for f in native]
+        assert ours[0].chunk == native[0].chunk
+        assert {h.chunk.chunk_id for h in ours[:-1]} <= {f.chunk.chunk_id for f in native}  # ties may swap
 
 
 def test_an_interrupted_ingest_into_milvus_resumes_from_its_journal(lite_uri, monkeypatch):
@@ -161,6 +180,28 @@ def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(corpus_dir,
             assert "oneprocessatatime" in flat(result.stderr), result.stderr
         finally:
             process.communicate("", timeout=30)
+
+
+def test_the_web_knowledge_base_uploads_asks_and_deletes_on_a_milvus_index(tmp_path, lite_uri):
+    from rag.components import Components
+    from rag.index.uploads import uploads_dir
+    from rag.models.fakes import ScriptedGenerator
+    from rag.web.app import WebApp
+
+    settings = Settings().with_index(lite_uri)
+    models = Components(settings, HashingEmbedder(model_id=FAKE_MODEL_ID), ScriptedGenerator("青岚市设立了总规模77亿元的青岚未来产业基金[1]。"))
+    app = WebApp(settings, models, feedback_file=tmp_path / "feedback.jsonl")
+    assert "知识库还是空的" in app.kb_view()[0]
+    article = tmp_path / "browser-temp" / "青岚.txt"
+    article.parent.mkdir()
+    article.write_text("青岚市设立未来产业基金\n\n青岚市人民政府宣布，设立总规模77亿元的青岚未来产业基金。\n", encoding="utf-8")
+    status, _, rows, _, _ = app.upload([str(article)])
+    assert "✅" in status and len(rows) == 1
+    assert (uploads_dir(settings.index_dir) / "青岚.txt").exists() and settings.index_dir == tmp_path / "kb"
+    *_, (chat, _, sources, _) = app.ask("青岚未来产业基金的规模是多少？", [])
+    assert "77亿元" in chat[-1]["content"] and "青岚.txt" in sources
+    status, _, rows, _ = app.delete("青岚")
+    assert "已删除" in status and rows == [] and not (uploads_dir(settings.index_dir) / "青岚.txt").exists()
 
 
 # --------------------------------------------------------------------------- migration

@@ -113,7 +113,12 @@ class MilvusStore:
         if target.is_lite and not Path(target.uri).exists():
             return False  # do not create an empty Milvus Lite file just by asking
         client = client_for(target.uri, target.token)
-        return bool(client.has_collection(target.meta) and client.get(target.meta, ids=[HEAD]))
+        if not client.has_collection(target.meta):
+            return False
+        for name in (target.meta, target.collection):  # collections another process wrote start released
+            if client.has_collection(name):
+                client.load_collection(name)
+        return bool(client.get(target.meta, ids=[HEAD]))
 
     @classmethod
     def load(cls, target: MilvusTarget) -> MilvusStore:
@@ -213,6 +218,23 @@ class MilvusStore:
         scored = [_scored(hit, abs(float(hit["distance"]))) for hit in hits[0]]
         return [found for found in scored if found.score > 0]
 
+    def search_hybrid(self, query: str, vector: np.ndarray, k: int, candidates: int = 50, rrf_k: int = 60) -> list[ScoredChunk]:
+        """Dense and BM25 fused by Milvus's own RRF ranker, in one request (not part of the protocol).
+
+        Scores equal :func:`rag.qa.retriever.reciprocal_rank_fusion` of the two lists; chunks with
+        equal scores may come in another order (the Retriever breaks ties by ``row``).
+        """
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        if not self.count():
+            return []
+        dense = np.asarray(vector, dtype=np.float32).reshape(self.dim).tolist()
+        requests = [AnnSearchRequest(data=[dense], anns_field="dense", param={"metric_type": "IP"}, limit=candidates)]
+        if tokenize(query):
+            requests.append(AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates))
+        hits = self._client.hybrid_search(self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=CHUNK_FIELDS)
+        return [_scored(hit, float(hit["distance"])) for hit in hits[0]]
+
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         if not self.count():
             return {}
@@ -258,6 +280,8 @@ class MilvusStore:
         rows = [_chunk_row(chunk, vector, first_row + n) for n, (chunk, vector) in enumerate(zip(chunks, vectors))]
         for batch in _batches(rows, INSERT_BATCH):
             self._client.insert(collection, list(batch))
+        if self.target.is_lite:  # Milvus Lite rebuilds the indexes of unflushed rows on every search
+            self._client.flush(collection)
         counted = self._client.query(collection, filter="", output_fields=["count(*)"])
         raw = {
             **self._raw,
