@@ -36,15 +36,20 @@ IndexOption = typer.Option(
 )
 
 
-def settings_for(index: Optional[str]) -> Settings:
-    settings = Settings()
-    return settings.with_index(index) if index else settings
-
-
 def fail(exc: Exception) -> None:
     """Print a user-facing error and exit 1 (no traceback)."""
     err.print(f"[bold red]错误 / error:[/] {exc}", highlight=False)
     raise typer.Exit(1)
+
+
+def settings_for(index: Optional[str]) -> Settings:
+    """The settings with ``--index`` (or ``$RAG_INDEX``); a malformed index URI exits 1."""
+    try:
+        settings = Settings()
+        return settings.with_index(index) if index else settings
+    except RagError as exc:
+        fail(exc)
+        raise  # not reached: fail() exits
 
 
 def components_for(index: Optional[str], top_k: int = 3) -> Components:

@@ -54,6 +54,8 @@ def test_uris_parse_and_keep_their_local_folder(tmp_path):
     for bad in ("milvus-lite://relative/kb.db", f"milvus-lite://{tmp_path}/kb.sqlite", "milvus://host:19530/", "milvus://host/a-b"):
         with pytest.raises(IndexStoreError, match="milvus"):
             milvus_target(bad)
+    result = run("search", "基金", "--index", "milvus://host/a-b")
+    assert result.exit_code == 1 and "milvus://host:19530/collection" in flat(result.stderr)
 
 
 def test_settings_keep_a_uri_unmangled_until_index_dir_is_pointed_elsewhere(tmp_path, monkeypatch, lite_uri):
