@@ -156,12 +156,14 @@ def test_an_interrupted_ingest_into_milvus_resumes_from_its_journal(lite_uri, mo
 
 def test_another_model_is_refused_and_rebuild_replaces(corpus_dir, lite_uri):
     ingest([corpus_dir], lite_uri, HashingEmbedder(model_id=FAKE_MODEL_ID))
+    reader = open_store(lite_uri)
     other = HashingEmbedder(dim=128, model_id="other-model")
     with pytest.raises(IndexStoreError, match="other-model"):
         ingest([corpus_dir], lite_uri, other)
     ingest([corpus_dir / "henan.txt"], lite_uri, other, rebuild=True)
-    store = open_store(lite_uri)
-    assert (store.manifest.model_id, store.manifest.dim, [d.doc_id for d in store.documents()]) == ("other-model", 128, ["henan"])
+    assert reader.refresh() is True  # the rebuilt collections start a new generation, not generation 1 again
+    for store in (reader, open_store(lite_uri)):
+        assert (store.manifest.model_id, store.manifest.dim, [d.doc_id for d in store.documents()]) == ("other-model", 128, ["henan"])
 
 
 def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(corpus_dir, lite_uri, tmp_path):

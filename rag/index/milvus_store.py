@@ -5,7 +5,8 @@ Two collections per index (``<name>`` is the collection named by the location)::
     <name>        one row per chunk: chunk_id (primary key), row, doc_id, title, source, text,
                   position, text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
     <name>_meta   the manifest with the document and source lists, as JSON split into pages
-                  "<generation>/<n>", and a "head" row naming the current generation
+                  "<generation>/<n>", and a "head" row naming the current generation (a random id,
+                  so a rebuild that starts the collections again never repeats one)
 
 Dense search is inner product over unit vectors (cosine, as the FAISS directory); lexical
 search is Milvus's own BM25 over the jieba tokens of the embedded text. A commit deletes the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
@@ -99,7 +101,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class MilvusStore:
     """An index in Milvus; documents, sources and the manifest are read at open and on :meth:`refresh`."""
 
-    def __init__(self, target: MilvusTarget, raw: dict[str, Any], generation: int, reset: bool = False) -> None:
+    def __init__(self, target: MilvusTarget, raw: dict[str, Any], generation: str, reset: bool = False) -> None:
         self.target = target
         self.location = target.location
         self._client = client_for(target.uri, target.token)
@@ -148,7 +150,7 @@ class MilvusStore:
                 "documents": [],
                 "sources": [],
             }
-            return cls(target, raw, 0, reset=True)
+            return cls(target, raw, "", reset=True)
         store = cls.load(target)
         check_same_model(target.location, store.manifest, model_id, dim)
         check_same_chunking(target.location, store.manifest, chunking)
@@ -249,9 +251,9 @@ class MilvusStore:
 
     def refresh(self) -> bool:
         """Re-read the metadata if another handle committed since; True if it did."""
-        head = self._client.get(self.target.meta, ids=[HEAD])
+        head = self._client.has_collection(self.target.meta) and self._client.get(self.target.meta, ids=[HEAD])
         if not head:
-            raise IndexStoreError(f"the index at {self.target.location} is gone; rebuild it with `rag ingest`")
+            raise IndexStoreError(f"the index at {self.target.location} is gone or being rebuilt; try again after `rag ingest`")
         if json.loads(head[0]["body"])["generation"] == self._snapshot[0]:
             return False
         self._snapshot = _read_meta(self._client, self.target)
@@ -380,11 +382,11 @@ def _meta_row(key: str, body: str) -> dict[str, Any]:
     return {"key": key, "body": body, "unused": [0.0, 0.0]}
 
 
-def _write_meta(client: Any, target: MilvusTarget, raw: dict[str, Any]) -> int:
+def _write_meta(client: Any, target: MilvusTarget, raw: dict[str, Any]) -> str:
     """Write ``raw`` as a new generation of pages, point the head at it, drop the old pages."""
     head = client.get(target.meta, ids=[HEAD])
-    old = json.loads(head[0]["body"]) if head else {"generation": 0, "pages": 0}
-    generation = int(old["generation"]) + 1
+    old: dict[str, Any] = json.loads(head[0]["body"]) if head else {"generation": "", "pages": 0}
+    generation = uuid.uuid4().hex
     text = json.dumps(raw, ensure_ascii=True)  # ASCII: a page of PAGE_CHARS characters is as many bytes
     pages = [text[start : start + PAGE_CHARS] for start in range(0, len(text), PAGE_CHARS)]
     for batch in _batches([_meta_row(f"{generation}/{n}", page) for n, page in enumerate(pages)], 16):
@@ -395,7 +397,7 @@ def _write_meta(client: Any, target: MilvusTarget, raw: dict[str, Any]) -> int:
     return generation
 
 
-def _read_meta(client: Any, target: MilvusTarget, attempts: int = 3) -> tuple[int, dict[str, Any]]:
+def _read_meta(client: Any, target: MilvusTarget, attempts: int = 3) -> tuple[str, dict[str, Any]]:
     """The current generation and its metadata (read again if a writer switched it meanwhile)."""
     for _ in range(attempts):
         head = client.get(target.meta, ids=[HEAD])
@@ -405,7 +407,7 @@ def _read_meta(client: Any, target: MilvusTarget, attempts: int = 3) -> tuple[in
         ids = [f"{current['generation']}/{n}" for n in range(int(current["pages"]))]
         body = {row["key"]: row["body"] for row in client.get(target.meta, ids=ids)}
         if len(body) == len(ids):
-            return int(current["generation"]), _checked(target, json.loads("".join(body[key] for key in ids)))
+            return str(current["generation"]), _checked(target, json.loads("".join(body[key] for key in ids)))
     raise IndexStoreError(f"{target.location}: the index metadata is incomplete; rebuild it with `rag ingest --rebuild`")
 
 
