@@ -83,11 +83,6 @@ class RemoteEmbedder:
         ]
         return normalise_rows(np.concatenate(list(self._pool.map(self._request, batches))))
 
-    def close(self) -> None:
-        """Stop the worker threads and close the connections."""
-        self._pool.shutdown(wait=False)
-        self._http.close()
-
     # ---------------------------------------------------------------- HTTP
 
     def _only_model(self) -> str:
