@@ -2,15 +2,18 @@
 
 Layout (see ``index/README.md``)::
 
-    <index>/manifest.json        what is indexed and how; names the current generation
-    <index>/gen-000003/chunks.jsonl   one row per chunk, in vector order, with its BM25 tokens
-    <index>/gen-000003/vectors.faiss  inner-product index of unit vectors
+    <index>/manifest.json        what is indexed and how; lists the live segments and their tombstones
+    <index>/gen-000003/chunks.jsonl   one segment: the chunks one write added, with their BM25 tokens
+    <index>/gen-000003/vectors.faiss  their vectors: an inner-product index of unit vectors
     <index>/pending/             embeddings of an ingest that has not finished (for resuming)
     <index>/.lock                held by the one process writing the index
 
-A write builds a new generation folder, then atomically replaces ``manifest.json``; readers
-never see a half-written index. This module owns the whole format: nothing else reads or
-writes these files.
+A commit writes only a new segment (the chunks it adds) and a new manifest; chunks it removes
+from older segments become tombstones (row numbers) in the manifest. Replacing ``manifest.json``
+atomically is the switch, so readers never see a half-written index. When segments or tombstones
+pile up, the commit compacts: every live chunk is written into one new segment. A reader's
+:meth:`FaissStore.refresh` loads only the segments and tombstones it has not seen. This module
+owns the whole format: nothing else reads or writes these files.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -45,8 +48,13 @@ from rag.index.store import (
     text_key,
 )
 
-INDEX_FORMAT = "rag-zh-index/1"
+INDEX_FORMAT = "rag-zh-index/2"
+FORMATS_READ = ("rag-zh-index/1", INDEX_FORMAT)  # /1: one segment named by ``generation``, no tombstones
 MANIFEST = "manifest.json"
+SEGMENT_KEYS = {"name", "rows", "deleted"}  # one entry of the manifest's "segments"
+MAX_SEGMENTS = 16  # a commit that would leave more segments compacts instead
+MAX_DELETED_SHARE = 0.25  # ... and so does one that would leave more of the stored rows deleted
+T = TypeVar("T")
 
 
 def library_versions() -> dict[str, str]:
@@ -103,23 +111,38 @@ class PendingEmbeddings:
         shutil.rmtree(self.folder.parent, ignore_errors=True)
 
 
+@dataclass
+class Rows:
+    """Chunks in index order with their BM25 tokens and vectors, and where each is stored
+    (segment name, row in that segment)."""
+
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+    vectors: np.ndarray
+    origin: list[tuple[str, int]]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Rows], dim: int) -> Rows:
+        """``parts`` one after the other (vectors of ``dim`` columns, also when there are none)."""
+        return cls(
+            [c for p in parts for c in p.chunks],
+            [t for p in parts for t in p.tokens],
+            np.concatenate([np.zeros((0, dim), dtype=np.float32), *(p.vectors for p in parts)]),
+            [o for p in parts for o in p.origin],
+        )
+
+
 class FaissStore:
     """An index directory, loaded into memory (chunks, BM25 tokens, vectors) for searching and writing."""
 
-    def __init__(
-        self,
-        root: Path,
-        manifest: dict[str, Any],
-        chunks: list[Chunk],
-        tokens: list[list[str]],
-        vectors: np.ndarray,
-    ) -> None:
+    def __init__(self, root: Path, manifest: dict[str, Any], rows: Rows) -> None:
         self.root = Path(root)
         self.location = str(self.root)
         self._raw = manifest
-        self.chunks = chunks
-        self.tokens = tokens
-        self._vectors = vectors
+        self.chunks = rows.chunks
+        self.tokens = rows.tokens
+        self._vectors = rows.vectors
+        self._origin: list[tuple[str, int]] | None = rows.origin  # None: contents replaced, not saved yet
         self._faiss: Any = None
         self._bm25: BM25Index | None = None
         self._guard = threading.RLock()  # a refresh swaps the contents while other threads search
@@ -131,6 +154,7 @@ class FaissStore:
         manifest: dict[str, Any] = {
             "format": INDEX_FORMAT,
             "generation": None,
+            "segments": [],
             "embedding": {"model_id": model_id, "dim": dim},
             "chunking": chunking.to_dict(),
             "versions": library_versions(),
@@ -140,7 +164,7 @@ class FaissStore:
             "documents": [],
             "sources": [],
         }
-        return cls(root, manifest, [], [], np.zeros((0, dim), dtype=np.float32))
+        return cls(root, manifest, Rows([], [], np.zeros((0, dim), dtype=np.float32), []))
 
     @staticmethod
     def exists(root: Path) -> bool:
@@ -151,24 +175,17 @@ class FaissStore:
         """Read an index; a missing, unreadable or inconsistent one is an :class:`IndexStoreError`."""
         root = Path(root)
         manifest = read_manifest(root)
-        generation = root / manifest["generation"]
-        try:
-            chunks, tokens = _read_chunks(generation / "chunks.jsonl")
-            vectors = _read_vectors(generation / "vectors.faiss")
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise IndexStoreError(f"{root}: the index files are damaged ({exc}); rebuild it with `rag ingest --rebuild`") from exc
-        dim = manifest["embedding"]["dim"]
-        if len(chunks) != manifest["n_chunks"] or vectors.shape != (len(chunks), dim):
+        dim = int(manifest["embedding"]["dim"])
+        rows = Rows.concat(_read_segments(root, manifest["segments"], dim), dim)
+        if len(rows.chunks) != manifest["n_chunks"]:
             raise IndexStoreError(
-                f"{root}: the index is inconsistent ({len(chunks)} chunks, vectors {vectors.shape}, "
-                f"manifest says {manifest['n_chunks']} x {dim}); rebuild it with `rag ingest --rebuild`"
+                f"{root}: the index is inconsistent ({len(rows.chunks)} live chunks, manifest says "
+                f"{manifest['n_chunks']}); rebuild it with `rag ingest --rebuild`"
             )
-        return cls(root, manifest, chunks, tokens, vectors)
+        return cls(root, manifest, rows)
 
     @classmethod
-    def open_for_writing(
-        cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False
-    ) -> FaissStore:
+    def open_for_writing(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False) -> FaissStore:
         """Load the index at ``root`` (checking model and chunking) or start an empty one."""
         if rebuild or not cls.exists(root):
             return cls.empty(root, model_id, dim, chunking)
@@ -264,14 +281,58 @@ class FaissStore:
         return found
 
     def refresh(self) -> bool:
-        """Reload if another process wrote a newer generation; True if it did."""
-        if read_manifest(self.root)["generation"] == self.generation:
+        """Pick up a newer generation written by another process; True if there was one.
+
+        Only new segments and tombstones are read when the segments this handle holds are still
+        listed first; after a compaction (or a rebuild) the index is loaded again in full.
+        """
+        manifest = read_manifest(self.root)
+        if manifest["generation"] == self.generation:
             return False
-        fresh = FaissStore.load(self.root)
-        with self._guard:
-            self._raw, self.chunks, self.tokens, self._vectors = fresh._raw, fresh.chunks, fresh.tokens, fresh._vectors
-            self._faiss = self._bm25 = None
+        dropped = self._rows_gone(manifest)
+        if dropped is None:
+            fresh = FaissStore.load(self.root)
+            with self._guard:
+                self._raw, self._origin = fresh._raw, fresh._origin
+                self.chunks, self.tokens, self._vectors = fresh.chunks, fresh.tokens, fresh._vectors
+                self._faiss = self._bm25 = None
+            return True
+        held = {s["name"] for s in self._raw["segments"]}
+        added = Rows.concat(
+            _read_segments(self.root, [s for s in manifest["segments"] if s["name"] not in held], self.dim), self.dim
+        )
+        if len(self.chunks) - len(dropped) + len(added.chunks) != manifest["n_chunks"]:
+            raise IndexStoreError(f"{self.root}: the index is inconsistent; rebuild it with `rag ingest --rebuild`")
+        self._apply(manifest, dropped, added)
         return True
+
+    def _rows_gone(self, manifest: dict[str, Any]) -> list[int] | None:
+        """Rows of this handle that ``manifest`` deletes, or None if it cannot be reached by
+        deleting rows and appending segments (nothing held survives, or the order changed)."""
+        held = [s["name"] for s in self._raw["segments"]]
+        listed = {s["name"]: set(s["deleted"]) for s in manifest["segments"]}
+        surviving = [name for name in held if name in listed]
+        if self._origin is None or not surviving or [s["name"] for s in manifest["segments"]][: len(surviving)] != surviving:
+            return None
+        return [row for row, (name, stored) in enumerate(self._origin) if name not in listed or stored in listed[name]]
+
+    def _apply(self, manifest: dict[str, Any], dropped: Sequence[int], added: Rows) -> None:
+        """Switch to ``manifest``: drop the rows ``dropped``, append ``added``; FAISS follows in place,
+        BM25 is rebuilt on the next lexical search (bm25s cannot add or remove documents)."""
+        rows = sorted(set(dropped))
+        vectors = np.delete(self._vectors, rows, axis=0) if rows else self._vectors
+        with self._guard:
+            self.chunks = _without(self.chunks, rows) + added.chunks
+            self.tokens = _without(self.tokens, rows) + added.tokens
+            self._vectors = np.concatenate([vectors, added.vectors])
+            self._origin = _without(self._origin or [], rows) + added.origin
+            if self._faiss is not None:
+                if rows:
+                    self._faiss.remove_ids(np.asarray(rows, dtype=np.int64))
+                if len(added.chunks):
+                    self._faiss.add(added.vectors)
+            self._bm25 = None
+            self._raw = manifest
 
     # ---------------------------------------------------------------- writing
 
@@ -286,16 +347,70 @@ class FaissStore:
         documents: Sequence[DocumentRecord],
         sources: Sequence[SourceRecord],
     ) -> None:
-        keep = [i for i, c in enumerate(self.chunks) if c.doc_id not in drop_doc_ids]
+        """Write a segment of ``chunks`` and tombstones for the dropped ones, or compact when due."""
         new_vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
-        self.replace_contents(
-            [self.chunks[i] for i in keep] + list(chunks),
-            [self.tokens[i] for i in keep] + [tokenize(c.embed_text) for c in chunks],
-            np.concatenate([self._vectors[keep], new_vectors]),
-            documents,
-            sources,
-        )
-        self.save()
+        tokens = [tokenize(c.embed_text) for c in chunks]
+        dropped = [row for row, chunk in enumerate(self.chunks) if chunk.doc_id in drop_doc_ids]
+        name = self._next_generation()
+        segments = self._segments_after(dropped, name if chunks else None, len(chunks))
+        if segments is None or _compaction_due(segments):
+            self.replace_contents(
+                _without(self.chunks, dropped) + list(chunks),
+                _without(self.tokens, dropped) + tokens,
+                np.concatenate([np.delete(self._vectors, dropped, axis=0), new_vectors]),
+                documents,
+                sources,
+            )
+            self.save()
+            return
+        added = Rows(list(chunks), tokens, new_vectors, [(name, row) for row in range(len(chunks))])
+        if chunks:
+            _write_segment(self.root, name, added)
+        manifest = self._manifest_for(name, segments, len(self.chunks) - len(dropped) + len(chunks), documents, sources)
+        write_json_atomic(self.root / MANIFEST, manifest)
+        self._apply(manifest, dropped, added)
+        _remove_unlisted(self.root, segments)
+
+    def _segments_after(self, dropped: Sequence[int], name: str | None, rows: int) -> list[dict[str, Any]] | None:
+        """The manifest's segment list once ``dropped`` rows are tombstoned and a segment ``name`` of
+        ``rows`` rows is appended; segments left without a live row go. None if the contents were
+        replaced in memory (nothing on disk to build on)."""
+        if self._origin is None:
+            return None
+        deleted = {s["name"]: set(s["deleted"]) for s in self._raw["segments"]}
+        for row in dropped:
+            segment, stored = self._origin[row]
+            deleted[segment].add(stored)
+        segments = [
+            {**s, "deleted": sorted(deleted[s["name"]])} for s in self._raw["segments"] if len(deleted[s["name"]]) < s["rows"]
+        ]
+        return segments + ([{"name": name, "rows": rows, "deleted": []}] if name else [])
+
+    def _next_generation(self) -> str:
+        """The name of the next generation; a new (or rebuilt) store continues the numbers of the
+        manifest on disk, so no name is used twice and readers never mistake one segment for another."""
+        current = self.generation or _generation_on_disk(self.root)
+        return f"gen-{int(current.split('-')[1]) + 1 if current else 1:06d}"
+
+    def _manifest_for(
+        self,
+        name: str,
+        segments: list[dict[str, Any]],
+        n_chunks: int,
+        documents: Sequence[DocumentRecord],
+        sources: Sequence[SourceRecord],
+    ) -> dict[str, Any]:
+        return {
+            **self._raw,
+            "format": INDEX_FORMAT,
+            "generation": name,
+            "segments": segments,
+            "n_chunks": n_chunks,
+            "documents": [asdict(d) for d in documents],
+            "sources": [asdict(s) for s in sources],
+            "updated_at": now_iso(),
+            "versions": library_versions(),
+        }
 
     def replace_contents(
         self,
@@ -310,43 +425,28 @@ class FaissStore:
             raise ValueError("chunks, tokens and vectors must have the same length")
         self.chunks, self.tokens = chunks, tokens
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
+        self._origin = None
         self._faiss = self._bm25 = None
         self._raw["documents"] = [asdict(d) for d in documents]
         self._raw["sources"] = [asdict(s) for s in sources]
         self._raw["n_chunks"] = len(chunks)
 
     def save(self) -> None:
-        """Write a new generation, switch the manifest to it atomically, drop older generations."""
-        import faiss
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        previous = self.generation
-        number = int(previous.split("-")[1]) + 1 if previous else 1
-        name = f"gen-{number:06d}"
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
-        staging.chmod(0o755)
-        try:
-            with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
-                for chunk, tokens in zip(self.chunks, self.tokens):
-                    handle.write(json.dumps({**asdict(chunk), "tokens": tokens}, ensure_ascii=False) + "\n")
-            faiss.write_index(self.faiss_index(), str(staging / "vectors.faiss"))
-            target = self.root / name
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        manifest = {**self._raw, "generation": name, "updated_at": now_iso(), "versions": library_versions()}
+        """Write every chunk into one new segment and switch the manifest to it alone (a compaction);
+        the other segments are deleted."""
+        name = self._next_generation()
+        rows = Rows(self.chunks, self.tokens, self._vectors, [(name, row) for row in range(len(self.chunks))])
+        _write_segment(self.root, name, rows)
+        segments = [{"name": name, "rows": len(self.chunks), "deleted": []}]
+        manifest = self._manifest_for(name, segments, len(self.chunks), self.documents(), list(self.sources().values()))
         write_json_atomic(self.root / MANIFEST, manifest)
-        self._raw = manifest
-        for old in self.root.glob("gen-*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
+        self._raw, self._origin = manifest, rows.origin
+        _remove_unlisted(self.root, segments)
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
-    """The manifest of ``root``, checked for format and required keys."""
+    """The manifest of ``root``, checked for format and required keys; a ``/1`` manifest gets the
+    ``segments`` list of ``/2`` (its generation folder as the one segment)."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise IndexStoreError(f"no index at {root}: run `rag ingest PATH --index {root}` first")
@@ -357,9 +457,89 @@ def read_manifest(root: Path) -> dict[str, Any]:
     required = ("format", "generation", "embedding", "chunking", "n_chunks", "documents", "sources")
     if not isinstance(manifest, dict) or any(key not in manifest for key in required):
         raise IndexStoreError(f"{path} is not an index manifest; rebuild the index with `rag ingest --rebuild`")
-    if manifest["format"] != INDEX_FORMAT:
+    if manifest["format"] not in FORMATS_READ:
         raise IndexStoreError(f"{path}: index format {manifest['format']!r} is not {INDEX_FORMAT!r}; rebuild it")
+    if manifest["format"] != INDEX_FORMAT:
+        manifest["segments"] = [{"name": manifest["generation"], "rows": manifest["n_chunks"], "deleted": []}]
+    segments = manifest.get("segments")
+    if not isinstance(segments, list) or not all(isinstance(s, dict) and SEGMENT_KEYS <= s.keys() for s in segments):
+        raise IndexStoreError(f"{path} is not an index manifest; rebuild the index with `rag ingest --rebuild`")
     return manifest
+
+
+def _generation_on_disk(root: Path) -> str | None:
+    """The generation the manifest at ``root`` names, if there is a readable one."""
+    try:
+        return str(read_manifest(root)["generation"])
+    except IndexStoreError:
+        return None
+
+
+def _without(items: list[T], rows: Sequence[int]) -> list[T]:
+    """``items`` less the positions ``rows``."""
+    if not rows:
+        return items
+    gone = set(rows)
+    return [item for row, item in enumerate(items) if row not in gone]
+
+
+def _compaction_due(segments: Sequence[dict[str, Any]]) -> bool:
+    """Too many segments, or too many of their rows deleted."""
+    stored = sum(s["rows"] for s in segments)
+    deleted = sum(len(s["deleted"]) for s in segments)
+    return len(segments) > MAX_SEGMENTS or deleted > MAX_DELETED_SHARE * stored
+
+
+def _read_segments(root: Path, segments: Sequence[dict[str, Any]], dim: int) -> list[Rows]:
+    """The live rows of each segment (its rows minus its tombstones), checked against the manifest."""
+    parts = []
+    for segment in segments:
+        folder = root / segment["name"]
+        try:
+            chunks, tokens = _read_chunks(folder / "chunks.jsonl")
+            vectors = _read_vectors(folder / "vectors.faiss")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexStoreError(f"{root}: the index files are damaged ({exc}); rebuild it with `rag ingest --rebuild`") from exc
+        if len(chunks) != segment["rows"] or vectors.shape != (len(chunks), dim):
+            raise IndexStoreError(
+                f"{root}: the index is inconsistent ({len(chunks)} chunks, vectors {vectors.shape}, "
+                f"manifest says {segment['rows']} x {dim} in {segment['name']}); rebuild it with `rag ingest --rebuild`"
+            )
+        deleted = set(segment["deleted"])
+        live = [row for row in range(len(chunks)) if row not in deleted]
+        parts.append(
+            Rows([chunks[r] for r in live], [tokens[r] for r in live], vectors[live], [(segment["name"], r) for r in live])
+        )
+    return parts
+
+
+def _write_segment(root: Path, name: str, rows: Rows) -> None:
+    """Write ``rows`` as the segment folder ``name`` (built under a temporary name, then renamed)."""
+    import faiss
+
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    staging.chmod(0o755)
+    try:
+        with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
+            for chunk, tokens in zip(rows.chunks, rows.tokens):
+                handle.write(json.dumps({**asdict(chunk), "tokens": tokens}, ensure_ascii=False) + "\n")
+        faiss.write_index(_flat_index(rows.vectors, rows.vectors.shape[1]), str(staging / "vectors.faiss"))
+        target = root / name
+        if target.exists():
+            shutil.rmtree(target)  # an orphan of a write that crashed before its manifest switch
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _remove_unlisted(root: Path, segments: Sequence[dict[str, Any]]) -> None:
+    """Delete segment folders the manifest no longer lists, and leftovers of crashed writes."""
+    listed = {s["name"] for s in segments}
+    for path in [*root.glob("gen-*"), *root.glob(".gen-*")]:
+        if path.name not in listed:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
