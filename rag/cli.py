@@ -302,7 +302,9 @@ def evaluate(
         "--corpus",
         help="Corpus to ingest into the eval's own index (<out>/index). Default for the regression set: corpus/.",
     ),
-    index: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory to score as it is."),
+    index: Optional[str] = typer.Option(
+        None, "--index", "-i", help="Index to score: a directory or a Milvus URI (with --corpus, synced to it first)."
+    ),
     out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, report.html, chart.png."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),
     retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Score retrieval only; no LLM."),

@@ -237,9 +237,10 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"{payload['writes']} additions and {payload['writes']} removals. Each backend ran in its own process, one after the other. "
         "Milvus Lite's dense index is FLAT (exact), like the directory's IndexFlatIP; its BM25 is Milvus's own (jieba analyzer).\n\n"
         f"{table}\n\n"
-        "The directory rewrites its whole generation (chunks.jsonl + vectors.faiss) on every commit and a reader reloads it "
-        "(and rebuilds BM25) on refresh, so both grow with the index; Milvus writes only the changed rows plus the metadata "
-        "pages, and a reader's refresh re-reads the metadata only.\n\n"
+        "The directory (format rag-zh-index/2) writes a new segment with the added chunks plus the manifest on a commit "
+        "(removals are tombstones in the manifest), and a reader's refresh loads only the new segments; BM25 is rebuilt "
+        "in memory over all live chunks on the first lexical search after a change. Milvus writes only the changed rows "
+        "plus the metadata pages, and a reader's refresh re-reads the metadata only.\n\n"
         "Not measured here: a Milvus server (standalone or cluster), which cannot run on this machine.\n\n"
         + machine_markdown(payload["machine"], payload["command"])
     )

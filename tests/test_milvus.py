@@ -253,3 +253,23 @@ def test_migrate_refuses_a_target_that_holds_an_index(sample_index, lite_uri, tm
     copy = tmp_path / "copy"
     shutil.rmtree(copy, ignore_errors=True)
     assert migrate(sample_index, str(copy)).documents == len(FaissStore.load(copy).documents())  # a directory works too
+
+
+def test_rag_eval_scores_a_milvus_lite_index_like_the_directory(tmp_path, corpus_dir, lite_uri):
+    rows = [
+        {"qid": "c1", "question": "河南设立的人工智能产业基金规模是多少？", "answers": ["30亿元"], "gold_pids": []},
+        {"qid": "c2", "question": "八大算力枢纽节点总算力规模是多少？", "answers": ["215.5 EFLOPS"], "gold_pids": []},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    reports = {}
+    for name, index in (("milvus", lite_uri), ("faiss", str(tmp_path / "faiss-index"))):
+        out = tmp_path / name
+        args = ["eval", "-q", str(questions), "--corpus", str(corpus_dir), "--index", index, "--retrieval-only", "--out", str(out)]
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert reports["milvus"]["config"]["index"]["path"] == lite_uri
+    assert reports["milvus"]["config"]["index"]["chunks"] == reports["faiss"]["config"]["index"]["chunks"] > 0
+    ranked = {name: [row["retrieved"][:1] for row in report["questions"]] for name, report in reports.items()}
+    assert ranked["milvus"] == ranked["faiss"]  # the same first passage for each question

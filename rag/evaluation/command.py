@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ REGRESSION_CORPUS = REPO_ROOT / "corpus"  # the articles the regression set was 
 DECODING = "greedy"  # every generator backend decodes at temperature 0 (rag.models.generators)
 
 
-def eval_corpus(questions: Path, corpus: Sequence[Path], index: Path | None) -> list[Path]:
+def eval_corpus(questions: Path, corpus: Sequence[Path], index: str | Path | None) -> list[Path]:
     """``--corpus`` if given; the sample corpus for the regression set with no ``--index``; else none.
 
     The regression set is scored against its own articles in its own index, so a working index
@@ -54,23 +54,23 @@ def eval_corpus(questions: Path, corpus: Sequence[Path], index: Path | None) -> 
     return [REGRESSION_CORPUS] if questions.resolve() == REGRESSION_QUESTIONS.resolve() else []
 
 
-def eval_index_dir(index: Path | None, corpus: Sequence[Path], out_dir: Path, default: Path) -> Path:
-    """``--index`` if given; else ``<out>/index`` for an eval corpus, or the default index."""
+def eval_index_dir(index: str | Path | None, corpus: Sequence[Path], out_dir: Path, default: str | Path) -> str | Path:
+    """``--index`` (a directory or a Milvus URI) if given; else ``<out>/index`` for an eval corpus, or the default index."""
     if index is not None:
         return index
     return out_dir / "index" if corpus else default
 
 
 def sync_index(corpus: Sequence[Path], settings: Settings, embedder: Embedder, progress: ProgressCallback) -> None:
-    """Make the index at ``settings.index_dir`` hold exactly ``corpus`` (unchanged files are skipped)."""
+    """Make the index of ``settings`` hold exactly ``corpus`` (unchanged files are skipped)."""
     chunking = ChunkingConfig.from_settings(settings)
-    report = ingest(corpus, settings.index_dir, embedder, chunking, progress=progress)
+    report = ingest(corpus, settings.index, embedder, chunking, progress=progress)
     if report.files_failed:
         failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed)
         raise InputError(f"the eval corpus could not be ingested: {failed}")
     wanted = {str(path.resolve()) for path in iter_input_files(corpus)}
     for source in set(Components(settings).open_store().sources()) - wanted:
-        remove(settings.index_dir, source)
+        remove(settings.index, source)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str | None:
@@ -136,7 +136,7 @@ def run_config(
         "questions": {"path": str(questions), "sha256": file_sha256(Path(questions)), "count": count},
         "models": {"embedder": retriever.embedder.model_id, "llm": pipeline.generator.model_id if pipeline else None},
         "index": {
-            "path": str(retriever.index_dir),
+            "path": store.location,
             "documents": len(store.documents()),
             "chunks": store.count(),
             "chunking": store.manifest.chunking.to_dict(),
@@ -161,7 +161,7 @@ def run_key(config: Mapping[str, Any]) -> dict[str, Any]:
 def run_cli_eval(
     *,
     settings: Settings,
-    index: Path | None,
+    index: str | Path | None,
     questions: Path,
     corpus: Sequence[Path],
     out_dir: Path,
@@ -190,7 +190,7 @@ def run_cli_eval(
     if stored and baseline:
         check_comparable(stored, [q.qid for q in items], baseline)
     corpus = eval_corpus(questions, corpus, index)
-    settings = replace(settings, index_dir=eval_index_dir(index, corpus, out_dir, settings.index_dir))
+    settings = settings.with_index(eval_index_dir(index, corpus, out_dir, settings.index))
     with progress_reporter(console) as progress:
         retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
         config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
