@@ -39,6 +39,10 @@ from rag.files import now_iso, write_json_atomic
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.lexical import BM25Index, tokenize
 from rag.index.store import (
+    documents_of,
+    library_versions,
+    new_manifest,
+    sources_of,
     DocumentRecord,
     Manifest,
     ScoredChunk,
@@ -55,19 +59,6 @@ SEGMENT_KEYS = {"name", "rows", "deleted"}  # one entry of the manifest's "segme
 MAX_SEGMENTS = 16  # a commit that would leave more segments compacts instead
 MAX_DELETED_SHARE = 0.25  # ... and so does one that would leave more of the stored rows deleted
 T = TypeVar("T")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that shape the index contents, recorded in the manifest."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"rag": __version__}
-    for package in ("faiss-cpu", "bm25s", "jieba", "langchain-text-splitters", "sentence-transformers"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 @contextlib.contextmanager
@@ -151,18 +142,10 @@ class FaissStore:
 
     @classmethod
     def empty(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig) -> FaissStore:
-        manifest: dict[str, Any] = {
-            "format": INDEX_FORMAT,
+        manifest = {
+            **new_manifest(INDEX_FORMAT, model_id, dim, chunking, library_versions()),
             "generation": None,
             "segments": [],
-            "embedding": {"model_id": model_id, "dim": dim},
-            "chunking": chunking.to_dict(),
-            "versions": library_versions(),
-            "created_at": now_iso(),
-            "updated_at": None,
-            "n_chunks": 0,
-            "documents": [],
-            "sources": [],
         }
         return cls(root, manifest, Rows([], [], np.zeros((0, dim), dtype=np.float32), []))
 
@@ -198,16 +181,7 @@ class FaissStore:
 
     @property
     def manifest(self) -> Manifest:
-        raw = self._raw
-        return Manifest(
-            model_id=raw["embedding"]["model_id"],
-            dim=int(raw["embedding"]["dim"]),
-            chunking=ChunkingConfig(**raw["chunking"]),
-            n_chunks=int(raw["n_chunks"]),
-            versions=dict(raw.get("versions") or {}),
-            created_at=raw.get("created_at") or "",
-            updated_at=raw.get("updated_at"),
-        )
+        return Manifest.from_raw(self._raw)
 
     @property
     def model_id(self) -> str:
@@ -234,10 +208,10 @@ class FaissStore:
         return len(self.chunks)
 
     def documents(self) -> list[DocumentRecord]:
-        return [DocumentRecord(**row) for row in self._raw["documents"]]
+        return documents_of(self._raw)
 
     def sources(self) -> dict[str, SourceRecord]:
-        return {row["path"]: SourceRecord(**row) for row in self._raw["sources"]}
+        return sources_of(self._raw)
 
     def check_model(self, model_id: str, dim: int) -> None:
         """Refuse to mix vectors of different models."""

@@ -33,10 +33,14 @@ import numpy as np
 from rag.errors import IndexStoreError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
-from rag.index.faiss_store import PendingEmbeddings, library_versions
+from rag.index.faiss_store import PendingEmbeddings
 from rag.index.lexical import STOPWORDS, tokenize
 from rag.index.locations import MilvusTarget
 from rag.index.store import (
+    documents_of,
+    library_versions,
+    new_manifest,
+    sources_of,
     DocumentRecord,
     Manifest,
     ScoredChunk,
@@ -63,13 +67,7 @@ BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the FAISS
 
 def milvus_versions() -> dict[str, str]:
     """Versions recorded in the manifest: the project's, plus pymilvus and milvus-lite."""
-    versions = library_versions()
-    for package in ("pymilvus", "milvus-lite"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
+    return library_versions(("pymilvus", "milvus-lite"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,18 +136,7 @@ class MilvusStore:
         if target.is_lite:
             Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
         if rebuild or not cls.exists(target):
-            raw: dict[str, Any] = {
-                "format": STORE_FORMAT,
-                "embedding": {"model_id": model_id, "dim": dim},
-                "chunking": chunking.to_dict(),
-                "versions": milvus_versions(),
-                "created_at": now_iso(),
-                "updated_at": None,
-                "n_chunks": 0,
-                "next_row": 0,
-                "documents": [],
-                "sources": [],
-            }
+            raw = {**new_manifest(STORE_FORMAT, model_id, dim, chunking, milvus_versions()), "next_row": 0}
             return cls(target, raw, "", reset=True)
         store = cls.load(target)
         check_same_model(target.location, store.manifest, model_id, dim)
@@ -164,16 +151,7 @@ class MilvusStore:
 
     @property
     def manifest(self) -> Manifest:
-        raw = self._raw
-        return Manifest(
-            model_id=raw["embedding"]["model_id"],
-            dim=int(raw["embedding"]["dim"]),
-            chunking=ChunkingConfig(**raw["chunking"]),
-            n_chunks=int(raw["n_chunks"]),
-            versions=dict(raw["versions"]),
-            created_at=raw["created_at"],
-            updated_at=raw["updated_at"],
-        )
+        return Manifest.from_raw(self._raw)
 
     @property
     def dim(self) -> int:
@@ -183,10 +161,10 @@ class MilvusStore:
         return int(self._raw["n_chunks"])
 
     def documents(self) -> list[DocumentRecord]:
-        return [DocumentRecord(**row) for row in self._raw["documents"]]
+        return documents_of(self._raw)
 
     def sources(self) -> dict[str, SourceRecord]:
-        return {row["path"]: SourceRecord(**row) for row in self._raw["sources"]}
+        return sources_of(self._raw)
 
     # ---------------------------------------------------------------- search
 

@@ -9,13 +9,15 @@ full; ``tests/store_conformance.py`` is the test class any other backend must pa
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag import __version__
 from rag.errors import IndexStoreError
+from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
 
 
@@ -54,6 +56,57 @@ class Manifest:
     versions: dict[str, str]
     created_at: str
     updated_at: str | None
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> Manifest:
+        """The typed view of a stored manifest dict (see :func:`new_manifest`)."""
+        return cls(
+            model_id=raw["embedding"]["model_id"],
+            dim=int(raw["embedding"]["dim"]),
+            chunking=ChunkingConfig(**raw["chunking"]),
+            n_chunks=int(raw["n_chunks"]),
+            versions=dict(raw.get("versions") or {}),
+            created_at=raw.get("created_at") or "",
+            updated_at=raw.get("updated_at"),
+        )
+
+
+def new_manifest(store_format: str, model_id: str, dim: int, chunking: ChunkingConfig, versions: dict[str, str]) -> dict[str, Any]:
+    """The manifest dict of an empty store: the keys every backend keeps (a backend may add its own)."""
+    return {
+        "format": store_format,
+        "embedding": {"model_id": model_id, "dim": dim},
+        "chunking": chunking.to_dict(),
+        "versions": versions,
+        "created_at": now_iso(),
+        "updated_at": None,
+        "n_chunks": 0,
+        "documents": [],
+        "sources": [],
+    }
+
+
+def documents_of(raw: Mapping[str, Any]) -> list[DocumentRecord]:
+    """The document records of a stored manifest dict."""
+    return [DocumentRecord(**row) for row in raw["documents"]]
+
+
+def sources_of(raw: Mapping[str, Any]) -> dict[str, SourceRecord]:
+    """The source records of a stored manifest dict, by path."""
+    return {row["path"]: SourceRecord(**row) for row in raw["sources"]}
+
+
+def library_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Versions that shape the index contents, recorded in the manifest (plus a backend's ``extra``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"rag": __version__}
+    for package in ("faiss-cpu", "bm25s", "jieba", "langchain-text-splitters", "sentence-transformers", *extra):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
 
 
 @dataclass(frozen=True)
