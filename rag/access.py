@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 from rag.errors import RagError
@@ -16,6 +17,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def open_allowed() -> bool:
+    """``RAG_ALLOW_OPEN=1``: serving beyond this machine without a login or keys is on purpose."""
+    return os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1"
+
+
+def check_exposure(
+    host: str,
+    has_login: bool,
+    allow_open: bool,
+    protection: str = "a login",
+    remedy: str = "Give --auth-file FILE (lines of user:password) or set RAG_AUTH=user:password",
+) -> None:
+    """Refuse to listen beyond this machine without ``protection``, unless told to on purpose."""
+    if is_loopback(host) or has_login or allow_open:
+        return
+    raise RagError(
+        f"refusing to serve on {host} without {protection}: anyone on the network could read the articles "
+        f"and change the knowledge base. {remedy}; to serve without {protection} on purpose, set RAG_ALLOW_OPEN=1."
+    )
 
 
 def read_secret_lines(path: Path, what: str) -> list[tuple[int, str]]:

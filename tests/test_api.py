@@ -459,3 +459,17 @@ def test_chunk_stream_holds_back_only_what_could_still_be_a_refusal():
     assert flushed["choices"][0]["delta"]["content"] == REFUSAL[:4] + "不对"
     assert stream.on_event(Event("queued", position=2))[0]["queue_position"] == 2
     assert stream.on_event(Event("queued", position=2)) == []  # only changes are sent
+
+
+def test_rag_api_refuses_an_open_host_without_keys_before_loading_anything(monkeypatch, tmp_path):
+    from rag.api import server as api_server
+    from rag.errors import RagError
+
+    monkeypatch.delenv("RAG_ALLOW_OPEN", raising=False)
+    monkeypatch.setattr("rag.api.app.create_app", lambda *a, **k: pytest.fail("the app was built"))
+    with pytest.raises(RagError, match="without API keys.*--keys-file.*RAG_ALLOW_OPEN=1"):
+        api_server.serve_api(Settings(), host="0.0.0.0")
+    short = tmp_path / "keys.txt"
+    short.write_text("short\n", encoding="utf-8")
+    with pytest.raises(RagError, match="at least 16 characters"):
+        api_server.serve_api(Settings(), host="0.0.0.0", keys_file=short)

@@ -11,6 +11,7 @@ import gradio as gr
 import pytest
 from conftest import FAKE_MODEL_ID, index_state
 
+from rag.access import check_exposure, is_loopback
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import InputError, RagError
@@ -22,8 +23,6 @@ from rag.web.app import (
     CHAT_QUEUE,
     WebApp,
     build_app,
-    check_exposure,
-    is_loopback,
     read_logins,
     serve,
 )

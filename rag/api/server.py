@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from rag.access import is_loopback, read_api_keys
+from rag.access import check_exposure, open_allowed, read_api_keys
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import RagError
-
-
-def check_api_exposure(host: str, has_keys: bool, allow_open: bool) -> None:
-    """Refuse to listen beyond this machine without API keys, unless told to on purpose."""
-    if is_loopback(host) or has_keys or allow_open:
-        return
-    raise RagError(
-        f"refusing to serve the API on {host} without API keys: anyone on the network could read the articles "
-        "and change the knowledge base. Give --keys-file FILE (one key of 16+ characters per line); to serve "
-        "without keys on purpose, set RAG_ALLOW_OPEN=1."
-    )
 
 
 def serve_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000, keys_file: Path | None = None) -> None:
@@ -30,7 +18,8 @@ def serve_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000, key
     from rag.api.app import create_app
 
     keys = read_api_keys(keys_file) if keys_file else set()
-    check_api_exposure(host, bool(keys), os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1")
+    remedy = "Give --keys-file FILE (one key of 16+ characters per line)"
+    check_exposure(host, bool(keys), open_allowed(), protection="API keys", remedy=remedy)
     print(f"rag api: http://{host}:{port}/v1 (models load in the background; /health says when ready)", file=sys.stderr)
     app = create_app(Components(settings), keys, host=host)
     try:

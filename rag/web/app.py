@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.access import is_loopback, read_secret_lines
+from rag.access import check_exposure, open_allowed, read_secret_lines
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
@@ -86,17 +86,6 @@ def _parse_login(text: str, where: str) -> tuple[str, str]:
     if not sep or not user.strip() or not password:
         raise RagError(f"{where}: expected 'user:password'")
     return user.strip(), password
-
-
-def check_exposure(host: str, has_login: bool, allow_open: bool) -> None:
-    """Refuse to listen beyond this machine without a login, unless told to on purpose."""
-    if is_loopback(host) or has_login or allow_open:
-        return
-    raise RagError(
-        f"refusing to serve on {host} without a login: anyone on the network could read the articles "
-        "and change the knowledge base. Give --auth-file FILE (lines of user:password) or set "
-        "RAG_AUTH=user:password; to serve without a login on purpose, set RAG_ALLOW_OPEN=1."
-    )
 
 
 # --------------------------------------------------------------------------- models
@@ -460,7 +449,7 @@ def serve(
 ) -> None:
     """Run the web chat until interrupted (``rag serve``)."""
     logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
-    check_exposure(host, bool(logins), os.environ.get("RAG_ALLOW_OPEN", "").strip() == "1")
+    check_exposure(host, bool(logins), open_allowed())
     print(f"loading models for {settings.index} ...", file=sys.stderr)
     app = WebApp(settings, feedback_file=feedback_file)
     app.models.preload()
