@@ -100,9 +100,6 @@ class SentenceTransformerEmbedder:
             ) from exc
         if precision == "int8":
             quantize_int8(self._model)
-        elif precision != "fp32":
-            raise ModelError(f"unknown embedding precision {precision!r}; choose int8 or fp32")
-        self.precision = precision
         self.model_id = model_id or str(model)
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dimension() or 0)
