@@ -261,7 +261,7 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         question, history = conversation(body)
         pipeline = await run_in_threadpool(components.pipeline)
         events = pipeline.stream(question, history, body.top_k)
-        first = await run_in_threadpool(_first_event, events)  # a full queue or a bad question fails here, as JSON
+        first = await run_in_threadpool(next, events)  # a full queue or a bad question fails here, as JSON
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
@@ -341,10 +341,6 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
     if mcp_server is not None:
         app.mount("/mcp", mcp_server.streamable_http_app(streamable_http_path="/", host=host))
     return app
-
-
-def _first_event(events: Any) -> Any:
-    return next(events)
 
 
 async def _final_answer(first: Any, events: Any, request: Request) -> Answer:

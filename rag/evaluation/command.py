@@ -29,10 +29,10 @@ from rag.evaluation.scoring import (
 )
 from rag.index.chunking import ChunkingConfig
 from rag.index.documents import file_sha256, iter_input_files
-from rag.index.ingest import ProgressCallback, ingest, remove
+from rag.index.ingest import ingest, remove
 from rag.models.embedders import Embedder
 from rag.models.generators import Generator
-from rag.progress import progress_reporter
+from rag.progress import ProgressCallback, progress_reporter
 from rag.qa.pipeline import QAPipeline
 from rag.qa.retriever import SEARCH_MODES, SearchMode
 

@@ -39,10 +39,10 @@ from rag.evaluation.metrics import (
     refusal_precision_recall,
 )
 from rag.index.chunking import Chunk
-from rag.index.ingest import ProgressCallback
 from rag.index.store import Store
 from rag.models.embedders import Embedder
 from rag.models.generators import Message
+from rag.progress import ProgressCallback
 from rag.qa.pipeline import Answer, QAPipeline
 from rag.qa.retriever import Retriever, SearchHit, SearchMode
 
