@@ -1,4 +1,4 @@
-"""Benchmark the two store backends at 10k chunks: the FAISS index directory vs a Milvus Lite file.
+"""Benchmark the two store backends at 10k, 100k or 1M chunks: the FAISS index directory vs a Milvus Lite file.
 
 Chunks are real Chinese news passages (``../shared/data/crud_news.corpus.jsonl.gz``, cut to 300
 characters, 10 per document) with synthetic unit vectors of dim 384 (no embedding model runs).
@@ -15,7 +15,9 @@ Queries are fragments of stored passages; their vectors are the passage's vector
 
 Example::
 
-    python scripts/bench_store.py                       # 10k chunks, writes benchmarks/store.{json,md}
+    python scripts/bench_store.py                       # 10k chunks, writes benchmarks/store-10k.{json,md}
+    python scripts/bench_store.py --chunks 100000       # benchmarks/store-100k.{json,md}
+    python scripts/bench_store.py --chunks 1000000 --writes 2 --timeout-s 5400
     python scripts/bench_store.py --chunks 2000 --out-dir /tmp/b   # quick dry run
 """
 
@@ -60,16 +62,27 @@ MODEL = "bench:synthetic-384"
 
 
 def passages(n: int) -> list[str]:
-    """The first ``n`` news passages, without the date prefix, cut to ``CHUNK_CHARS``."""
-    texts = []
+    """``n`` distinct news passages of up to ``CHUNK_CHARS`` characters (at least 50), without the date prefix.
+
+    The first pass takes each article's opening window (the same passages for any ``n`` up to the
+    68,798 articles); later passes take the next windows of each article, then windows shifted by
+    ``CHUNK_CHARS // 10`` characters at a time, so 1M chunks stay real (overlapping) news text.
+    """
+    articles = []
     with gzip.open(CORPUS, "rt", encoding="utf-8") as handle:
         for line in handle:
-            text = json.loads(line)["text"].split("正文：", 1)[-1].strip()
-            if len(text) >= 50:
-                texts.append(text[:CHUNK_CHARS])
-            if len(texts) == n:
-                break
-    return texts
+            articles.append(json.loads(line)["text"].split("正文：", 1)[-1].strip())
+    longest = max(map(len, articles))
+    texts: list[str] = []
+    for shift in range(0, CHUNK_CHARS, CHUNK_CHARS // 10):
+        for start in range(shift, longest, CHUNK_CHARS):
+            for article in articles:
+                window = article[start : start + CHUNK_CHARS]
+                if len(window) >= 50:
+                    texts.append(window)
+                    if len(texts) == n:
+                        return texts
+    raise SystemExit(f"the corpus gives only {len(texts)} passages; asked for {n}")
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -192,12 +205,17 @@ def run_backend(location: str, n_chunks: int, n_queries: int, writes: int) -> di
     }
 
 
+def size_label(chunks: int) -> str:
+    """10000 -> "10k", 1000000 -> "1m"."""
+    return f"{chunks // 1_000_000}m" if chunks % 1_000_000 == 0 else f"{chunks // 1000}k"
+
+
 def render_markdown(payload: dict[str, Any]) -> str:
     runs = payload["backends"]
     names = list(runs)
 
     def row(label: str, get: Any) -> list[Any]:
-        return [label, *(get(runs[name]) for name in names)]
+        return [label, *(get(runs[name]) if "did_not_finish_s" not in runs[name] else "did not finish" for name in names)]
 
     table = markdown_table(
         ["", *names],
@@ -229,9 +247,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
             row("peak RSS of the process (MiB)", lambda r: r["peak_rss_mb"]),
         ],
     )
-    first = runs[names[0]]
     return (
-        f"# Store benchmark: FAISS index directory vs Milvus Lite, {first['chunks']:,} chunks\n\n"
+        f"# Store benchmark: FAISS index directory vs Milvus Lite, {payload['chunks']:,} chunks\n\n"
         f"Real news passages (crud_news, cut to {CHUNK_CHARS} characters, {CHUNKS_PER_DOC} per document) with synthetic "
         f"unit vectors of dim {DIM}; k={K} candidates per search as the retriever asks, {payload['queries']} queries per mode; "
         f"{payload['writes']} additions and {payload['writes']} removals. Each backend ran in its own process, one after the other. "
@@ -251,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--writes", type=int, default=5)
+    parser.add_argument("--timeout-s", type=float, default=None, help="give up on a backend after this long (reported)")
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR)
     parser.add_argument("--location", help=argparse.SUPPRESS)  # internal: measure one backend, print JSON
     args = parser.parse_args(argv)
@@ -268,17 +286,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                 location,
                 *(f"--{k}={v}" for k, v in (("chunks", args.chunks), ("queries", args.queries), ("writes", args.writes))),
             ]
-            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            try:
+                done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=args.timeout_s)
+            except subprocess.TimeoutExpired as timeout:
+                sys.stderr.write(timeout.stderr.decode() if isinstance(timeout.stderr, bytes) else timeout.stderr or "")
+                log(f"{name}: did not finish within {args.timeout_s:.0f} s")
+                backends[name] = {"did_not_finish_s": args.timeout_s}
+                continue
             sys.stderr.write(done.stderr)
             backends[name] = json.loads(done.stdout.strip().splitlines()[-1])
     payload = {
         "command": command_line(),
         "machine": machine,
+        "chunks": args.chunks,
         "queries": args.queries,
         "writes": args.writes,
         "backends": backends,
     }
-    json_path, md_path = write_results("store", payload, render_markdown(payload), args.out_dir)
+    json_path, md_path = write_results(f"store-{size_label(args.chunks)}", payload, render_markdown(payload), args.out_dir)
     log(f"wrote {json_path} and {md_path}")
 
 

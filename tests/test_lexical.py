@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.index.lexical import STOPWORDS, BM25Index, tokenize
 
 
@@ -50,3 +52,62 @@ def test_bm25_returns_only_positive_scores_and_handles_empty_input():
     assert index.search([], k=5) == []
     assert BM25Index([]).search(["基金"], k=5) == []
     assert len(index.search(tokenize("基金 算力"), k=10)) == 2
+
+
+NEWS = [
+    "国家统计局发布数据，前三季度国内生产总值同比增长5.2%。",
+    "新能源汽车出口量持续增长，比亚迪海外销量创新高。",
+    "气象台发布暴雨蓝色预警，部分地区有大到暴雨。",
+    "教育部印发通知，要求做好高校毕业生就业服务工作。",
+    "人工智能大模型在医疗影像诊断中的应用不断拓展。",
+    "铁路部门增开旅客列车，满足春运期间出行需求。",
+    "央行下调存款准备金率0.25个百分点，释放长期资金。",
+    "国产大飞机C919完成首次商业载客飞行。",
+] * 3
+
+
+def test_bm25_scores_match_bm25s_lucene_variant():
+    import bm25s
+
+    corpus = [tokenize(f"{text}第{n}条") for n, text in enumerate(NEWS)]
+    reference = bm25s.BM25()
+    reference.index([list(t) for t in corpus], show_progress=False)
+    index = BM25Index(corpus)
+    for query in ("国内生产总值增长", "新能源汽车出口", "春运旅客列车", "大模型医疗", "存款准备金率"):
+        tokens = tokenize(query)
+        rows, scores = reference.retrieve([tokens], k=len(corpus), show_progress=False)
+        expected = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if s > 0}
+        got = dict(index.search(tokens, k=len(corpus)))
+        assert got.keys() == expected.keys()
+        assert all(abs(got[row] - expected[row]) < 1e-4 for row in got)
+
+
+def test_bm25_add_and_remove_equal_a_fresh_index():
+    corpus = [tokenize(f"{text}第{n}条") for n, text in enumerate(NEWS)]
+    grown = BM25Index(corpus[:10])
+    grown.add(corpus[10:17])
+    grown.add(corpus[17:])
+    grown.remove([0, 11, len(corpus) - 1])  # rows as numbered before the call; later rows move up
+    kept = [tokens for row, tokens in enumerate(corpus) if row not in (0, 11, len(corpus) - 1)]
+    fresh = BM25Index(kept)
+    assert grown.size == fresh.size == len(kept)
+    for query in ("增长", "列车 出行", "第5条", "降准 资金", "暴雨预警"):
+        assert grown.search(tokenize(query), k=10) == fresh.search(tokenize(query), k=10)
+
+
+def test_bm25_compacts_many_small_additions_without_changing_results():
+    corpus = [tokenize(text) for text in NEWS]
+    index = BM25Index()
+    for tokens in corpus:
+        index.add([tokens])
+    index.remove([2, 3])
+    assert len(index._blocks) <= BM25Index.max_blocks
+    fresh = BM25Index([t for row, t in enumerate(corpus) if row not in (2, 3)])
+    assert index.search(tokenize("商业载客飞行"), k=5) == fresh.search(tokenize("商业载客飞行"), k=5)
+
+
+def test_bm25_refuses_rows_out_of_range():
+    index = BM25Index([tokenize("基金"), tokenize("算力")])
+    with pytest.raises(IndexError):
+        index.remove([2])
+    assert index.size == 2

@@ -291,8 +291,8 @@ class FaissStore:
         return [row for row, (name, stored) in enumerate(self._origin) if name not in listed or stored in listed[name]]
 
     def _apply(self, manifest: dict[str, Any], dropped: Sequence[int], added: Rows) -> None:
-        """Switch to ``manifest``: drop the rows ``dropped``, append ``added``; FAISS follows in place,
-        BM25 is rebuilt on the next lexical search (bm25s cannot add or remove documents)."""
+        """Switch to ``manifest``: drop the rows ``dropped``, append ``added``; FAISS and BM25 follow
+        in place, so the cost is that of the change, not of the index."""
         rows = sorted(set(dropped))
         vectors = np.delete(self._vectors, rows, axis=0) if rows else self._vectors
         with self._guard:
@@ -305,7 +305,9 @@ class FaissStore:
                     self._faiss.remove_ids(np.asarray(rows, dtype=np.int64))
                 if len(added.chunks):
                     self._faiss.add(added.vectors)
-            self._bm25 = None
+            if self._bm25 is not None:
+                self._bm25.remove(rows)
+                self._bm25.add(added.tokens)
             self._raw = manifest
 
     # ---------------------------------------------------------------- writing
