@@ -68,7 +68,7 @@ PACKAGES = (
     "sentence-transformers",
     "transformers",
     "faiss-cpu",
-    "bm25s",
+    "scipy",
     "jieba",
     "langchain-text-splitters",
     "threadpoolctl",
@@ -509,6 +509,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir, help="where converted model weights are cached")
     parser.add_argument("--threads", type=int, default=settings.threads, help="torch / BLAS threads")
+    parser.add_argument(
+        "--precision", choices=("fp32", "int8"), default=settings.embed_precision, help="embedding weights (RAG_EMBED_PRECISION)"
+    )
     parser.add_argument("--fragments", type=int, default=30, help="article-fragment queries (plus 20 generic questions)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per query and mode; the median is kept")
     parser.add_argument("--k", type=int, default=5, help="hits per search")
@@ -578,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info(PACKAGES)
     sgemm = measure_sgemm(args, "before")
     with timed() as load:
-        embedder = make_embedder(args.embed_model, args.data_dir, args.threads)
+        embedder = make_embedder(args.embed_model, args.data_dir, args.threads, args.precision)
     rss_model = peak_rss_mb()
     log(f"embedder {embedder.model_id} loaded in {load.seconds:.1f} s")
 

@@ -52,7 +52,7 @@ from bench_common import (
     write_results,
 )
 
-PACKAGES = ("faiss-cpu", "bm25s", "jieba", "pymilvus", "milvus-lite", "numpy")
+PACKAGES = ("faiss-cpu", "scipy", "jieba", "pymilvus", "milvus-lite", "numpy")
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "crud_news.corpus.jsonl.gz"
 DIM = 384
 CHUNKS_PER_DOC = 10

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -523,7 +524,7 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            tokens.append(row.pop("tokens"))
+            tokens.append([sys.intern(token) for token in row.pop("tokens")])  # one copy of each word
             chunks.append(Chunk(**row))
     return chunks, tokens
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -34,12 +35,14 @@ def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens, lower-cased, without punctuation and stopwords.
 
     Numbers keep their unit pieces (``30亿元`` -> ``30``, ``亿元``) so exact figures match.
+    Tokens are interned: an index holds each distinct word once, not once per occurrence
+    (measured: 17 KiB of token strings per chunk otherwise, 17 GiB at 1M chunks).
     """
     tokens = []
     for token in _jieba().lcut_for_search(text.lower()):
         token = token.strip()
         if token and _WORD.search(token) and token not in STOPWORDS:
-            tokens.append(token)
+            tokens.append(sys.intern(token))
     return tokens
 
 

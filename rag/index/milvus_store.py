@@ -62,7 +62,7 @@ ANALYZER = {
     "tokenizer": {"type": "jieba", "mode": "search"},
     "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS) + PUNCTUATION}],
 }
-BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the FAISS directory's BM25
+BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # the FAISS directory's BM25 (bm25s's defaults)
 
 
 def milvus_versions() -> dict[str, str]:

@@ -101,7 +101,7 @@ def library_versions(extra: Sequence[str] = ()) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"rag": __version__}
-    for package in ("faiss-cpu", "bm25s", "jieba", "langchain-text-splitters", "sentence-transformers", *extra):
+    for package in ("faiss-cpu", "scipy", "jieba", "langchain-text-splitters", "sentence-transformers", *extra):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
