@@ -86,7 +86,7 @@ def test_manifest_lists_model_chunking_versions_documents_and_sources(corpus_dir
     manifest = manifest_of(index_dir)
     assert manifest["embedding"] == {"model_id": FAKE_MODEL_ID, "dim": 256}
     assert manifest["chunking"] == {"chunk_size": 200, "chunk_overlap": 40, "version": ChunkingConfig().version}
-    assert {"rag", "faiss-cpu", "bm25s", "jieba", "langchain-text-splitters"} <= set(manifest["versions"])
+    assert {"rag", "faiss-cpu", "scipy", "jieba", "langchain-text-splitters"} <= set(manifest["versions"])
     henan_path = corpus_dir / "henan.txt"
     [henan_doc] = load_file(henan_path)
     [record] = [d for d in manifest["documents"] if d["doc_id"] == "henan"]

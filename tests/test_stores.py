@@ -56,7 +56,7 @@ def test_manifest_describes_the_index(saved, index_dir, embedder):
     assert manifest["embedding"] == {"model_id": FAKE_MODEL_ID, "dim": embedder.dim}
     assert manifest["chunking"] == ChunkingConfig().to_dict()
     assert manifest["n_chunks"] == 3
-    assert {"rag", "faiss-cpu", "bm25s", "jieba"} <= set(manifest["versions"])
+    assert {"rag", "faiss-cpu", "scipy", "jieba"} <= set(manifest["versions"])
     assert manifest["updated_at"]
     chunk_rows = (index_dir / "gen-000001" / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(row)["text"] for row in chunk_rows] == TEXTS
