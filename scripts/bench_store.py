@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,14 @@ def run_backend(location: str, n_chunks: int, n_queries: int, writes: int) -> di
     }
 
 
+def limit_memory(gigabytes: float | None) -> Any:
+    """A ``preexec_fn`` that caps the child's address space, or None."""
+    if gigabytes is None:
+        return None
+    limit = int(gigabytes * 2**30)
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def size_label(chunks: int) -> str:
     """10000 -> "10k", 1000000 -> "1m"."""
     return f"{chunks // 1_000_000}m" if chunks % 1_000_000 == 0 else f"{chunks // 1000}k"
@@ -215,7 +224,13 @@ def render_markdown(payload: dict[str, Any]) -> str:
     names = list(runs)
 
     def row(label: str, get: Any) -> list[Any]:
-        return [label, *(get(runs[name]) if "did_not_finish_s" not in runs[name] else "did not finish" for name in names)]
+        return [
+            label,
+            *(
+                get(runs[name]) if "did_not_finish" not in runs[name] else f"did not finish: {runs[name]['did_not_finish']}"
+                for name in names
+            ),
+        ]
 
     table = markdown_table(
         ["", *names],
@@ -255,8 +270,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         "Milvus Lite's dense index is FLAT (exact), like the directory's IndexFlatIP; its BM25 is Milvus's own (jieba analyzer).\n\n"
         f"{table}\n\n"
         "The directory (format rag-zh-index/2) writes a new segment with the added chunks plus the manifest on a commit "
-        "(removals are tombstones in the manifest), and a reader's refresh loads only the new segments; BM25 is rebuilt "
-        "in memory over all live chunks on the first lexical search after a change. Milvus writes only the changed rows "
+        "(removals are tombstones in the manifest), and a reader's refresh loads only the new segments; FAISS and BM25 "
+        "follow in place (rows appended, removed rows masked; BM25 statistics are computed at query time). Milvus writes only the changed rows "
         "plus the metadata pages, and a reader's refresh re-reads the metadata only.\n\n"
         "Not measured here: a Milvus server (standalone or cluster), which cannot run on this machine.\n\n"
         + machine_markdown(payload["machine"], payload["command"])
@@ -269,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--writes", type=int, default=5)
     parser.add_argument("--timeout-s", type=float, default=None, help="give up on a backend after this long (reported)")
+    parser.add_argument("--memory-gb", type=float, default=None, help="address-space limit of each backend's process (reported)")
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR)
     parser.add_argument("--location", help=argparse.SUPPRESS)  # internal: measure one backend, print JSON
     args = parser.parse_args(argv)
@@ -287,11 +303,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                 *(f"--{k}={v}" for k, v in (("chunks", args.chunks), ("queries", args.queries), ("writes", args.writes))),
             ]
             try:
-                done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=args.timeout_s)
+                done = subprocess.run(
+                    command,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.timeout_s,
+                    preexec_fn=limit_memory(args.memory_gb),
+                )
             except subprocess.TimeoutExpired as timeout:
                 sys.stderr.write(timeout.stderr.decode() if isinstance(timeout.stderr, bytes) else timeout.stderr or "")
                 log(f"{name}: did not finish within {args.timeout_s:.0f} s")
-                backends[name] = {"did_not_finish_s": args.timeout_s}
+                backends[name] = {"did_not_finish": f"within {args.timeout_s:.0f} s"}
+                continue
+            except subprocess.CalledProcessError as failed:
+                sys.stderr.write(failed.stderr)
+                reason = "out of memory" if "MemoryError" in failed.stderr else f"exit {failed.returncode}"
+                log(f"{name}: failed ({reason})")
+                backends[name] = {"did_not_finish": f"{reason} (limit {args.memory_gb} GB)" if args.memory_gb else reason}
                 continue
             sys.stderr.write(done.stderr)
             backends[name] = json.loads(done.stdout.strip().splitlines()[-1])
