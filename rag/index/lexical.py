@@ -52,9 +52,16 @@ class BM25Index:
         if self.size:
             self._bm25.index([list(t) for t in corpus_tokens], show_progress=False)
 
-    def search(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Rows and scores of the best ``k`` chunks with a positive score, best first."""
+    def search(self, query_tokens: Sequence[str], k: int, only: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Rows and scores of the best ``k`` chunks with a positive score, best first; ``only``: the
+        rows that may be returned (the others' scores are masked to zero before ranking)."""
         if not self.size or not query_tokens:
             return []
-        rows, scores = self._bm25.retrieve([list(query_tokens)], k=min(k, self.size), show_progress=False)
+        mask = None
+        if only is not None:
+            mask = np.zeros(self.size, dtype=np.float32)
+            mask[only] = 1.0
+        rows, scores = self._bm25.retrieve(
+            [list(query_tokens)], k=min(k, self.size), show_progress=False, weight_mask=mask
+        )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0 and np.isfinite(s)]
