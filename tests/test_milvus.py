@@ -273,3 +273,31 @@ def test_rag_eval_scores_a_milvus_lite_index_like_the_directory(tmp_path, corpus
     assert reports["milvus"]["config"]["index"]["chunks"] == reports["faiss"]["config"]["index"]["chunks"] > 0
     ranked = {name: [row["retrieved"][:1] for row in report["questions"]] for name, report in reports.items()}
     assert ranked["milvus"] == ranked["faiss"]  # the same first passage for each question
+
+
+def test_a_collection_from_before_dates_and_tags_opens_and_takes_source_filters(lite_uri, corpus_dir, monkeypatch):
+    from pymilvus import CollectionSchema
+
+    from rag.errors import InputError
+    from rag.index.filters import SearchFilter
+    from rag.index.milvus_store import client_for
+
+    add_field = CollectionSchema.add_field
+
+    def without_metadata(self, field_name, *args, **kwargs):  # the schema an older version created
+        return self if field_name in ("date", "tags") else add_field(self, field_name, *args, **kwargs)
+
+    embedder = HashingEmbedder(model_id=FAKE_MODEL_ID)
+    with monkeypatch.context() as patch:
+        patch.setattr(CollectionSchema, "add_field", without_metadata)
+        ingest([corpus_dir / "henan.txt"], lite_uri, embedder)
+    ingest([corpus_dir / "compute.txt"], lite_uri, embedder)  # a later write into the old collection
+    target = milvus_target(lite_uri)
+    fields = {f["name"] for f in client_for(target.uri, target.token).describe_collection(target.collection)["fields"]}
+    assert "source" in fields and not {"date", "tags"} & fields
+    retriever = Retriever(open_store(lite_uri), embedder)
+    assert {hit.chunk.doc_id for hit in retriever.search("基金 算力", k=5)} == {"henan", "compute"}
+    henan = str((corpus_dir / "henan.txt").resolve())
+    assert {hit.chunk.doc_id for hit in retriever.search("基金 算力", k=5, where=SearchFilter(sources=(henan,)))} == {"henan"}
+    with pytest.raises(InputError, match="rebuild"):
+        retriever.search("基金", k=5, where=SearchFilter(tags=("科技",)))
