@@ -21,6 +21,7 @@ import rag.index.ingest
 from rag.config import Settings
 from rag.errors import IndexStoreError
 from rag.index.faiss_store import FaissStore
+from rag.index.filters import SearchFilter
 from rag.index.ingest import ingest
 from rag.index.locations import local_dir, milvus_target, open_store
 from rag.index.migrate import migrate
@@ -139,6 +140,12 @@ def test_milvus_own_rrf_ranker_gives_the_retriever_s_fused_scores(lite_uri):
         assert [round(h.score, 6) for h in ours] == [round(f.score, 6) for f in native]
         assert ours[0].chunk == native[0].chunk
         assert {h.chunk.chunk_id for h in ours[:-1]} <= {f.chunk.chunk_id for f in native}  # ties may swap
+    source = sorted(store.sources())[0]
+    where = SearchFilter(sources=(source,))  # a filter is the same expression in both requests
+    ours = Retriever(store, embedder).search(HENAN_QUESTION, 10, where=where)
+    native = store.search_hybrid(HENAN_QUESTION, embedder.embed([HENAN_QUESTION], kind="query")[0], 10, where=where)
+    assert native and {f.chunk.source for f in native} == {source}
+    assert [round(h.score, 6) for h in ours] == [round(f.score, 6) for f in native]
 
 
 def test_an_interrupted_ingest_into_milvus_resumes_from_its_journal(lite_uri, monkeypatch):
@@ -279,7 +286,6 @@ def test_a_collection_from_before_dates_and_tags_opens_and_takes_source_filters(
     from pymilvus import CollectionSchema
 
     from rag.errors import InputError
-    from rag.index.filters import SearchFilter
     from rag.index.milvus_store import client_for
 
     add_field = CollectionSchema.add_field

@@ -265,7 +265,10 @@ class WebApp:
 
     def filter_choices(self) -> tuple[Any, Any]:
         """The choices of the filter row: every tag, and every source file (by name)."""
-        records = self.kb.documents() if self.models.store_exists() else []
+        try:
+            records = self.kb.documents() if self.models.store_exists() else []
+        except RagError:
+            records = []  # the knowledge-base tab says what is wrong
         tags = sorted({tag for record in records for tag in record.tags})
         files = sorted({(Path(record.source).name, record.source) for record in records})
         return gr.update(choices=tags), gr.update(choices=files)
