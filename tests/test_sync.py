@@ -3,14 +3,18 @@ untouched, resumable, recorded; the tags and dates it stores narrow retrieval. B
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import COMPUTE_ARTICLE, FUND_ARTICLE, ROBOT_ARTICLE, CountingEmbedder, FailingEmbedder, Interrupted, index_state
 
+from rag.components import Components
+from rag.config import REPO_ROOT, Settings
 from rag.errors import InputError, RagError
 from rag.index.chunking import ChunkingConfig
 from rag.index.filters import SearchFilter
@@ -63,6 +67,7 @@ def test_sync_adds_replaces_and_removes(folder, location, counting_embedder):
     embedded = counting_embedder.texts_embedded
     third = sync(folder, location, counting_embedder)
     assert not third.changed and counting_embedder.texts_embedded == embedded
+    assert third.chunks_total == open_store(location).count() > 0
     record = last_sync(location)
     assert record is not None and record["folder"] == str(folder.resolve())
     assert (record["added"], record["replaced"], record["removed"], record["unchanged"]) == (0, 0, 0, 2)
@@ -154,3 +159,21 @@ def test_watch_syncs_at_start_and_after_each_change_until_stopped(folder, tmp_pa
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.mark.real
+def test_a_tag_filter_narrows_real_dense_search(tmp_path):
+    """The sample corpus synced from two tagged folders, searched with the bundled embedder."""
+    shared = tmp_path / "shared"
+    for tag, path in zip(("证券日报", "其他"), sorted((REPO_ROOT / "corpus").glob("*.txt"))):
+        (shared / tag).mkdir(parents=True)
+        shutil.copy(path, shared / tag / path.name)
+    index = tmp_path / "index"
+    embedder = Components(replace(Settings(), index_dir=index)).embedder()
+    sync(shared, index, embedder)
+    retriever = Retriever(open_store(str(index)), embedder)
+    question = "八大算力枢纽节点总算力规模是多少"
+    top = retriever.search(question, k=1, mode="dense")[0].chunk
+    assert "215.5" in top.text and top.tags == ("其他",)
+    narrowed = retriever.search(question, k=3, mode="dense", where=SearchFilter(tags=("证券日报",)))
+    assert len(narrowed) == 3 and all(hit.chunk.tags == ("证券日报",) for hit in narrowed)

@@ -132,6 +132,7 @@ def ingest(
                 progress("load", n, len(files))
         if loaded or gone:
             _apply(store, loaded, gone, sources, documents, embedder, chunking, report, progress)
+        report.chunks_total = store.count()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -212,7 +213,6 @@ def _apply(
         progress("write", 0, 1)
     store.commit(dropped, new_chunks, new_vectors, list(documents.values()), list(sources.values()))
     pending.clear()
-    report.chunks_total = store.count()
     if progress:
         progress("write", 1, 1)
 
