@@ -234,6 +234,7 @@ def info(
 ) -> None:
     """Summarise an index: documents, chunks, model, sizes."""
     from rag.index.locations import disk_bytes
+    from rag.index.sync import last_sync
 
     settings = settings_for(index)
     try:
@@ -254,6 +255,7 @@ def info(
         "size_bytes": size,
         "updated_at": store.manifest.updated_at,
         "versions": store.manifest.versions,
+        "last_sync": last_sync(settings.index),
     }
     if as_json:
         payload = {**summary, "document_list": [d.__dict__ for d in documents]} if docs else summary

@@ -224,6 +224,8 @@ def test_sync_prints_one_summary_line_and_removes_deleted_files(tagged_folder, i
     assert "robots" not in run("info", "--docs", "--index", index_dir).stdout
     missing = run("sync", tagged_folder / "nope", "--index", index_dir)
     assert missing.exit_code == 1 and "nosuchfolder" in flat(missing.output)
+    last = json.loads(run("info", "--json", "--index", index_dir).stdout)["last_sync"]
+    assert last["folder"] == str(tagged_folder.resolve()) and (last["added"], last["removed"]) == (0, 1)
 
 
 def test_sync_watch_stops_cleanly_on_ctrl_c(tagged_folder, index_dir, monkeypatch):
