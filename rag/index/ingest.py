@@ -40,7 +40,6 @@ class IngestReport:
     documents_added: list[str] = field(default_factory=list)
     documents_replaced: list[str] = field(default_factory=list)
     documents_removed: list[str] = field(default_factory=list)
-    sources_removed: list[str] = field(default_factory=list)
     chunks_total: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
@@ -179,7 +178,6 @@ def _apply(
         removed = sources.pop(key).doc_ids
         dropped.update(removed)
         report.documents_removed.extend(removed)
-        report.sources_removed.append(key)
         for doc_id in removed:
             documents.pop(doc_id, None)
     for path, sha, docs in loaded:
