@@ -14,6 +14,7 @@ from rich.table import Table
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import RagError
+from rag.index.filters import SearchFilter
 from rag.progress import progress_reporter
 
 app = typer.Typer(
@@ -34,6 +35,22 @@ IndexOption = typer.Option(
     "-i",
     help="Index: a directory, milvus-lite:///abs/path/kb.db or milvus://host:19530/collection (default: $RAG_INDEX or index/default).",
 )
+
+
+DateFromOption = typer.Option(None, "--date-from", help="Only articles published on or after this date (2025-09-01).")
+DateToOption = typer.Option(None, "--date-to", help="Only articles published on or before this date.")
+SourceOption = typer.Option(None, "--source", help="Only chunks of this ingested file (repeatable; any of them).")
+TagOption = typer.Option(
+    None, "--tag", help="Only documents with this tag: a folder name or a JSONL tag (repeatable; any of them)."
+)
+
+
+def search_filter(
+    date_from: Optional[str], date_to: Optional[str], sources: Optional[List[str]], tags: Optional[List[str]]
+) -> SearchFilter:
+    """The filter the options ask for; a source is a file path, matched as ingested (absolute)."""
+    paths = [str(Path(source).expanduser().resolve()) for source in sources or []]
+    return SearchFilter.of(date_from, date_to, paths, tags)
 
 
 def fail(exc: Exception) -> None:
@@ -96,17 +113,59 @@ def ingest(
 
 
 @app.command()
+def sync(
+    folder: Path = typer.Argument(..., help="The folder the index should match (its subfolders become tags)."),
+    index: Optional[str] = IndexOption,
+    watch: bool = typer.Option(False, "--watch", help="Keep running: sync again whenever the folder changes (Ctrl-C stops)."),
+    interval: float = typer.Option(2.0, "--interval", min=0.2, help="With --watch: seconds between looks at the folder."),
+) -> None:
+    """Make the index match a folder: new and changed files in, deleted files out, unchanged ones untouched."""
+    from rag.index.chunking import ChunkingConfig
+    from rag.index.sync import summary
+    from rag.index.sync import sync as run_sync
+    from rag.index.sync import watch as watch_folder
+
+    components = components_for(index)
+    settings = components.settings
+
+    def once() -> None:
+        with progress_reporter(err) as progress:
+            report = run_sync(folder, settings.index, components.embedder(), ChunkingConfig.from_settings(settings), progress)
+        for path, message in report.files_failed:
+            err.print(f"[yellow]skipped[/] {path}: {message}", highlight=False)
+        out.print(summary(folder, report), highlight=False)
+        if report.files_failed and not watch:
+            raise typer.Exit(2)
+
+    try:
+        if not watch:
+            once()
+            return
+        out.print(f"watching {folder} every {interval:g} s (Ctrl-C stops)", highlight=False)
+        watch_folder(folder, once, interval, on_error=lambda exc: err.print(f"[bold red]错误 / error:[/] {exc}", highlight=False))
+    except RagError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        out.print("stopped watching", highlight=False)
+
+
+@app.command()
 def search(
     query: str = typer.Argument(..., help='The question, e.g. "河南设立的人工智能产业基金规模是多少"'),
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=100, help="How many chunks to show."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     index: Optional[str] = IndexOption,
+    date_from: Optional[str] = DateFromOption,
+    date_to: Optional[str] = DateToOption,
+    source: Optional[List[str]] = SourceOption,
+    tag: Optional[List[str]] = TagOption,
 ) -> None:
-    """Show the chunks that best match a question."""
+    """Show the chunks that best match a question (filters apply inside the search)."""
 
     try:
-        hits = components_for(index).retriever().search(query, k=k, mode=mode)  # type: ignore[arg-type]
+        where = search_filter(date_from, date_to, source, tag)
+        hits = components_for(index).retriever().search(query, k=k, mode=mode, where=where)  # type: ignore[arg-type]
     except RagError as exc:
         fail(exc)
         return
@@ -126,12 +185,17 @@ def ask(
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model (3-5 keeps it faithful)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, passages, timings)."),
     index: Optional[str] = IndexOption,
+    date_from: Optional[str] = DateFromOption,
+    date_to: Optional[str] = DateToOption,
+    source: Optional[List[str]] = SourceOption,
+    tag: Optional[List[str]] = TagOption,
 ) -> None:
     """Answer a question from the index with the local LLM, citing passages as \\[n]."""
     try:
+        where = search_filter(date_from, date_to, source, tag)
         pipeline = components_for(index, top_k=k).pipeline()
         answer = None
-        for event in pipeline.stream(question):
+        for event in pipeline.stream(question, where=where):
             if event.kind == "token" and not as_json:
                 out.print(event.text, end="", highlight=False, markup=False)
             elif event.kind == "retry" and not as_json:
@@ -170,6 +234,7 @@ def info(
 ) -> None:
     """Summarise an index: documents, chunks, model, sizes."""
     from rag.index.locations import disk_bytes
+    from rag.index.sync import last_sync
 
     settings = settings_for(index)
     try:
@@ -190,6 +255,7 @@ def info(
         "size_bytes": size,
         "updated_at": store.manifest.updated_at,
         "versions": store.manifest.versions,
+        "last_sync": last_sync(settings.index),
     }
     if as_json:
         payload = {**summary, "document_list": [d.__dict__ for d in documents]} if docs else summary
@@ -315,6 +381,10 @@ def evaluate(
     gate_latency: bool = typer.Option(
         False, "--gate-latency", help="Also fail on slower p50 latencies (only meaningful on the baseline's machine)."
     ),
+    date_from: Optional[str] = DateFromOption,
+    date_to: Optional[str] = DateToOption,
+    source: Optional[List[str]] = SourceOption,
+    tag: Optional[List[str]] = TagOption,
 ) -> None:
     """Run the regression set (or an external set) and write a report; --baseline fails on regressions (exit 3).
 
@@ -323,6 +393,7 @@ def evaluate(
     from rag.evaluation.command import run_cli_eval
 
     try:
+        where = search_filter(date_from, date_to, source, tag)
         code = run_cli_eval(
             settings=Settings(),
             index=index,
@@ -337,6 +408,7 @@ def evaluate(
             console=out,
             fresh=fresh,
             gate_latency=gate_latency,
+            where=where,
         )
     except RagError as exc:
         fail(exc)

@@ -12,6 +12,7 @@ import pytest
 
 from rag.errors import IndexStoreError
 from rag.index.chunking import Chunk, ChunkingConfig, chunk_id_for
+from rag.index.filters import SearchFilter
 from rag.index.store import DocumentRecord, SourceRecord, Store, check_same_chunking, check_same_model, text_key
 from rag.models.fakes import HashingEmbedder
 
@@ -21,11 +22,13 @@ ARTICLES = {
     "guangxi": ("/src/guangxi.txt", ["广西计划组建不低于100亿元的人工智能产业基金。"]),
     "compute": ("/src/compute.txt", ["八大算力枢纽节点总算力规模达215.5 EFLOPS。"]),
 }
+METADATA = {"henan": ("2025-08-01", ("地方", "河南")), "guangxi": ("2025-09-15", ("地方",)), "compute": ("", ("算力",))}
 
 
 def article(doc_id: str) -> tuple[list[Chunk], DocumentRecord, SourceRecord]:
     source, texts = ARTICLES[doc_id]
-    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n) for n, t in enumerate(texts)]
+    date, tags = METADATA[doc_id]
+    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n, date, tags) for n, t in enumerate(texts)]
     document = DocumentRecord(doc_id, f"{doc_id} 标题", source, "hash-" + doc_id, len(chunks), sum(map(len, texts)), "now")
     return chunks, document, SourceRecord(source, "sha-" + doc_id, [doc_id], "now")
 
@@ -158,3 +161,43 @@ class StoreConformance:
         np.testing.assert_allclose(again.vectors["k2"], vectors[1])
         again.clear()
         assert store.embedding_journal(MODEL).vectors == {}
+
+    # ---------------------------------------------------------------- filters
+
+    def test_chunks_keep_their_date_and_tags(self, tmp_path):
+        store = self.reopen(self.filled(tmp_path))
+        found = store.search_lexical("河南 基金", 1)[0].chunk
+        assert (found.date, found.tags) == ("2025-08-01", ("地方", "河南"))
+        assert found == article("henan")[0][0]
+        dense = store.search_dense(self.query(article("compute")[0][0].embed_text), 1)[0].chunk
+        assert (dense.date, dense.tags) == ("", ("算力",))
+
+    @pytest.mark.parametrize(
+        "where, expected",
+        [
+            (SearchFilter(), {"henan", "guangxi", "compute"}),
+            (SearchFilter(date_from="2025-09-01"), {"guangxi"}),
+            (SearchFilter(date_to="2025-08-31"), {"henan"}),
+            (SearchFilter(date_from="2025-08-01", date_to="2025-09-15"), {"henan", "guangxi"}),
+            (SearchFilter(sources=("/src/compute.txt", "/src/guangxi.txt")), {"compute", "guangxi"}),
+            (SearchFilter(tags=("河南", "算力")), {"henan", "compute"}),
+            (SearchFilter(date_from="2025-01-01", tags=("算力",)), set()),
+        ],
+    )
+    def test_filters_narrow_dense_search_inside_the_search(self, tmp_path, where, expected):
+        store = self.filled(tmp_path)
+        found = store.search_dense(self.query(article("compute")[0][0].embed_text), 10, where)
+        assert {f.chunk.doc_id for f in found} == expected
+        assert all(where.matches(f.chunk) for f in found)
+        if expected:  # top-1 comes from the matching chunks, not a filtered fixed top-k
+            assert store.search_dense(self.query(article("compute")[0][0].embed_text), 1, where)[0].chunk.doc_id in expected
+
+    def test_filters_narrow_lexical_search(self, tmp_path):
+        store = self.reopen(self.filled(tmp_path))
+        assert {f.chunk.doc_id for f in store.search_lexical("人工智能 产业基金", 10)} == {"henan", "guangxi"}
+        late = store.search_lexical("人工智能 产业基金", 1, SearchFilter(date_from="2025-09-01"))
+        assert [f.chunk.doc_id for f in late] == ["guangxi"]
+        tagged = store.search_lexical("人工智能 产业基金", 10, SearchFilter(tags=("河南",)))
+        assert {f.chunk.doc_id for f in tagged} == {"henan"}
+        assert store.search_lexical("EFLOPS", 10, SearchFilter(sources=("/src/henan.txt",))) == []
+        assert store.search_lexical("基金", 10, SearchFilter(sources=("/src/nowhere.txt",))) == []

@@ -473,3 +473,67 @@ def test_rag_api_refuses_an_open_host_without_keys_before_loading_anything(monke
     short.write_text("short\n", encoding="utf-8")
     with pytest.raises(RagError, match="at least 16 characters"):
         api_server.serve_api(Settings(), host="0.0.0.0", keys_file=short)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@pytest.fixture
+def tagged_index(corpus_dir, tmp_path) -> Path:
+    """The small corpus synced with compute.txt in a 科技 subfolder and henan.txt dated by a page header."""
+    from rag.index.sync import sync
+
+    (corpus_dir / "科技").mkdir()
+    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
+    henan = corpus_dir / "henan.txt"
+    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
+    index = tmp_path / "tagged-index"
+    sync(corpus_dir, index, HashingEmbedder(model_id=FAKE_MODEL_ID))
+    return index
+
+
+FILTER_QUESTION = "人工智能产业基金 算力规模 机器人"
+
+
+def test_search_filters_are_applied_inside_retrieval(tagged_index):
+    with Server(components_for(tagged_index)) as running:
+
+        def doc_ids(**filters: object) -> set[str]:
+            response = httpx.post(f"{running.url}/v1/search", json={"query": FILTER_QUESTION, "top_k": 10, **filters})
+            assert response.status_code == 200, response.text
+            return {hit["doc_id"] for hit in response.json()["data"]}
+
+        assert doc_ids() == {"henan", "compute", "robots"}
+        assert doc_ids(tags=["科技"]) == {"compute"}
+        assert doc_ids(date_from="2025-08-01", date_to="2025-08-31") == {"henan"}
+        robots = next(d["source"] for d in httpx.get(f"{running.url}/v1/documents").json()["data"] if d["doc_id"] == "robots")
+        assert doc_ids(sources=[robots]) == {"robots"}
+        dated = httpx.post(f"{running.url}/v1/search", json={"query": FILTER_QUESTION, "date_from": "2025-08-01"}).json()
+        assert dated["filters"] == {"date_from": "2025-08-01"} and dated["data"][0]["date"] == "2025-08-09"
+        bad = httpx.post(f"{running.url}/v1/search", json={"query": FILTER_QUESTION, "date_to": "昨天"})
+        assert bad.status_code == 400 and "date_to '昨天' is not a date" in bad.json()["error"]["message"]
+
+
+def test_chat_takes_filters_as_an_extra_field(tagged_index):
+    with Server(components_for(tagged_index)) as running:
+        client = running.client()
+        completion = client.chat.completions.create(
+            model="rag-zh",
+            messages=[{"role": "user", "content": "人工智能产业基金的规模是多少？"}],
+            extra_body={"filters": {"tags": ["科技"]}},
+        )
+        sources = completion.model_extra["sources"]
+        assert sources and {s["doc_id"] for s in sources} == {"compute"} and sources[0]["tags"] == ["科技"]
+        unknown = httpx.post(
+            f"{running.url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "基金"}], "filters": {"tag": ["科技"]}},
+        )
+        assert unknown.status_code == 400 and "filters.tag" in unknown.json()["error"]["message"]
+
+
+def test_mcp_search_takes_filters(tagged_index):
+    from rag.api.mcp_server import build_mcp
+
+    server = build_mcp(components_for(tagged_index))
+    result = asyncio.run(server.call_tool("search_knowledge_base", {"query": FILTER_QUESTION, "top_k": 10, "tags": ["科技"]}))
+    assert {p["doc_id"] for p in result.structured_content["passages"]} == {"compute"}

@@ -34,7 +34,7 @@ def cli_index(corpus_dir, index_dir) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["ingest"], ["search"], ["ask"], ["info"], ["remove"], ["serve"], ["eval"], ["models"], ["models", "prepare"]],
+    [[], ["ingest"], ["sync"], ["search"], ["ask"], ["info"], ["remove"], ["serve"], ["eval"], ["models"], ["models", "prepare"]],
     ids=lambda c: " ".join(c) or "rag",
 )
 def test_help_works_for_every_command(command):
@@ -94,7 +94,7 @@ def test_search_json_schema_and_top_hit(cli_index):
     hits = json.loads(result.stdout)
     assert len(hits) == 3
     for hit in hits:
-        assert set(hit) == {"rank", "chunk_id", "doc_id", "title", "source", "text", "score"}
+        assert set(hit) == {"rank", "chunk_id", "doc_id", "title", "source", "date", "tags", "text", "score"}
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert "30亿元" in hits[0]["text"] and hits[0]["doc_id"] == "henan"
 
@@ -199,3 +199,67 @@ def test_ask_says_when_a_refusal_is_retried(cli_index, monkeypatch):
     assert text.index(REFUSAL) < text.index("retrying") < text.index("30亿元的人工智能产业基金[1]")
     payload = json.loads(run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index, "--json").output)
     assert not payload["refused"] and payload["timings"]["attempts"] == 2
+
+
+# --------------------------------------------------------------------------- sync and filters
+
+
+@pytest.fixture
+def tagged_folder(corpus_dir) -> Path:
+    """The corpus with compute.txt moved into a subfolder (its tag) and henan.txt dated by a page header."""
+    (corpus_dir / "科技").mkdir()
+    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
+    henan = corpus_dir / "henan.txt"
+    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
+    return corpus_dir
+
+
+def test_sync_prints_one_summary_line_and_removes_deleted_files(tagged_folder, index_dir):
+    first = run("sync", tagged_folder, "--index", index_dir)
+    assert first.exit_code == 0, first.output
+    assert flat(f"synced {tagged_folder}: 3 added, 0 replaced, 0 removed, 0 files unchanged, 0 failed;") in flat(first.stdout)
+    (tagged_folder / "robots.md").unlink()
+    second = run("sync", tagged_folder, "--index", index_dir)
+    assert second.exit_code == 0 and flat("0 added, 0 replaced, 1 removed, 2 files unchanged") in flat(second.stdout)
+    assert "robots" not in run("info", "--docs", "--index", index_dir).stdout
+    missing = run("sync", tagged_folder / "nope", "--index", index_dir)
+    assert missing.exit_code == 1 and "nosuchfolder" in flat(missing.output)
+    last = json.loads(run("info", "--json", "--index", index_dir).stdout)["last_sync"]
+    assert last["folder"] == str(tagged_folder.resolve()) and (last["added"], last["removed"]) == (0, 1)
+
+
+def test_sync_watch_stops_cleanly_on_ctrl_c(tagged_folder, index_dir, monkeypatch):
+    def interrupted_watch(folder, run_once, interval, on_error):
+        run_once()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rag.index.sync.watch", interrupted_watch)
+    result = run("sync", tagged_folder, "--watch", "--interval", "0.5", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert "3added" in flat(result.stdout) and "stoppedwatching" in flat(result.stdout)
+
+
+def test_search_filters_narrow_the_hits(tagged_folder, index_dir):
+    assert run("sync", tagged_folder, "--index", index_dir).exit_code == 0
+    question = "人工智能产业基金 算力规模 机器人"
+
+    def doc_ids(*options: str) -> set[str]:
+        result = run("search", question, "--json", "-k", "10", "--index", index_dir, *options)
+        assert result.exit_code == 0, result.output
+        return {hit["doc_id"] for hit in json.loads(result.stdout)}
+
+    assert doc_ids() == {"henan", "compute", "robots"}
+    assert doc_ids("--tag", "科技") == {"compute"}
+    assert doc_ids("--date-from", "2025-08-01", "--date-to", "2025-08-31") == {"henan"}
+    assert doc_ids("--source", str(tagged_folder / "robots.md"), "--source", str(tagged_folder / "henan.txt")) == {"robots", "henan"}
+    bad = run("search", question, "--date-from", "last week", "--index", index_dir)
+    assert bad.exit_code == 1 and flat("date_from 'last week' is not a date like 2025-09-01") in flat(bad.output)
+
+
+def test_ask_answers_from_the_filtered_passages_only(tagged_folder, index_dir, monkeypatch):
+    monkeypatch.setenv("RAG_LLM_BACKEND", "fake:scripted")
+    assert run("sync", tagged_folder, "--index", index_dir).exit_code == 0
+    result = run("ask", "人工智能产业基金的规模是多少？", "--json", "--tag", "科技", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    passages = json.loads(result.stdout)["passages"]
+    assert passages and {p["doc_id"] for p in passages} == {"compute"}

@@ -50,6 +50,7 @@ from rag.evaluation.scoring import (
 )
 from rag.index.chunking import Chunk
 from rag.index.faiss_store import FaissStore
+from rag.index.filters import SearchFilter
 from rag.models.fakes import ScriptedGenerator
 from rag.models.generators import Message
 from rag.qa.prompts import REFUSAL, REWRITE_SYSTEM
@@ -541,3 +542,13 @@ def test_sync_index_drops_files_no_longer_in_the_corpus(tmp_path, corpus_dir, em
     assert len(FaissStore.load(settings.index_dir).documents()) == 3
     sync_index([corpus_dir / "henan.txt"], settings, embedder, progress=lambda *_: None)
     assert [d.title for d in FaissStore.load(settings.index_dir).documents()] == ["河南设立人工智能产业基金"]
+
+
+def test_eval_retrieval_uses_the_filter_and_records_it(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    henan = str((corpus_dir / "henan.txt").resolve())
+    code, _ = _eval(tmp_path, questions, [corpus_dir], "filtered", retrieval_only=True, where=SearchFilter(sources=(henan,)))
+    report = json.loads((tmp_path / "filtered" / "report.json").read_text(encoding="utf-8"))
+    assert code == 0 and report["config"]["filters"] == {"sources": [henan]}
+    retrieved = [passage["doc_id"] for row in report["questions"] for passage in row["retrieved"]]
+    assert retrieved and set(retrieved) == {"henan"}  # robots.md answers q002, but the filter leaves it out

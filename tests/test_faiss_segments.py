@@ -245,3 +245,24 @@ def test_a_format_2_manifest_without_a_valid_segment_list_is_refused(big):
         (big.root / MANIFEST).write_text(json.dumps({**manifest, "segments": segments}), encoding="utf-8")
         with pytest.raises(IndexStoreError, match="not an index manifest"):
             FaissStore.load(big.root)
+
+
+def test_an_index_from_before_dates_and_tags_still_opens(tmp_path, corpus_dir):
+    from rag.index.filters import SearchFilter
+    from rag.index.ingest import ingest
+    from rag.models.fakes import HashingEmbedder
+
+    embedder = HashingEmbedder(model_id="fake:hashing")
+    root = tmp_path / "index"
+    ingest([corpus_dir], root, embedder)
+    for segment in root.glob("gen-*/chunks.jsonl"):  # as an older version wrote them
+        rows = [json.loads(line) for line in segment.read_text(encoding="utf-8").splitlines()]
+        segment.write_text("".join(json.dumps({k: v for k, v in r.items() if k not in ("date", "tags")}) + "\n" for r in rows))
+    manifest = manifest_of(root)
+    manifest["documents"] = [{k: v for k, v in d.items() if k not in ("date", "tags")} for d in manifest["documents"]]
+    (root / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    store = FaissStore.load(root)
+    assert {(d.date, tuple(d.tags)) for d in store.documents()} == {("", ())}
+    query = embedder.embed(["算力"], kind="query")[0]
+    assert store.search_dense(query, 3)[0].chunk.tags == ()
+    assert store.search_dense(query, 3, SearchFilter(tags=("科技",))) == []

@@ -21,6 +21,7 @@ import rag.index.ingest
 from rag.config import Settings
 from rag.errors import IndexStoreError
 from rag.index.faiss_store import FaissStore
+from rag.index.filters import SearchFilter
 from rag.index.ingest import ingest
 from rag.index.locations import local_dir, milvus_target, open_store
 from rag.index.migrate import migrate
@@ -139,6 +140,12 @@ def test_milvus_own_rrf_ranker_gives_the_retriever_s_fused_scores(lite_uri):
         assert [round(h.score, 6) for h in ours] == [round(f.score, 6) for f in native]
         assert ours[0].chunk == native[0].chunk
         assert {h.chunk.chunk_id for h in ours[:-1]} <= {f.chunk.chunk_id for f in native}  # ties may swap
+    source = sorted(store.sources())[0]
+    where = SearchFilter(sources=(source,))  # a filter is the same expression in both requests
+    ours = Retriever(store, embedder).search(HENAN_QUESTION, 10, where=where)
+    native = store.search_hybrid(HENAN_QUESTION, embedder.embed([HENAN_QUESTION], kind="query")[0], 10, where=where)
+    assert native and {f.chunk.source for f in native} == {source}
+    assert [round(h.score, 6) for h in ours] == [round(f.score, 6) for f in native]
 
 
 def test_an_interrupted_ingest_into_milvus_resumes_from_its_journal(lite_uri, monkeypatch):
@@ -273,3 +280,30 @@ def test_rag_eval_scores_a_milvus_lite_index_like_the_directory(tmp_path, corpus
     assert reports["milvus"]["config"]["index"]["chunks"] == reports["faiss"]["config"]["index"]["chunks"] > 0
     ranked = {name: [row["retrieved"][:1] for row in report["questions"]] for name, report in reports.items()}
     assert ranked["milvus"] == ranked["faiss"]  # the same first passage for each question
+
+
+def test_a_collection_from_before_dates_and_tags_opens_and_takes_source_filters(lite_uri, corpus_dir, monkeypatch):
+    from pymilvus import CollectionSchema
+
+    from rag.errors import InputError
+    from rag.index.milvus_store import client_for
+
+    add_field = CollectionSchema.add_field
+
+    def without_metadata(self, field_name, *args, **kwargs):  # the schema an older version created
+        return self if field_name in ("date", "tags") else add_field(self, field_name, *args, **kwargs)
+
+    embedder = HashingEmbedder(model_id=FAKE_MODEL_ID)
+    with monkeypatch.context() as patch:
+        patch.setattr(CollectionSchema, "add_field", without_metadata)
+        ingest([corpus_dir / "henan.txt"], lite_uri, embedder)
+    ingest([corpus_dir / "compute.txt"], lite_uri, embedder)  # a later write into the old collection
+    target = milvus_target(lite_uri)
+    fields = {f["name"] for f in client_for(target.uri, target.token).describe_collection(target.collection)["fields"]}
+    assert "source" in fields and not {"date", "tags"} & fields
+    retriever = Retriever(open_store(lite_uri), embedder)
+    assert {hit.chunk.doc_id for hit in retriever.search("基金 算力", k=5)} == {"henan", "compute"}
+    henan = str((corpus_dir / "henan.txt").resolve())
+    assert {hit.chunk.doc_id for hit in retriever.search("基金 算力", k=5, where=SearchFilter(sources=(henan,)))} == {"henan"}
+    with pytest.raises(InputError, match="rebuild"):
+        retriever.search("基金", k=5, where=SearchFilter(tags=("科技",)))

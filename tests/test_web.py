@@ -353,3 +353,42 @@ def test_the_chat_shows_the_queue_position_while_the_model_answers_someone_else(
     holder.leave()
     *_, (chat, turns, _sources, _box) = updates
     assert "30亿元" in chat[-1]["content"] and turns[-1].answer is not None
+
+
+# --------------------------------------------------------------------------- filters and folder sync
+
+
+@pytest.fixture
+def synced_index(corpus_dir, tmp_path) -> Path:
+    """The small corpus synced with compute.txt in a 科技 subfolder and henan.txt dated by a page header."""
+    from rag.index.sync import sync
+
+    (corpus_dir / "科技").mkdir()
+    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
+    henan = corpus_dir / "henan.txt"
+    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
+    index = tmp_path / "index" / "main"
+    sync(corpus_dir, index, HashingEmbedder(model_id=FAKE_MODEL_ID))
+    return index
+
+
+def test_the_filter_row_narrows_the_passages_and_cards_show_date_and_tags(tmp_path, synced_index):
+    app = make_app(tmp_path, synced_index)
+    tags, files = app.filter_choices()
+    assert tags["choices"] == ["科技"] and [name for name, _ in files["choices"]] == ["compute.txt", "henan.txt", "robots.md"]
+    *_, (_, turns, sources, _) = app.ask("人工智能产业基金的规模是多少？", [], "", "", ["科技"], [])
+    assert {hit.chunk.doc_id for hit in turns[-1].passages} == {"compute"} and "#科技" in sources
+    *_, (_, turns, sources, _) = app.ask("人工智能产业基金的规模是多少？", [], "2025-08-01", "2025-08-31", [], [])
+    assert {hit.chunk.doc_id for hit in turns[-1].passages} == {"henan"} and "2025-08-09" in sources
+
+
+def test_a_bad_filter_date_is_a_warning_not_an_answer(tmp_path, synced_index, monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **kwargs: warnings.append(message))
+    outputs = list(make_app(tmp_path, synced_index).ask(HENAN, [], "下周", "", [], []))
+    assert all(is_skip(value) for value in outputs[-1]) and "筛选条件有误" in warnings[0]
+
+
+def test_the_knowledge_base_tab_shows_the_last_sync(tmp_path, synced_index):
+    summary, rows, _ = make_app(tmp_path, synced_index).kb_view()
+    assert "上次同步：" in summary and "新增 3，更新 0，删除 0" in summary and len(rows) == 3

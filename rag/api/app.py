@@ -260,7 +260,8 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         loader.require()
         question, history = conversation(body)
         pipeline = await run_in_threadpool(components.pipeline)
-        events = pipeline.stream(question, history, body.top_k)
+        where = body.filters.search_filter() if body.filters else None
+        events = pipeline.stream(question, history, body.top_k, where)
         first = await run_in_threadpool(next, events)  # a full queue or a bad question fails here, as JSON
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -303,8 +304,15 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         """The passages retrieval finds for a query, with scores; never waits for the LLM."""
         loader.require()
         retriever = await run_in_threadpool(components.retriever)
-        hits = await run_in_threadpool(retriever.search, body.query, body.top_k, body.mode)
-        return {"object": "list", "query": body.query, "mode": body.mode, "data": [hit.to_dict() for hit in hits]}
+        where = body.search_filter()
+        hits = await run_in_threadpool(retriever.search, body.query, body.top_k, body.mode, where)
+        return {
+            "object": "list",
+            "query": body.query,
+            "mode": body.mode,
+            **({"filters": where.to_dict()} if where else {}),
+            "data": [hit.to_dict() for hit in hits],
+        }
 
     @app.get("/v1/documents")
     async def list_documents() -> dict[str, Any]:

@@ -53,6 +53,8 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
             "doc_id": chunk.doc_id,
             "title": chunk.title,
             "source": chunk.source,
+            "date": chunk.date,
+            "tags": list(chunk.tags),
             "text": chunk.text,
             "score": round(hit.score, 6),
         }

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 
 from rag import __version__
 from rag.components import Components
+from rag.index.filters import SearchFilter
 from rag.knowledge_base import KnowledgeBase
 from rag.qa.retriever import check_query
 
@@ -31,28 +32,44 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
     @server.tool(
         description=(
             "在知识库中检索与查询最相关的文章段落（稠密向量 + BM25 混合检索），返回段落原文、标题、来源和分数。"
-            " Search the knowledge base of Chinese articles; returns the best passages with title, source and score."
+            " Search the knowledge base of Chinese articles; returns the best passages with title, source, date, tags and score."
+            " 可选过滤 / optional filters: date_from, date_to (2025-09-01), sources (file paths), tags (any of them)."
         )
     )
     async def search_knowledge_base(
-        query: str, top_k: int = 5, mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+        query: str,
+        top_k: int = 5,
+        mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sources: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> dict[str, Any]:
         query = check_query(query)
         top_k = max(1, min(int(top_k), 50))
+        where = SearchFilter.of(date_from, date_to, sources, tags)
         retriever = await anyio.to_thread.run_sync(components.retriever)
-        hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode))
+        hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode, where))
         return {"query": query, "mode": mode, "passages": [hit.to_dict() for hit in hits]}
 
     @server.tool(
         description=(
             "用知识库回答中文问题：本地大模型只根据检索到的段落作答，每句用 [n] 标注出处；资料中没有答案时明确拒答。"
             " Answer a question from the knowledge base with the local LLM; every claim cites passage [n]; refuses when the articles are silent."
+            " 可选过滤 / optional filters as in search_knowledge_base."
         )
     )
-    async def ask_knowledge_base(question: str) -> dict[str, Any]:
+    async def ask_knowledge_base(
+        question: str,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sources: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
         question = check_query(question)
+        where = SearchFilter.of(date_from, date_to, sources, tags)
         pipeline = await anyio.to_thread.run_sync(components.pipeline)
-        answer = await anyio.to_thread.run_sync(pipeline.ask, question)
+        answer = await anyio.to_thread.run_sync(lambda: pipeline.ask(question, where=where))
         return {
             "answer": answer.answer,
             "refused": answer.refused,

@@ -6,12 +6,29 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.index.filters import SearchFilter
 from rag.qa.retriever import MAX_QUERY_CHARS
 
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
 MAX_EMBED_INPUTS = 256
 MAX_EMBED_CHARS = 8_192
+MAX_FILTER_VALUES = 100
+
+
+class Filters(BaseModel):
+    """Search filters (our extension): ISO date bounds (inclusive), any of ``sources`` (ingested file
+    paths as ``GET /v1/documents`` lists them), any of ``tags``."""
+
+    model_config = ConfigDict(extra="forbid")
+    date_from: str | None = Field(default=None, max_length=32)
+    date_to: str | None = Field(default=None, max_length=32)
+    sources: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+
+    def search_filter(self) -> SearchFilter:
+        """The checked filter; a bad date is an :class:`~rag.errors.InputError` (400)."""
+        return SearchFilter.of(self.date_from, self.date_to, self.sources, self.tags)
 
 
 class TextPart(BaseModel):
@@ -40,7 +57,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """``POST /v1/chat/completions``. ``top_k`` (passages shown to the model) is our extension."""
+    """``POST /v1/chat/completions``. ``top_k`` (passages shown to the model) and ``filters`` (which
+    passages retrieval may use) are our extensions."""
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
@@ -48,6 +66,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     top_k: int | None = Field(default=None, ge=1, le=10)
+    filters: Filters | None = None
 
 
 class EmbeddingsRequest(BaseModel):
@@ -63,8 +82,8 @@ class EmbeddingsRequest(BaseModel):
         return [self.input] if isinstance(self.input, str) else list(self.input)
 
 
-class SearchRequest(BaseModel):
-    """``POST /v1/search``: the passages retrieval finds, without the LLM."""
+class SearchRequest(Filters):
+    """``POST /v1/search``: the passages retrieval finds, without the LLM (filter fields at the top level)."""
 
     model_config = ConfigDict(extra="allow")
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)

@@ -29,6 +29,7 @@ from rag.evaluation.scoring import (
 )
 from rag.index.chunking import ChunkingConfig
 from rag.index.documents import file_sha256, iter_input_files
+from rag.index.filters import SearchFilter
 from rag.index.ingest import ingest, remove
 from rag.models.embedders import Embedder
 from rag.models.generators import Generator
@@ -107,13 +108,14 @@ def open_eval(
     retrieval_only: bool,
     generator: Generator | None,
     progress: ProgressCallback,
+    where: SearchFilter | None = None,
 ) -> tuple[ModeRetriever, QAPipeline | None]:
     """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
     components = Components(settings, generator=generator, top_k=top_k)
     embedder = components.embedder()
     if corpus:
         sync_index(corpus, settings, embedder, progress)
-    retriever = ModeRetriever(components.open_store(), embedder, mode)
+    retriever = ModeRetriever(components.open_store(), embedder, mode, where)
     if retrieval_only:
         return retriever, None
     return retriever, QAPipeline(retriever, components.generator(), top_k=top_k)
@@ -143,6 +145,7 @@ def run_config(
             "corpus": [str(path) for path in corpus],
         },
         "mode": retriever.mode,
+        **({"filters": retriever.where.to_dict()} if retriever.where else {}),
         "top_k": top_k,
         "retrieval_k": RETRIEVAL_K,
         "retrieval_only": pipeline is None,
@@ -174,12 +177,14 @@ def run_cli_eval(
     generator: Generator | None = None,
     fresh: bool = False,
     gate_latency: bool = False,
+    where: SearchFilter | None = None,
 ) -> int:
     """``rag eval``: score, write report.json/.md/.html and chart.png to ``out_dir``, return the exit code.
 
     The code is :data:`REGRESSION_EXIT_CODE` when the gate (:data:`rag.evaluation.baseline.GATES`)
     finds a regression against ``baseline``, else 0; ``gate_latency`` gates the p50 latencies too
-    (meaningful on the baseline's machine only). ``generator`` replaces the configured LLM (tests
+    (meaningful on the baseline's machine only). ``where`` restricts retrieval (search filters).
+    ``generator`` replaces the configured LLM (tests
     pass a fake). Rows are journalled in ``out_dir`` as they are scored, so an interrupted run
     resumes where it stopped; ``fresh`` discards such a journal.
     """
@@ -192,7 +197,7 @@ def run_cli_eval(
     corpus = eval_corpus(questions, corpus, index)
     settings = settings.with_index(eval_index_dir(index, corpus, out_dir, settings.index))
     with progress_reporter(console) as progress:
-        retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress)  # type: ignore[arg-type]
+        retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress, where)  # type: ignore[arg-type]
         config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
         journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
         if fresh:

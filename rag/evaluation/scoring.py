@@ -39,6 +39,7 @@ from rag.evaluation.metrics import (
     refusal_precision_recall,
 )
 from rag.index.chunking import Chunk
+from rag.index.filters import SearchFilter
 from rag.index.store import Store
 from rag.models.embedders import Embedder
 from rag.models.generators import Message
@@ -177,12 +178,15 @@ class QuestionRow:
 class ModeRetriever(Retriever):
     """A retriever searching in a fixed mode, so the pipeline answers from the mode under test."""
 
-    def __init__(self, index: Path | Store, embedder: Embedder, mode: SearchMode) -> None:
+    def __init__(self, index: Path | Store, embedder: Embedder, mode: SearchMode, where: SearchFilter | None = None) -> None:
         super().__init__(index, embedder)
         self.mode = mode
+        self.where = where or SearchFilter()
 
-    def search(self, query: str, k: int = 5, mode: SearchMode | None = None) -> list[SearchHit]:
-        return super().search(query, k=k, mode=mode or self.mode)
+    def search(
+        self, query: str, k: int = 5, mode: SearchMode | None = None, where: SearchFilter | None = None
+    ) -> list[SearchHit]:
+        return super().search(query, k=k, mode=mode or self.mode, where=where or self.where)
 
 
 def _passage(chunk: Chunk, gold: bool) -> dict[str, Any]:

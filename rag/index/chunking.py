@@ -55,7 +55,10 @@ class ChunkingConfig:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of a document. ``chunk_id`` is a content hash, stable across re-ingests."""
+    """A passage of a document. ``chunk_id`` is a content hash, stable across re-ingests.
+
+    ``date`` (ISO publication date, or "") and ``tags`` are its document's, for search filters.
+    """
 
     chunk_id: str
     doc_id: str
@@ -63,6 +66,12 @@ class Chunk:
     source: str
     text: str
     position: int
+    date: str = ""
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tags, tuple):  # read back from JSON or Milvus as a list
+            object.__setattr__(self, "tags", tuple(self.tags))
 
     @property
     def embed_text(self) -> str:
@@ -96,6 +105,8 @@ def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
             source=document.source,
             text=piece,
             position=position,
+            date=document.date,
+            tags=document.tags,
         )
         for position, piece in enumerate(p for p in pieces if p.strip())
     ]

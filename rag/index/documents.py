@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from rag.errors import InputError
+from rag.index.dates import date_in_head, parse_date
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -34,13 +35,19 @@ _MAX_TITLE_CHARS = 48
 
 @dataclass(frozen=True)
 class Document:
-    """One article: ``doc_id`` is stable for the same source and position."""
+    """One article: ``doc_id`` is stable for the same source and position.
+
+    ``date`` is the ISO publication date when the file states one (see :mod:`rag.index.dates`),
+    ``tags`` come from a JSONL ``tags`` field and the folders the file sits in.
+    """
 
     doc_id: str
     title: str
     text: str
     source: str
     meta: dict[str, str] = field(default_factory=dict)
+    date: str = ""
+    tags: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -321,6 +328,7 @@ def _doc_id_base(path: Path) -> str:
 def _documents_from_text(path: Path, text: str, title: str = "") -> list[Document]:
     articles = split_articles(text)
     base = _doc_id_base(path)
+    page_date = date_in_head(text, header_only=True)
     documents = []
     for n, article in enumerate(articles, start=1):
         body = reflow(article.text)
@@ -329,7 +337,8 @@ def _documents_from_text(path: Path, text: str, title: str = "") -> list[Documen
         article_title = article.title or (title if len(articles) == 1 else "") or fallback_title(body, path.stem)
         doc_id = base if len(articles) == 1 else f"{base}#{n}"
         meta = {"byline": article.byline} if article.byline else {}
-        documents.append(Document(doc_id=doc_id, title=article_title, text=body, source=str(path), meta=meta))
+        date = date_in_head(article.text) or page_date
+        documents.append(Document(doc_id=doc_id, title=article_title, text=body, source=str(path), meta=meta, date=date))
     return documents
 
 
@@ -353,8 +362,32 @@ def _load_jsonl(path: Path) -> list[Document]:
             if not body:
                 continue
             title = (row.get("title") or "").strip() or fallback_title(body, str(doc_id))
-            documents.append(Document(doc_id=str(doc_id), title=title, text=body, source=str(path)))
+            date, tags = _row_date(row, path, line_no) or date_in_head(text), _row_tags(row, path, line_no)
+            documents.append(Document(doc_id=str(doc_id), title=title, text=body, source=str(path), date=date, tags=tags))
     return documents
+
+
+def _row_date(row: dict[str, object], path: Path, line_no: int) -> str:
+    """A JSONL row's ``date`` field as an ISO date ("" when absent); an unreadable one is an InputError."""
+    value = row.get("date")
+    if value in (None, ""):
+        return ""
+    date = parse_date(value) if isinstance(value, str) else ""
+    if not date:
+        raise InputError(f"{path.name}, line {line_no}: 'date' {value!r} is not a date like 2025-09-01")
+    return date
+
+
+def _row_tags(row: dict[str, object], path: Path, line_no: int) -> tuple[str, ...]:
+    """A JSONL row's ``tags``: a list of strings or one comma-separated string."""
+    value = row.get("tags")
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        value = re.split(r"[,，]", value)
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise InputError(f"{path.name}, line {line_no}: 'tags' must be a list of strings")
+    return tuple(dict.fromkeys(tag.strip() for tag in value if tag.strip()))
 
 
 def _load_plain(path: Path) -> list[Document]:

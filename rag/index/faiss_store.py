@@ -38,6 +38,7 @@ from rag import __version__
 from rag.errors import IndexStoreError
 from rag.files import now_iso, write_json_atomic
 from rag.index.chunking import Chunk, ChunkingConfig
+from rag.index.filters import SearchFilter
 from rag.index.lexical import BM25Index, tokenize
 from rag.index.store import (
     documents_of,
@@ -231,20 +232,38 @@ class FaissStore:
             self._bm25 = BM25Index(self.tokens)
         return self._bm25
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+    def search_dense(self, vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
+        """Exact search; with ``where``, over the matching rows only (a FAISS ID selector)."""
+        import faiss
+
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
         with self._guard:
-            if not self.chunks:
+            rows = self._matching_rows(where)
+            size = len(self.chunks) if rows is None else len(rows)
+            if not size:
                 return []
-            scores, rows = self.faiss_index().search(query, min(k, len(self.chunks)))
-            return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+            params, selector = None, None
+            if rows is not None:
+                params, selector = faiss.SearchParameters(), faiss.IDSelectorBatch(rows)
+                params.sel = selector  # ``selector`` stays referenced until the search is done
+            scores, found = self.faiss_index().search(query, min(k, size), params=params)
+            return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(found[0], scores[0]) if r >= 0]
 
-    def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
+    def search_lexical(self, query: str, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
+        """BM25; with ``where``, the scores of the other rows are masked out before the top ``k``."""
         tokens = tokenize(query)
         with self._guard:
-            if not self.chunks:
+            rows = self._matching_rows(where)
+            if not self.chunks or (rows is not None and not len(rows)):
                 return []
-            return [ScoredChunk(self.chunks[row], score, row) for row, score in self.bm25_index().search(tokens, k)]
+            found = self.bm25_index().search(tokens, k, rows)
+            return [ScoredChunk(self.chunks[row], score, row) for row, score in found]
+
+    def _matching_rows(self, where: SearchFilter | None) -> np.ndarray | None:
+        """The rows ``where`` lets through (None: no filter, every row)."""
+        if not where:
+            return None
+        return np.fromiter((row for row, chunk in enumerate(self.chunks) if where.matches(chunk)), dtype=np.int64)
 
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = set(keys)

@@ -8,6 +8,7 @@ what was done. The index is any location :mod:`rag.index.locations` knows (a dir
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class IngestReport:
     files_failed: list[tuple[str, str]] = field(default_factory=list)
     documents_added: list[str] = field(default_factory=list)
     documents_replaced: list[str] = field(default_factory=list)
+    documents_removed: list[str] = field(default_factory=list)
     chunks_total: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
@@ -45,7 +47,7 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.documents_added or self.documents_replaced)
+        return bool(self.documents_added or self.documents_replaced or self.documents_removed)
 
 
 def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> list[Document]:
@@ -54,7 +56,7 @@ def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> 
     fixed = []
     for doc in documents:
         if doc.doc_id in taken:
-            doc = Document(f"{doc.doc_id}~{suffix}", doc.title, doc.text, doc.source, doc.meta)
+            doc = dataclasses.replace(doc, doc_id=f"{doc.doc_id}~{suffix}")
         fixed.append(doc)
     return fixed
 
@@ -91,59 +93,76 @@ def ingest(
     chunking: ChunkingConfig = ChunkingConfig(),
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
+    prune: bool = False,
 ) -> IngestReport:
     """Add or update the given files/folders in the index at ``location``.
 
     Files that cannot be read are reported in ``files_failed`` and leave the index as it was;
-    the other files are still ingested.
+    the other files are still ingested. Documents get the folders between a given folder and
+    their file as tags. ``prune``: sources inside the given folders whose files are gone are
+    removed in the same commit (a folder sync).
     """
     started = time.perf_counter()
     report = IngestReport()
+    paths = list(paths)
     with write_lock(location):
         store = open_store_for_writing(location, embedder.model_id, embedder.dim, chunking, rebuild)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         loaded: list[tuple[Path, str, list[Document]]] = []
         files = _expand(paths, report)
-        for n, path in enumerate(files, start=1):
+        gone = _missing_sources(paths, files, sources) if prune else []
+        for n, (path, folder_tags) in enumerate(files.items(), start=1):
             key = str(path.resolve())
             try:
                 sha = file_sha256(path)
                 if key in sources and sources[key].sha256 == sha:
                     report.files_unchanged.append(str(path))
                     continue
-                taken = {d for d, rec in documents.items() if rec.source != key}
+                taken = {d for d, rec in documents.items() if rec.source != key and rec.source not in gone}
                 taken.update(doc.doc_id for _, _, docs in loaded for doc in docs)  # same name, other folder
-                docs = [Document(d.doc_id, d.title, d.text, key, d.meta) for d in load_file(path)]
+                docs = [
+                    dataclasses.replace(d, source=key, tags=tuple(dict.fromkeys(folder_tags + d.tags))) for d in load_file(path)
+                ]
                 loaded.append((path, sha, _unique_doc_ids(docs, taken, key)))
             except (InputError, OSError) as exc:
                 report.files_failed.append((str(path), str(exc)))
             if progress:
                 progress("load", n, len(files))
-        if not loaded:
-            report.seconds = time.perf_counter() - started
-            return report
-        _apply(store, loaded, sources, documents, embedder, chunking, report, progress)
+        if loaded or gone:
+            _apply(store, loaded, gone, sources, documents, embedder, chunking, report, progress)
+        report.chunks_total = store.count()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _expand(paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
-    """The input files, each once even when named both directly and through its folder."""
-    files: dict[Path, Path] = {}
+def _expand(paths: Iterable[str | Path], report: IngestReport) -> dict[Path, tuple[str, ...]]:
+    """The input files, each once even when named both directly and through its folder, with the
+    folders between the named folder and the file (the file's tags)."""
+    files: dict[Path, tuple[Path, tuple[str, ...]]] = {}
     for raw in paths:
+        root = Path(raw).expanduser()
         try:
             for path in iter_input_files([raw]):
-                files.setdefault(path.resolve(), path)
+                tags = path.relative_to(root).parent.parts if root.is_dir() else ()
+                files.setdefault(path.resolve(), (path, tags))
         except InputError as exc:
             report.files_failed.append((str(raw), str(exc)))
     report.files_seen = len(files)
-    return list(files.values())
+    return dict(files.values())
+
+
+def _missing_sources(paths: Sequence[str | Path], files: dict[Path, tuple[str, ...]], sources: dict[str, SourceRecord]) -> list[str]:
+    """Recorded sources inside the named folders whose files were not found there now."""
+    folders = [Path(raw).expanduser().resolve() for raw in paths if Path(raw).expanduser().is_dir()]
+    found = {str(path.resolve()) for path in files}
+    return [key for key in sources if key not in found and any(Path(key).is_relative_to(folder) for folder in folders)]
 
 
 def _apply(
     store: Store,
     loaded: list[tuple[Path, str, list[Document]]],
+    gone: Sequence[str],
     sources: dict[str, SourceRecord],
     documents: dict[str, DocumentRecord],
     embedder: Embedder,
@@ -151,10 +170,16 @@ def _apply(
     report: IngestReport,
     progress: ProgressCallback | None,
 ) -> None:
-    """Replace the chunks of the loaded sources, embed what is new, and commit."""
+    """Drop the ``gone`` sources, replace the chunks of the loaded ones, embed what is new, and commit."""
     stamp = now_iso()
     dropped: set[str] = set()
     new_chunks: list[Chunk] = []
+    for key in gone:
+        removed = sources.pop(key).doc_ids
+        dropped.update(removed)
+        report.documents_removed.extend(removed)
+        for doc_id in removed:
+            documents.pop(doc_id, None)
     for path, sha, docs in loaded:
         key = str(path.resolve())
         old_ids = set(sources[key].doc_ids) if key in sources else set()
@@ -166,7 +191,16 @@ def _apply(
             new_chunks.extend(doc_chunks)
             (report.documents_replaced if doc.doc_id in old_ids else report.documents_added).append(doc.doc_id)
             documents[doc.doc_id] = DocumentRecord(
-                doc.doc_id, doc.title, key, doc.content_hash, len(doc_chunks), len(doc.text), stamp, dict(doc.meta)
+                doc.doc_id,
+                doc.title,
+                key,
+                doc.content_hash,
+                len(doc_chunks),
+                len(doc.text),
+                stamp,
+                dict(doc.meta),
+                doc.date,
+                list(doc.tags),
             )
         sources[key] = SourceRecord(key, sha, [d.doc_id for d in docs], stamp)
     pending = store.embedding_journal(embedder.model_id)
@@ -177,7 +211,6 @@ def _apply(
         progress("write", 0, 1)
     store.commit(dropped, new_chunks, new_vectors, list(documents.values()), list(sources.values()))
     pending.clear()
-    report.chunks_total = store.count()
     if progress:
         progress("write", 1, 1)
 

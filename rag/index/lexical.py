@@ -114,8 +114,9 @@ class BM25Index:
             block.live[live_rows[mine - first]] = False
             first += len(live_rows)
 
-    def search(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Rows and scores of the best ``k`` chunks with a positive score, best first."""
+    def search(self, query_tokens: Sequence[str], k: int, only: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Rows and scores of the best ``k`` chunks with a positive score, best first; ``only``: the
+        rows that may be returned (the others' scores are zeroed before ranking)."""
         terms = [self._vocab[t] for t in query_tokens if t in self._vocab]
         live_total = self.size
         if not live_total or not terms or k <= 0:
@@ -132,6 +133,10 @@ class BM25Index:
             for block_scores, norm, (rows, tf) in zip(scores, norms, postings):
                 block_scores[rows] += (idf * tf / (norm[rows] + tf)).astype(np.float32)
         live_scores = np.concatenate([s[block.live] for s, block in zip(scores, self._blocks)])
+        if only is not None:
+            allowed = np.zeros(len(live_scores), dtype=bool)
+            allowed[only] = True
+            live_scores[~allowed] = 0.0
         k = min(k, len(live_scores))
         kth = live_scores[np.argpartition(-live_scores, k - 1)[k - 1]]
         best = np.flatnonzero(live_scores >= kth)  # ties at the cut included, then broken by row

@@ -3,13 +3,16 @@
 Two collections per index (``<name>`` is the collection named by the location)::
 
     <name>        one row per chunk: chunk_id (primary key), row, doc_id, title, source, text,
-                  position, text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
+                  position, date, tags, text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
     <name>_meta   the manifest with the document and source lists, as JSON split into pages
                   "<generation>/<n>", and a "head" row naming the current generation (a random id,
                   so a rebuild that starts the collections again never repeats one)
 
 Dense search is inner product over unit vectors (cosine, as the FAISS directory); lexical
-search is Milvus's own BM25 over the jieba tokens of the embedded text. A commit deletes the
+search is Milvus's own BM25 over the jieba tokens of the embedded text. Search filters
+(:class:`~rag.index.filters.SearchFilter`) become Milvus boolean expressions inside the search.
+Collections made before ``date`` and ``tags`` existed still open and take source filters; date
+and tag filters on them ask for a rebuild (Milvus Lite cannot add fields to a collection). A commit deletes the
 chunks of the replaced documents, inserts the new ones, then writes the new metadata pages and
 switches the head: readers never see half-written metadata. Milvus has no transaction across
 collections, so a crash inside a commit can leave chunks the metadata does not list yet; running
@@ -30,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexStoreError
+from rag.errors import IndexStoreError, InputError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.faiss_store import PendingEmbeddings
+from rag.index.filters import SearchFilter
 from rag.index.lexical import STOPWORDS, tokenize
 from rag.index.locations import MilvusTarget
 from rag.index.store import (
@@ -56,7 +60,9 @@ PAGE_CHARS = 60_000  # metadata JSON (ASCII-escaped) per VARCHAR row; Milvus cap
 INSERT_BATCH = 512
 FILTER_BATCH = 256  # values per `field in [...]` filter
 HNSW_EF = 64
-CHUNK_FIELDS = ["chunk_id", "doc_id", "title", "source", "text", "position", "row"]
+CHUNK_FIELDS = ["chunk_id", "doc_id", "title", "source", "text", "position", "date", "tags", "row"]
+METADATA_FIELDS = {"date", "tags"}  # absent from collections made before filters
+MAX_TAGS, MAX_TAG_CHARS = 64, 256
 PUNCTUATION = list("，。！？；：、“”‘’（）《》【】〔〕—…·,.!?;:()[]<>\"'-/%")
 ANALYZER = {
     "tokenizer": {"type": "jieba", "mode": "search"},
@@ -105,6 +111,7 @@ class MilvusStore:
         self._client = client_for(target.uri, target.token)
         self._snapshot = (generation, raw)  # swapped whole, so readers in other threads see one or the other
         self._reset = reset  # a rebuild: the collections are dropped at the first commit
+        self._fields: set[str] | None = None  # the chunk collection's fields, read on first use
 
     # ---------------------------------------------------------------- construction
 
@@ -168,7 +175,39 @@ class MilvusStore:
 
     # ---------------------------------------------------------------- search
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+    def _chunk_fields(self) -> set[str]:
+        """The fields of the chunk collection (every field of :data:`CHUNK_FIELDS` for a new one)."""
+        if self._fields is None:
+            client, name = self._client, self.target.collection
+            described = client.describe_collection(name)["fields"] if not self._reset and client.has_collection(name) else None
+            self._fields = {f["name"] for f in described} if described else set(CHUNK_FIELDS)
+        return self._fields
+
+    def _output_fields(self) -> list[str]:
+        return [name for name in CHUNK_FIELDS if name in self._chunk_fields()]
+
+    def _expression(self, where: SearchFilter | None) -> str:
+        """``where`` as a Milvus boolean expression ("" for no filter)."""
+        if not where:
+            return ""
+        if (where.date_from or where.date_to or where.tags) and not METADATA_FIELDS <= self._chunk_fields():
+            raise InputError(
+                f"{self.location} was built before date and tag filters; rebuild it with `rag ingest --rebuild` to use them"
+            )
+        parts = []
+        if where.date_from or where.date_to:
+            parts.append('date != ""')
+        if where.date_from:
+            parts.append(f"date >= {json.dumps(where.date_from)}")
+        if where.date_to:
+            parts.append(f"date <= {json.dumps(where.date_to)}")
+        if where.sources:
+            parts.append(f"source in {_literal_list(where.sources)}")
+        if where.tags:
+            parts.append(f"ARRAY_CONTAINS_ANY(tags, {_literal_list(where.tags)})")
+        return " and ".join(parts)
+
+    def search_dense(self, vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
         if not self.count():
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(self.dim).tolist()
@@ -176,29 +215,33 @@ class MilvusStore:
         hits = self._client.search(
             self.target.collection,
             data=[query],
+            filter=self._expression(where),
             anns_field="dense",
             limit=k,
-            output_fields=CHUNK_FIELDS,
+            output_fields=self._output_fields(),
             search_params={"metric_type": "IP", **params},
         )
         return [_scored(hit, float(hit["distance"])) for hit in hits[0]]
 
-    def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
+    def search_lexical(self, query: str, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
         if not self.count() or not tokenize(query):
             return []
         hits = self._client.search(
             self.target.collection,
             data=[query],
+            filter=self._expression(where),
             anns_field="sparse",
             limit=k,
-            output_fields=CHUNK_FIELDS,
+            output_fields=self._output_fields(),
             search_params={"metric_type": "BM25"},
         )
         # Milvus Lite reports BM25 as a negative distance, a server as the positive score.
         scored = [_scored(hit, abs(float(hit["distance"]))) for hit in hits[0]]
         return [found for found in scored if found.score > 0]
 
-    def search_hybrid(self, query: str, vector: np.ndarray, k: int, candidates: int = 50, rrf_k: int = 60) -> list[ScoredChunk]:
+    def search_hybrid(
+        self, query: str, vector: np.ndarray, k: int, candidates: int = 50, rrf_k: int = 60, where: SearchFilter | None = None
+    ) -> list[ScoredChunk]:
         """Dense and BM25 fused by Milvus's own RRF ranker, in one request (not part of the protocol).
 
         Scores equal :func:`rag.qa.retriever.reciprocal_rank_fusion` of the two lists; chunks with
@@ -209,10 +252,15 @@ class MilvusStore:
         if not self.count():
             return []
         dense = np.asarray(vector, dtype=np.float32).reshape(self.dim).tolist()
-        requests = [AnnSearchRequest(data=[dense], anns_field="dense", param={"metric_type": "IP"}, limit=candidates)]
+        expr = self._expression(where)
+        requests = [AnnSearchRequest(data=[dense], anns_field="dense", param={"metric_type": "IP"}, limit=candidates, expr=expr)]
         if tokenize(query):
-            requests.append(AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates))
-        hits = self._client.hybrid_search(self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=CHUNK_FIELDS)
+            requests.append(
+                AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates, expr=expr)
+            )
+        hits = self._client.hybrid_search(
+            self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=self._output_fields()
+        )
         return [_scored(hit, float(hit["distance"])) for hit in hits[0]]
 
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
@@ -235,6 +283,7 @@ class MilvusStore:
         if json.loads(head[0]["body"])["generation"] == self._snapshot[0]:
             return False
         self._snapshot = _read_meta(self._client, self.target)
+        self._fields = None  # a rebuild by another process may have made the collection anew
         return True
 
     # ---------------------------------------------------------------- writing
@@ -257,7 +306,8 @@ class MilvusStore:
         for batch in _batches(doomed, FILTER_BATCH):
             self._client.delete(collection, filter=f"doc_id in {_literal_list(batch)}")
         first_row = int(self._raw["next_row"])
-        rows = [_chunk_row(chunk, vector, first_row + n) for n, (chunk, vector) in enumerate(zip(chunks, vectors))]
+        fields = self._chunk_fields()
+        rows = [_chunk_row(chunk, vector, first_row + n, fields) for n, (chunk, vector) in enumerate(zip(chunks, vectors))]
         for batch in _batches(rows, INSERT_BATCH):
             self._client.insert(collection, list(batch))
         if self.target.is_lite:  # Milvus Lite rebuilds the indexes of unflushed rows on every search
@@ -280,7 +330,7 @@ class MilvusStore:
         if self._reset:
             for name in (target.collection, target.meta):
                 client.drop_collection(name)
-            self._reset = False
+            self._reset, self._fields = False, None
         if not client.has_collection(target.collection):
             _create_chunks(client, target, self.dim)
         if not client.has_collection(target.meta):
@@ -292,13 +342,17 @@ class MilvusStore:
 
 def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
     entity = hit["entity"]
-    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row"})
+    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row" and name in entity})
     return ScoredChunk(chunk, score, int(entity["row"]))
 
 
-def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int) -> dict[str, Any]:
+def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int, fields: set[str]) -> dict[str, Any]:
+    """A chunk as a row of a collection with ``fields`` (an old one has no date or tags)."""
+    values = {name: value for name, value in asdict(chunk).items() if name in fields}
+    if "tags" in values:
+        values["tags"] = [tag[:MAX_TAG_CHARS] for tag in chunk.tags[:MAX_TAGS]]
     return {
-        **asdict(chunk),
+        **values,
         "row": row,
         "text_key": text_key(chunk),
         "embed_text": chunk.embed_text,
@@ -317,6 +371,10 @@ def _create_chunks(client: Any, target: MilvusTarget, dim: int) -> None:
     schema.add_field("source", DataType.VARCHAR, max_length=65535)
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     schema.add_field("position", DataType.INT64)
+    schema.add_field("date", DataType.VARCHAR, max_length=16)
+    schema.add_field(
+        "tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TAGS, max_length=MAX_TAG_CHARS * 4
+    )
     schema.add_field("text_key", DataType.VARCHAR, max_length=64)
     schema.add_field("embed_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

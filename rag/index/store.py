@@ -19,6 +19,7 @@ from rag import __version__
 from rag.errors import IndexStoreError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
+from rag.index.filters import SearchFilter
 
 
 @dataclass
@@ -33,6 +34,8 @@ class DocumentRecord:
     chars: int
     added_at: str
     meta: dict[str, str] = field(default_factory=dict)
+    date: str = ""  # ISO publication date, "" when the file states none
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -183,12 +186,16 @@ class Store(Protocol):
         """Every ingested source file, by path."""
         ...
 
-    def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
-        """The ``k`` chunks nearest to a unit ``(dim,)`` or ``(1, dim)`` query vector, best first."""
+    def search_dense(self, vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
+        """The ``k`` chunks nearest to a unit ``(dim,)`` or ``(1, dim)`` query vector, best first.
+
+        With ``where``, the ``k`` nearest among the chunks it matches (filtered inside the search,
+        not after a fixed top-k)."""
         ...
 
-    def search_lexical(self, query: str, k: int) -> list[ScoredChunk]:
-        """The ``k`` best BM25 matches of ``query`` (chunks sharing no word are left out)."""
+    def search_lexical(self, query: str, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
+        """The ``k`` best BM25 matches of ``query`` (chunks sharing no word are left out), among the
+        chunks ``where`` matches."""
         ...
 
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag.index.chunking import Chunk
+from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
@@ -137,7 +138,9 @@ class QAPipeline:
             return f"{last_user} {question}"
         return rewritten
 
-    def stream(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Iterator[Event]:
+    def stream(
+        self, question: str, history: Sequence[Message] = (), top_k: int | None = None, where: SearchFilter | None = None
+    ) -> Iterator[Event]:
         """Yield the passages as soon as they are found, then the queue position while the model is
         busy, then answer pieces, then the checked answer.
 
@@ -148,10 +151,16 @@ class QAPipeline:
         question = check_query(question)
         self.retriever.refresh()
         with self.queue.enter() as ticket:
-            yield from self._stream(question, history, top_k, ticket, started)
+            yield from self._stream(question, history, top_k, ticket, started, where)
 
     def _stream(
-        self, question: str, history: Sequence[Message], top_k: int | None, ticket: Ticket, started: float
+        self,
+        question: str,
+        history: Sequence[Message],
+        top_k: int | None,
+        ticket: Ticket,
+        started: float,
+        where: SearchFilter | None = None,
     ) -> Iterator[Event]:
         timings: dict[str, float] = {}
         standalone = question
@@ -159,7 +168,7 @@ class QAPipeline:
             yield from self._wait_turn(ticket, timings)
             standalone = self._rewrite(question, history)
         rewritten_at = time.perf_counter()
-        hits = self.retriever.search(standalone, k=top_k or self.top_k)
+        hits = self.retriever.search(standalone, k=top_k or self.top_k, where=where)
         context = select_context(hits, self.max_context_chars)
         timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
@@ -217,9 +226,11 @@ class QAPipeline:
             yield Event("queued", position=ticket.position())
         timings.setdefault("queue_ms", _ms(waited_from, time.perf_counter()))
 
-    def ask(self, question: str, history: Sequence[Message] = (), top_k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, history: Sequence[Message] = (), top_k: int | None = None, where: SearchFilter | None = None
+    ) -> Answer:
         """The finished answer (consumes :meth:`stream`)."""
-        for event in self.stream(question, history, top_k):
+        for event in self.stream(question, history, top_k, where):
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover

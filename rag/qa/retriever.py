@@ -9,6 +9,7 @@ from typing import Literal
 from rag.errors import InputError
 from rag.index.chunking import Chunk
 from rag.index.faiss_store import FaissStore
+from rag.index.filters import SearchFilter
 from rag.index.store import ScoredChunk, Store, check_same_model
 from rag.models.embedders import Embedder
 
@@ -35,6 +36,8 @@ class SearchHit:
             "doc_id": self.chunk.doc_id,
             "title": self.chunk.title,
             "source": self.chunk.source,
+            "date": self.chunk.date,
+            "tags": list(self.chunk.tags),
             "text": self.chunk.text,
             "score": round(self.score, 6),
         }
@@ -79,8 +82,8 @@ class Retriever:
             self._check_model()
         return changed
 
-    def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid") -> list[SearchHit]:
-        """Top ``k`` chunks for ``query``."""
+    def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid", where: SearchFilter | None = None) -> list[SearchHit]:
+        """Top ``k`` chunks for ``query`` among those ``where`` matches (all without it)."""
         if mode not in SEARCH_MODES:
             raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
         if k < 1:
@@ -90,13 +93,13 @@ class Retriever:
         if not store.count():
             return []
         pool = max(CANDIDATES, k)
-        lexical = store.search_lexical(query, pool)
+        lexical = store.search_lexical(query, pool, where)
         overlap = {found.row for found in lexical}
         ranked: list[ScoredChunk]
         if mode == "bm25":
             ranked = lexical
         else:
-            dense = store.search_dense(self.embedder.embed([query], kind="query")[0], pool)
+            dense = store.search_dense(self.embedder.embed([query], kind="query")[0], pool, where)
             ranked = dense if mode == "dense" else _fuse(dense, lexical)
         return [
             SearchHit(rank=n, chunk=found.chunk, score=found.score, lexical_overlap=found.row in overlap)

@@ -22,7 +22,9 @@ from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+from rag.index.filters import SearchFilter
 from rag.index.ingest import IngestReport
+from rag.index.sync import last_sync
 from rag.knowledge_base import KnowledgeBase
 from rag.models.generators import Message
 from rag.progress import ProgressCallback
@@ -34,6 +36,7 @@ from rag.web.render import (
     ChatTurn,
     chat_messages,
     document_rows,
+    last_sync_line,
     sources_html,
 )
 
@@ -163,10 +166,23 @@ class WebApp:
 
     # ------------------------------------------------------------ chat
 
-    def ask(self, question: str, turns: list[ChatTurn]) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer; yields (chat messages, turns, sources panel, question box)."""
+    def ask(
+        self,
+        question: str,
+        turns: list[ChatTurn],
+        date_from: str = "",
+        date_to: str = "",
+        tags: list[str] | None = None,
+        sources: list[str] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer from the passages the filter row allows; yields (chat messages, turns,
+        sources panel, question box)."""
         question = (question or "").strip()
         problem = question_problem(question)
+        try:
+            where = SearchFilter.of(date_from, date_to, sources, tags)
+        except InputError as exc:
+            problem = problem or f"筛选条件有误：{exc}"
         if problem:
             gr.Warning(problem, title="提示")
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -176,7 +192,7 @@ class WebApp:
         turns = [*turns, turn]
         yield chat_messages(turns), turns, gr.skip(), ""
         try:
-            for event in self.models.pipeline().stream(question, history):
+            for event in self.models.pipeline().stream(question, history, where=where):
                 if event.kind == "passages":
                     turn.passages = list(event.passages)
                     yield chat_messages(turns), turns, sources_html(turns), gr.skip()
@@ -243,7 +259,19 @@ class WebApp:
         chunks = sum(r.n_chunks for r in records)
         choices = [(f"{r.title}（{r.doc_id}）", r.doc_id) for r in records]
         summary = f"知识库中共有 **{len(records)}** 篇文章、**{chunks}** 个段落。"
+        if synced := last_sync_line(last_sync(self.settings.index)):
+            summary += f"\n\n{synced}"
         return summary, document_rows(records), gr.update(choices=choices, value=None)
+
+    def filter_choices(self) -> tuple[Any, Any]:
+        """The choices of the filter row: every tag, and every source file (by name)."""
+        try:
+            records = self.kb.documents() if self.models.store_exists() else []
+        except RagError:
+            records = []  # the knowledge-base tab says what is wrong
+        tags = sorted({tag for record in records for tag in record.tags})
+        files = sorted({(Path(record.source).name, record.source) for record in records})
+        return gr.update(choices=tags), gr.update(choices=files)
 
     def upload(
         self,
@@ -293,12 +321,12 @@ class WebApp:
         with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
-                self._chat_tab()
+                self._chat_tab(demo)
             with gr.Tab("知识库", id="kb"):
                 self._kb_tab(demo)
         return demo
 
-    def _chat_tab(self) -> None:
+    def _chat_tab(self, demo: gr.Blocks) -> None:
         turns = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
@@ -322,6 +350,7 @@ class WebApp:
                     )
                     send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="rag-send")
                     new_chat = gr.Button("新对话", scale=1, min_width=80, elem_id="rag-new")
+                filters = self._filter_row(demo)
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="示例问题（点击填入）")
                 with gr.Row(elem_id="rag-feedback"):
                     comment = gr.Textbox(
@@ -340,7 +369,7 @@ class WebApp:
         answering = [
             trigger(
                 self.ask,
-                [question, turns],
+                [question, turns, *filters],
                 answer_outputs,
                 concurrency_limit=self.settings.queue_capacity,
                 concurrency_id=CHAT_QUEUE,
@@ -360,6 +389,17 @@ class WebApp:
         }
         new_chat.click(**reset)
         chatbot.clear(**reset)
+
+    def _filter_row(self, demo: gr.Blocks) -> list[Any]:
+        """A folded row of search filters: publication dates, tags, source files."""
+        with gr.Accordion("筛选资料（可选）", open=False, elem_id="rag-filters"):
+            with gr.Row():
+                date_from = gr.Textbox(label="发布日期从", placeholder="2025-09-01", min_width=120, elem_id="rag-date-from")
+                date_to = gr.Textbox(label="到", placeholder="2025-12-31", min_width=120, elem_id="rag-date-to")
+                tags = gr.Dropdown(label="标签", multiselect=True, choices=[], min_width=160, elem_id="rag-tags")
+                sources = gr.Dropdown(label="文件", multiselect=True, choices=[], min_width=160, elem_id="rag-source-files")
+        demo.load(self.filter_choices, None, [tags, sources], concurrency_limit=None)
+        return [date_from, date_to, tags, sources]
 
     def _kb_tab(self, demo: gr.Blocks) -> None:
         types = " ".join(SUPPORTED_SUFFIXES)

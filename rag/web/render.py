@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from rag.index.chunking import Chunk
 from rag.index.store import DocumentRecord
 from rag.qa.pipeline import Answer
 from rag.qa.retriever import SearchHit
@@ -96,10 +98,27 @@ def _passage_html(hit: SearchHit, turn: int, n: int, cited: bool) -> str:
     return (
         f'<article class="rag-passage{" rag-cited" if cited else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
         f'<header><span class="rag-num">{n}</span><span class="rag-title">{title}</span>{badge}</header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}</div>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_meta_html(chunk)}</div>'
         f'<div class="rag-text">{html.escape(chunk.text)}</div>'
         "</article>"
     )
+
+
+def _meta_html(chunk: Chunk) -> str:
+    """The publication date and tags of a passage, after its file name."""
+    parts = [f'<span class="rag-date">{chunk.date}</span>'] if chunk.date else []
+    parts += [f'<span class="rag-tag">#{html.escape(tag)}</span>' for tag in chunk.tags]
+    return "".join(f" · {part}" for part in parts)
+
+
+def last_sync_line(record: dict[str, Any] | None) -> str:
+    """The knowledge-base summary's line about the last folder sync ("" if there was none)."""
+    if not record:
+        return ""
+    counts = "，".join(
+        f"{label} {int(record.get(key, 0))}" for key, label in (("added", "新增"), ("replaced", "更新"), ("removed", "删除"))
+    )
+    return f"上次同步：{format_time(str(record['time']))}，文件夹 {record.get('folder', '')}（{counts}）"
 
 
 def sources_html(turns: Sequence[ChatTurn]) -> str:
