@@ -108,6 +108,19 @@ def test_a_missing_folder_changes_nothing(folder, tmp_path, embedder):
     assert index_state(index) == before
 
 
+def test_an_empty_folder_removes_nothing(folder, tmp_path, embedder):
+    """An unmounted share's empty mount point must not empty the index."""
+    index = tmp_path / "index"
+    sync(folder, index, embedder)
+    before = index_state(index)
+    mount_point = tmp_path / "share"
+    (mount_point / "sub").mkdir(parents=True)
+    (mount_point / "notes.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(InputError, match="no supported files"):
+        sync(mount_point, index, embedder)
+    assert index_state(index) == before
+
+
 def test_an_interrupted_sync_resumes_without_redoing_its_work(folder, tmp_path):
     chunking = ChunkingConfig(50, 10)  # one sentence per chunk: the new file needs several batches
     index = tmp_path / "index"

@@ -38,6 +38,9 @@ def sync(
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise InputError(f"{folder}: no such folder (rag sync takes a folder; use rag ingest for files)")
+    if next(iter_input_files([root]), None) is None:
+        # An unmounted share leaves an empty mount point: syncing it would remove every document.
+        raise InputError(f"{folder}: the folder holds no supported files; nothing synced (to empty the index, use rag remove)")
     report = ingest([root], location, embedder, chunking, progress=progress, prune=True)
     record = {"time": now_iso(), "folder": str(root.resolve()), **counts(report), "seconds": round(report.seconds, 2)}
     write_json_atomic(local_dir(location) / LAST_SYNC, record)
