@@ -28,13 +28,14 @@ def test_an_unknown_precision_is_refused(tmp_path):
 
 @pytest.mark.real
 def test_int8_stays_close_to_fp32_and_is_recorded(tmp_path):
-    fp32 = embedder_for(Settings())
-    int8 = embedder_for(replace(Settings(), embed_precision="int8"))
+    fp32 = embedder_for(replace(Settings(), embed_precision="fp32"))
+    int8 = embedder_for(Settings())  # the default
     assert int8.model_id == fp32.model_id + "#int8" and int8.dim == fp32.dim
     cosines = np.sum(fp32.embed(PASSAGES) * int8.embed(PASSAGES), axis=1)
     assert cosines.min() >= 0.99, cosines
     ranked = np.argsort(-(int8.embed(["八大算力枢纽节点总算力规模是多少？"], kind="query") @ int8.embed(PASSAGES).T)[0])
     assert ranked[0] == 1
     store = FaissStore.empty(tmp_path / "index", fp32.model_id, fp32.dim, ChunkingConfig())
-    with pytest.raises(IndexStoreError, match="#int8"):
+    with pytest.raises(IndexStoreError, match="#int8") as refused:
         store.check_model(int8.model_id, int8.dim)
+    assert "RAG_EMBED_PRECISION=fp32" in str(refused.value)  # how to open it without rebuilding

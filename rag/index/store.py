@@ -130,12 +130,14 @@ def text_key(chunk: Chunk) -> str:
 
 
 def check_same_model(location: str, manifest: Manifest, model_id: str, dim: int) -> None:
-    """Refuse to mix vectors of different models."""
+    """Refuse to mix vectors of different models (or of the fp32 and int8 variants of one model)."""
     if model_id != manifest.model_id or dim != manifest.dim:
+        model, _, variant = manifest.model_id.partition("#")
+        use = f"RAG_EMBED_MODEL={model} RAG_EMBED_PRECISION={variant or 'fp32'}"
         raise IndexStoreError(
             f"{location} was built with embedding model '{manifest.model_id}' (dim {manifest.dim}), "
-            f"but the current model is '{model_id}' (dim {dim}). Use the same model "
-            f"(RAG_EMBED_MODEL={manifest.model_id}) or rebuild: rag ingest --rebuild ..."
+            f"but the current model is '{model_id}' (dim {dim}). Use the same model ({use}) "
+            "or rebuild: rag ingest --rebuild ..."
         )
 
 
