@@ -56,6 +56,14 @@ class Settings:
     chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "300")))
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "60")))
     queue_capacity: int = field(default_factory=lambda: int(_env("RAG_QUEUE_SIZE", "8")))
+    conversations_db: Path | None = field(
+        default_factory=lambda: Path(_env("RAG_CONVERSATIONS_DB", "")) if _env("RAG_CONVERSATIONS_DB", "") else None
+    )
+
+    @property
+    def conversations_file(self) -> Path:
+        """The web chat's saved conversations (SQLite): ``RAG_CONVERSATIONS_DB`` or next to the index."""
+        return (self.conversations_db or self.index_dir.parent / "conversations" / "conversations.db").expanduser()
 
     @property
     def index(self) -> str:

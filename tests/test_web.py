@@ -251,7 +251,9 @@ def test_upload_ask_and_delete(tmp_path, sample_index):
     assert "青岚市未来产业基金.txt" not in sources and "77亿元" not in sources
 
 
-@pytest.mark.parametrize("name, data, reason", [("tool.exe", b"MZ\x90\x00", "不支持"), ("broken.pdf", b"not a pdf at all", "PDF")])
+@pytest.mark.parametrize(
+    "name, data, reason", [("tool.exe", b"MZ\x90\x00", "不支持"), ("broken.pdf", b"not a pdf at all", "PDF")]
+)
 def test_bad_upload_leaves_the_index_intact(tmp_path, sample_index, name, data, reason):
     app = make_app(tmp_path, sample_index)
     before = index_state(sample_index)
@@ -353,3 +355,40 @@ def test_the_chat_shows_the_queue_position_while_the_model_answers_someone_else(
     holder.leave()
     *_, (chat, turns, _sources, _box) = updates
     assert "30亿元" in chat[-1]["content"] and turns[-1].answer is not None
+
+
+# --------------------------------------------------------------------------- evidence, full text, retrieval test, conversations
+
+
+def test_sources_mark_the_evidence_and_open_the_whole_document(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    _, turns, sources = answer_of(app, HENAN)
+    [citation] = turns[-1].answer.citations
+    assert f'<mark class="rag-evidence">{citation.quote}</mark>' in sources.replace("\n", "")
+    request = json.dumps(
+        {"key": "7", "doc": citation.doc_id, "chunk": citation.chunk_id, "start": citation.start, "end": citation.end}
+    )
+    view = app.open_document(request)
+    assert 'data-key="7"' in view and '<span class="rag-doc-chunk">' in view and "rag-evidence" in view
+    assert "找不到" in app.open_document(json.dumps({"key": "8", "doc": "no-such-doc"}))
+    assert "找不到" in app.open_document("not json")
+
+
+def test_probe_shows_three_ranked_lists(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    page = app.probe(HENAN, 3)
+    assert [f'data-mode="{m}"' in page for m in ("dense", "bm25", "hybrid")] == [True, True, True]
+    assert page.count('class="rag-hit"') == 9
+    assert "请先输入问题" in app.probe("  ", 3)
+
+
+def test_conversations_are_saved_reopened_renamed_and_deleted(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    _, turns, _ = answer_of(app, HENAN)
+    cid, listing = app.save_conversation(turns, "")
+    assert listing["choices"] == [(HENAN, cid)] and listing["value"] == cid
+    chat, reopened, sources, same, _ = app.open_conversation(cid)
+    assert same == cid and reopened[0].answer == turns[0].answer and "rag-evidence" in sources
+    assert app.rename_conversation(cid, "河南基金")[1]["choices"] == [("河南基金", cid)]
+    assert app.delete_conversation(cid)[3] == "" and app.conversations.list("") == []
+    assert app.open_conversation(cid)[3] == ""

@@ -166,6 +166,12 @@ class MilvusStore:
     def sources(self) -> dict[str, SourceRecord]:
         return sources_of(self._raw)
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        if not self.count():
+            return []
+        rows = self._client.query(self.target.collection, filter=f"doc_id in {_literal_list([doc_id])}", output_fields=CHUNK_FIELDS)
+        return sorted(map(_chunk_of, rows), key=lambda c: c.position)
+
     # ---------------------------------------------------------------- search
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
@@ -290,10 +296,13 @@ class MilvusStore:
 # -------------------------------------------------------------------- rows and collections
 
 
+def _chunk_of(entity: dict[str, Any]) -> Chunk:
+    return Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row"})
+
+
 def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
     entity = hit["entity"]
-    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row"})
-    return ScoredChunk(chunk, score, int(entity["row"]))
+    return ScoredChunk(_chunk_of(entity), score, int(entity["row"]))
 
 
 def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int) -> dict[str, Any]:
