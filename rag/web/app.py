@@ -390,7 +390,9 @@ class WebApp:
 
     def _chat_tab(self, demo: gr.Blocks) -> None:
         turns = gr.State([])
-        conversation_id = gr.BrowserState("", storage_key=CONVERSATION_KEY)
+        # the id is no secret (the server checks the owner), but Gradio encrypts browser state and its
+        # default key changes with every page load, which would forget the conversation on reload
+        conversation_id = gr.BrowserState("", storage_key=CONVERSATION_KEY, secret=CONVERSATION_KEY)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=200, elem_id="rag-history"):
                 history = gr.Radio(label="历史对话", choices=[], elem_id="rag-conversations")
