@@ -182,33 +182,39 @@ def missing_document_html(key: str = "") -> str:
     )
 
 
-RANKING_COLUMNS = (
-    ("dense", "向量检索（dense）", "余弦相似度"),
-    ("bm25", "关键词检索（BM25）", "BM25 分数"),
-    ("hybrid", "融合结果（RRF）", "RRF 分数"),
+RANKING_COLUMNS = (  # (mode, heading, short name, what the score is)
+    ("dense", "向量检索（dense）", "向量", "余弦相似度"),
+    ("bm25", "关键词检索（BM25）", "BM25", "BM25 分数"),
+    ("hybrid", "融合结果（RRF）", "融合", "RRF 分数"),
 )
+
+
+def _hit_html(hit: SearchHit, score_name: str, elsewhere: str) -> str:
+    chunk = hit.chunk
+    also = f" · 也在 {elsewhere}" if elsewhere else ""
+    return (
+        f'<li class="rag-hit" data-chunk="{html.escape(chunk.chunk_id)}">'
+        f'<header><span class="rag-num">{hit.rank}</span><span class="rag-title">{html.escape(chunk.title or "（无标题）")}</span>'
+        f'<span class="rag-score" title="{score_name}">{hit.score:.4f}</span></header>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{also}</div>'
+        f'<div class="rag-text">{html.escape(chunk.text)}</div></li>'
+    )
 
 
 def rankings_html(rankings: Rankings) -> str:
     """The 检索测试 page: the three ranked lists side by side, each hit with its ranks in the others."""
-    lists = {name: getattr(rankings, name) for name, _, _ in RANKING_COLUMNS}
-    ranks = {name: {hit.chunk.chunk_id: hit.rank for hit in hits} for name, hits in lists.items()}
+    lists = {mode: getattr(rankings, mode) for mode, *_ in RANKING_COLUMNS}
+    ranks = {mode: {hit.chunk.chunk_id: hit.rank for hit in hits} for mode, hits in lists.items()}
     columns = []
-    for name, label, score_name in RANKING_COLUMNS:
+    for mode, heading, _, score_name in RANKING_COLUMNS:
         rows = []
-        for hit in lists[name]:
-            others = " · ".join(
-                f"{other_label.split('（')[0]} #{ranks[other][hit.chunk.chunk_id]}"
-                for other, other_label, _ in RANKING_COLUMNS
-                if other != name and hit.chunk.chunk_id in ranks[other]
+        for hit in lists[mode]:
+            elsewhere = " · ".join(
+                f"{short} #{ranks[other][hit.chunk.chunk_id]}"
+                for other, _, short, _ in RANKING_COLUMNS
+                if other != mode and hit.chunk.chunk_id in ranks[other]
             )
-            rows.append(
-                f'<li class="rag-hit" data-chunk="{html.escape(hit.chunk.chunk_id)}">'
-                f'<header><span class="rag-num">{hit.rank}</span><span class="rag-title">{html.escape(hit.chunk.title or "（无标题）")}</span>'
-                f'<span class="rag-score" title="{score_name}">{hit.score:.4f}</span></header>'
-                f'<div class="rag-file">📄 {html.escape(Path(hit.chunk.source).name)}{" · 也在 " + others if others else ""}</div>'
-                f'<div class="rag-text">{html.escape(hit.chunk.text)}</div></li>'
-            )
+            rows.append(_hit_html(hit, score_name, elsewhere))
         body = "".join(rows) or '<li class="rag-empty">没有找到</li>'
-        columns.append(f'<section class="rag-ranking" data-mode="{name}"><h4>{label}</h4><ol>{body}</ol></section>')
+        columns.append(f'<section class="rag-ranking" data-mode="{mode}"><h4>{heading}</h4><ol>{body}</ol></section>')
     return f'<div class="rag-rankings">{"".join(columns)}</div>'
