@@ -133,7 +133,12 @@ def test_retrieval_test_page_lists_dense_bm25_and_fused(page, shots):  # noqa: F
 def test_a_conversation_survives_a_reload_and_can_be_renamed_and_deleted(page):
     ask(page, HENAN)
     history = page.locator("#rag-conversations")
-    history.get_by_text(HENAN[:20]).first.wait_for(timeout=30_000)
+    # saved: the list marks this conversation and the browser keeps its id (other tests saved theirs too)
+    page.wait_for_function(
+        "() => document.querySelector('#rag-conversations input:checked') && localStorage.getItem('rag-conversation')",
+        timeout=30_000,
+    )
+    assert HENAN[:20] in history.locator("label:has(input:checked)").inner_text()
     page.reload()
     page.wait_for_function(
         "q => [...document.querySelectorAll('#rag-chat [data-testid=\"user\"]')].some(e => e.innerText.includes(q))",
