@@ -6,6 +6,7 @@ import json
 import typing
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -392,3 +393,16 @@ def test_conversations_are_saved_reopened_renamed_and_deleted(tmp_path, sample_i
     assert app.rename_conversation(cid, "河南基金")[1]["choices"] == [("河南基金", cid)]
     assert app.delete_conversation(cid)[3] == "" and app.conversations.list("") == []
     assert app.open_conversation(cid)[3] == ""
+    assert is_skip(app.open_conversation("")[0])  # a fresh page keeps a question already under way
+
+
+def test_each_login_sees_only_its_own_conversations(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    alice, bob = SimpleNamespace(username="alice"), SimpleNamespace(username="bob")
+    _, turns, _ = answer_of(app, HENAN)
+    cid, _ = app.save_conversation(turns, "", alice)
+    assert app.open_conversation(cid, bob)[3] == "" and app.conversation_choices("bob")["choices"] == []
+    assert app.open_conversation(cid, alice)[3] == cid
+    app.delete_conversation(cid, bob)  # not bob's: nothing happens
+    assert [c.id for c in app.conversations.list("alice")] == [cid]
+    assert app.forget_conversation()[0] == ""

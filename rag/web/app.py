@@ -263,10 +263,16 @@ class WebApp:
     def open_conversation(self, conversation_id: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Show a saved conversation (on page load, or picked from the list); (chat, turns, sources, id, list)."""
         user = _user(request) or ""
-        turns = self.conversations.load(user, conversation_id) if conversation_id else None
+        if not conversation_id:  # a fresh page: leave the chat alone (a question may be under way already)
+            return gr.skip(), gr.skip(), gr.skip(), "", self.conversation_choices(user)
+        turns = self.conversations.load(user, conversation_id)
         if turns is None:
             return [], [], sources_html([]), "", self.conversation_choices(user)
         return chat_messages(turns), turns, sources_html(turns), conversation_id, self.conversation_choices(user, conversation_id)
+
+    def forget_conversation(self) -> tuple[Any, ...]:
+        """新对话: the next answer starts a new saved conversation; (conversation id, side list selection)."""
+        return "", gr.update(value=None)
 
     def rename_conversation(self, conversation_id: str, title: str, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Rename the open conversation; (title box, side list)."""
@@ -475,7 +481,7 @@ class WebApp:
             "concurrency_limit": None,
         }
         for event in (new_chat.click, chatbot.clear):
-            event(**reset).then(lambda: ("", gr.update(value=None)), None, [conversation_id, history], concurrency_limit=None)
+            event(**reset).then(self.forget_conversation, None, [conversation_id, history], concurrency_limit=None)
 
     def _probe_tab(self) -> None:
         gr.Markdown(
