@@ -1,4 +1,5 @@
-"""The web chat staff use (Gradio): cited, streamed answers, a knowledge-base page, feedback.
+"""The web chat staff use (Gradio): cited, streamed answers with their evidence and the full text,
+saved conversations, a retrieval test page, a knowledge-base page, feedback.
 
 :func:`build_app` builds the page and :func:`serve` runs it. Importing this module loads no
 model: :class:`rag.components.Components` loads the embedder and the LLM once, on first use

@@ -1,4 +1,5 @@
-"""HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel, the document list.
+"""HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel with the
+evidence marked, the 查看全文 view, the 检索测试 lists, the document list.
 
 Everything that came from a model or a document is HTML-escaped before our own markup is added.
 Citation links point at ``#rag-src-<turn>-<n>``; ``rag/web/static/citations.js`` turns a click into
