@@ -19,6 +19,11 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _optional_path(name: str) -> Path | None:
+    value = _env(name, "")
+    return Path(value).expanduser() if value else None
+
+
 def default_data_dir() -> Path:
     """Where converted/joined model weights are cached (``RAG_DATA_DIR``)."""
     return Path(_env("RAG_DATA_DIR", str(Path.home() / ".cache" / "rag-zh"))).expanduser()
@@ -57,6 +62,12 @@ class Settings:
     chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "300")))
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "60")))
     queue_capacity: int = field(default_factory=lambda: int(_env("RAG_QUEUE_SIZE", "8")))
+    conversations_db: Path | None = field(default_factory=lambda: _optional_path("RAG_CONVERSATIONS_DB"))
+
+    @property
+    def conversations_file(self) -> Path:
+        """The web chat's saved conversations (SQLite): ``RAG_CONVERSATIONS_DB`` or next to the index."""
+        return self.conversations_db or self.index_dir.parent / "conversations" / "conversations.db"
 
     @property
     def index(self) -> str:

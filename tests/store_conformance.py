@@ -113,6 +113,12 @@ class StoreConformance:
         assert "compute" not in {f.chunk.doc_id for f in found}  # shares no word with the query
         assert store.search_lexical("EFLOPS", 10)[0].chunk.doc_id == "compute"
 
+    def test_document_chunks_come_in_reading_order(self, tmp_path):
+        store = self.reopen(self.filled(tmp_path))
+        assert store.document_chunks("henan") == article("henan")[0]
+        assert [c.doc_id for c in store.document_chunks("compute")] == ["compute"]
+        assert store.document_chunks("no-such-doc") == []
+
     def test_known_vectors_return_what_was_stored(self, tmp_path):
         store = self.filled(tmp_path)
         chunk = article("henan")[0][1]

@@ -102,6 +102,8 @@ def test_chat_completion_answers_with_citations_sources_and_usage(server):
     assert [s["n"] for s in sources] == list(range(1, len(sources) + 1))
     assert sources[0]["cited"] and "30亿元" in sources[0]["quote"] and "30亿元" in sources[0]["text"]
     assert {"doc_id", "title", "chunk_id", "source"} <= set(sources[0])
+    [evidence] = sources[0]["evidence"]  # the supporting sentence, as offsets into the passage text
+    assert sources[0]["text"][evidence["start"] : evidence["end"]] == evidence["text"] == sources[0]["quote"]
     generator = server.components.generator()
     pieces = len(generator.calls[-1][-1]["content"])  # the scripted model counts prompt characters as tokens
     assert response.usage.prompt_tokens == pieces + len(generator.calls[-1][0]["content"])

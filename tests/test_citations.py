@@ -93,3 +93,11 @@ def test_uncited_supported_sentence_is_attributed_to_its_passage():
 def test_uncited_unsupported_answer_is_withheld():
     checked = check_answer("上海设立了50亿元的基金。", PASSAGES)
     assert checked.refused and checked.citations == []
+
+
+def test_evidence_offsets_point_at_the_supporting_sentence():
+    checked = check_answer("河南设立了总规模30亿元的人工智能产业基金[1]。", PASSAGES)
+    [citation] = checked.verified
+    text = PASSAGES[0].text
+    assert text[citation.start : citation.end] == "设立总规模 30亿元的人工智能产业基金。" == citation.quote
+    assert citation.evidence() == {"start": citation.start, "end": citation.end, "text": citation.quote}

@@ -43,7 +43,9 @@ def test_stream_yields_passages_first_then_tokens_then_checked_answer(index_dir)
     assert "30亿元" in answer.passages[0].chunk.text
     payload = answer.to_dict()
     assert set(payload) >= {"answer", "refused", "citations", "passages", "timings"}
-    assert set(payload["citations"][0]) == {"n", "chunk_id", "doc_id", "title", "quote"}
+    citation = payload["citations"][0]
+    assert set(citation) == {"n", "chunk_id", "doc_id", "title", "quote", "start", "end"}
+    assert payload["passages"][0]["text"][citation["start"] : citation["end"]] == citation["quote"]
     assert set(payload["timings"]) >= {"retrieve_ms", "first_token_ms", "total_ms", "prompt_tokens", "completion_tokens"}
 
 

@@ -106,3 +106,13 @@ def test_index_of_another_model_is_refused(sample_index):
 def test_missing_index_is_refused(tmp_path, embedder):
     with pytest.raises(IndexStoreError, match="no index at"):
         Retriever(tmp_path / "none", embedder)
+
+
+def test_rankings_show_each_list_and_their_fusion(sample_index, embedder):
+    retriever = Retriever(sample_index, embedder)
+    rankings = retriever.rankings(HENAN_QUESTION, k=4)
+    for mode in ("dense", "bm25", "hybrid"):
+        expected = retriever.search(HENAN_QUESTION, k=4, mode=mode)
+        assert getattr(rankings, mode) == expected
+    with pytest.raises(InputError):
+        retriever.rankings(HENAN_QUESTION, k=0)

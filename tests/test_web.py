@@ -6,6 +6,7 @@ import json
 import typing
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -251,7 +252,9 @@ def test_upload_ask_and_delete(tmp_path, sample_index):
     assert "青岚市未来产业基金.txt" not in sources and "77亿元" not in sources
 
 
-@pytest.mark.parametrize("name, data, reason", [("tool.exe", b"MZ\x90\x00", "不支持"), ("broken.pdf", b"not a pdf at all", "PDF")])
+@pytest.mark.parametrize(
+    "name, data, reason", [("tool.exe", b"MZ\x90\x00", "不支持"), ("broken.pdf", b"not a pdf at all", "PDF")]
+)
 def test_bad_upload_leaves_the_index_intact(tmp_path, sample_index, name, data, reason):
     app = make_app(tmp_path, sample_index)
     before = index_state(sample_index)
@@ -392,3 +395,51 @@ def test_a_bad_filter_date_is_a_warning_not_an_answer(tmp_path, synced_index, mo
 def test_the_knowledge_base_tab_shows_the_last_sync(tmp_path, synced_index):
     summary, rows, _ = make_app(tmp_path, synced_index).kb_view()
     assert "上次同步：" in summary and "新增 3，更新 0，删除 0" in summary and len(rows) == 3
+# --------------------------------------------------------------------------- evidence, full text, retrieval test, conversations
+
+
+def test_sources_mark_the_evidence_and_open_the_whole_document(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    _, turns, sources = answer_of(app, HENAN)
+    [citation] = turns[-1].answer.citations
+    assert f'<mark class="rag-evidence">{citation.quote}</mark>' in sources.replace("\n", "")
+    request = json.dumps(
+        {"key": "7", "doc": citation.doc_id, "chunk": citation.chunk_id, "start": citation.start, "end": citation.end}
+    )
+    view = app.open_document(request)
+    assert 'data-key="7"' in view and '<span class="rag-doc-chunk">' in view and "rag-evidence" in view
+    assert "找不到" in app.open_document(json.dumps({"key": "8", "doc": "no-such-doc"}))
+    assert "找不到" in app.open_document("not json")
+
+
+def test_probe_shows_three_ranked_lists(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    page = app.probe(HENAN, 3)
+    assert [f'data-mode="{m}"' in page for m in ("dense", "bm25", "hybrid")] == [True, True, True]
+    assert page.count('class="rag-hit"') == 9
+    assert "请先输入问题" in app.probe("  ", 3)
+
+
+def test_conversations_are_saved_reopened_renamed_and_deleted(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    _, turns, _ = answer_of(app, HENAN)
+    cid, listing = app.save_conversation(turns, "")
+    assert listing["choices"] == [(HENAN, cid)] and listing["value"] == cid
+    chat, reopened, sources, same, _ = app.open_conversation(cid)
+    assert same == cid and reopened[0].answer == turns[0].answer and "rag-evidence" in sources
+    assert app.rename_conversation(cid, "河南基金")[1]["choices"] == [("河南基金", cid)]
+    assert app.delete_conversation(cid)[3] == "" and app.conversations.list("") == []
+    assert app.open_conversation(cid)[3] == ""
+    assert is_skip(app.open_conversation("")[0])  # a fresh page keeps a question already under way
+
+
+def test_each_login_sees_only_its_own_conversations(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index)
+    alice, bob = SimpleNamespace(username="alice"), SimpleNamespace(username="bob")
+    _, turns, _ = answer_of(app, HENAN)
+    cid, _ = app.save_conversation(turns, "", alice)
+    assert app.open_conversation(cid, bob)[3] == "" and app.conversation_choices("bob")["choices"] == []
+    assert app.open_conversation(cid, alice)[3] == cid
+    app.delete_conversation(cid, bob)  # not bob's: nothing happens
+    assert [c.id for c in app.conversations.list("alice")] == [cid]
+    assert app.forget_conversation()[0] == ""

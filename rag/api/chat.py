@@ -3,7 +3,8 @@
 The answer text keeps its ``[n]`` markers and ends with a sources footnote that plain chat
 clients show. Every body also carries ``sources`` (our documented extra field): for each passage
 shown to the model ``n``, ``chunk_id``, ``doc_id``, ``title``, ``source``, ``text`` and, once
-answered, ``cited`` and the supporting ``quote``. Streams start with the sources, then report
+answered, ``cited``, the supporting ``quote`` and its ``evidence`` (``[{start, end, text}]``,
+offsets into ``text``). Streams start with the sources, then report
 ``queue_position`` while the model answers others, then the text.
 """
 
@@ -61,6 +62,7 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
         if answer is not None:
             row["cited"] = n in cited
             row["quote"] = cited[n].quote if n in cited else ""
+            row["evidence"] = [cited[n].evidence()] if n in cited else []
         rows.append(row)
     return rows
 

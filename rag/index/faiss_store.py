@@ -215,6 +215,10 @@ class FaissStore:
     def sources(self) -> dict[str, SourceRecord]:
         return sources_of(self._raw)
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        with self._guard:
+            return sorted((c for c in self.chunks if c.doc_id == doc_id), key=lambda c: c.position)
+
     def check_model(self, model_id: str, dim: int) -> None:
         """Refuse to mix vectors of different models."""
         check_same_model(self.location, self.manifest, model_id, dim)

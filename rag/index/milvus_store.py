@@ -173,6 +173,12 @@ class MilvusStore:
     def sources(self) -> dict[str, SourceRecord]:
         return sources_of(self._raw)
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        if not self.count():
+            return []
+        rows = self._client.query(self.target.collection, filter=f"doc_id in {_literal_list([doc_id])}", output_fields=self._output_fields())
+        return sorted(map(_chunk_of, rows), key=lambda c: c.position)
+
     # ---------------------------------------------------------------- search
 
     def _chunk_fields(self) -> set[str]:
@@ -340,10 +346,13 @@ class MilvusStore:
 # -------------------------------------------------------------------- rows and collections
 
 
+def _chunk_of(entity: dict[str, Any]) -> Chunk:
+    return Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row" and name in entity})  # old: no date/tags
+
+
 def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
     entity = hit["entity"]
-    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row" and name in entity})
-    return ScoredChunk(chunk, score, int(entity["row"]))
+    return ScoredChunk(_chunk_of(entity), score, int(entity["row"]))
 
 
 def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int, fields: set[str]) -> dict[str, Any]:

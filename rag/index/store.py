@@ -188,6 +188,10 @@ class Store(Protocol):
         """Every ingested source file, by path."""
         ...
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """The chunks of one document in reading order (``[]`` for an unknown ``doc_id``)."""
+        ...
+
     def search_dense(self, vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
         """The ``k`` chunks nearest to a unit ``(dim,)`` or ``(1, dim)`` query vector, best first.
 

@@ -29,6 +29,8 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
 _NAME_SUFFIXES = ("省", "市", "区", "县", "自治区", "公司", "集团")
 _REFUSAL_HINTS = ("无法回答", "没有提到", "未提及", "没有提及", "没有相关信息", "未提供", "没有提供", "无法确定", "不包含")
+_PASSAGE_SENTENCE = re.compile(r"[^。！？!?；;\s](?:[^。！？!?；;\n]*[^。！？!?；;\s])?[。！？!?；;]*")  # stripped
+QUOTE_LIMIT = 160
 MIN_OVERLAP = 0.35
 
 
@@ -42,9 +44,15 @@ class Citation:
     title: str
     quote: str
     verified: bool
+    start: int = 0  # the quoted sentence is passage.text[start:end]
+    end: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def evidence(self) -> dict:
+        """The supporting sentence as ``{start, end, text}`` offsets into the passage text."""
+        return {"start": self.start, "end": self.end, "text": self.quote}
 
 
 @dataclass(frozen=True)
@@ -115,14 +123,17 @@ def supports(sentence: str, passage: str) -> bool:
     return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP
 
 
-def best_quote(sentence: str, passage: str, limit: int = 160) -> str:
-    """The passage sentence sharing the most wording with ``sentence``."""
-    candidates = [s.strip() for s in re.split(r"(?<=[。！？!?；;])|\n", passage) if s.strip()]
-    if not candidates:
-        return passage[:limit]
+def evidence_span(sentence: str, passage: str) -> tuple[int, int]:
+    """``(start, end)`` of the passage sentence sharing the most wording with ``sentence``."""
+    spans = [(m.start(), m.end()) for m in _PASSAGE_SENTENCE.finditer(passage)]
+    if not spans:
+        return 0, len(passage)
     target = _bigrams(sentence)
-    best = max(candidates, key=lambda c: len(target & _bigrams(c)))
-    return best if len(best) <= limit else best[:limit] + "…"
+    return max(spans, key=lambda span: len(target & _bigrams(passage[span[0] : span[1]])))
+
+
+def _clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def is_refusal(text: str) -> bool:
@@ -162,8 +173,9 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
             ok = together and (len(shown) == 1 or _shares_fact(sentence, passage.text))
             verdicts[n] = ok
             if n not in citations or (ok and not citations[n].verified):
-                quote = best_quote(sentence, passage.text)
-                citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok)
+                start, end = evidence_span(sentence, passage.text)
+                quote = _clip(passage.text[start:end])
+                citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok, start, end)
         pieces.append(_MARKER.sub(partial(_rewrite_marker_match, verdicts=verdicts), sentence))
     checked = [citations[n] for n in sorted(citations)]
     if not any(c.verified for c in checked):

@@ -47,7 +47,15 @@ class Answer:
             "answer": self.answer,
             "refused": self.refused,
             "citations": [
-                {"n": c.n, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title, "quote": c.quote}
+                {
+                    "n": c.n,
+                    "chunk_id": c.chunk_id,
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "quote": c.quote,
+                    "start": c.start,
+                    "end": c.end,
+                }
                 for c in self.citations
                 if c.verified
             ],

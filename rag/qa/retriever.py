@@ -62,6 +62,15 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tu
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+@dataclass(frozen=True)
+class Rankings:
+    """The dense, BM25 and fused lists of one query side by side (the retrieval test page)."""
+
+    dense: list[SearchHit]
+    bm25: list[SearchHit]
+    hybrid: list[SearchHit]
+
+
 class Retriever:
     """Searches one store; picks up what another process has written since (``refresh``)."""
 
@@ -86,25 +95,42 @@ class Retriever:
         """Top ``k`` chunks for ``query`` among those ``where`` matches (all without it)."""
         if mode not in SEARCH_MODES:
             raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
-        if k < 1:
-            raise InputError("k must be at least 1")
-        query = check_query(query)
+        query = _check_k(query, k)
         store = self.store
         if not store.count():
             return []
         pool = max(CANDIDATES, k)
         lexical = store.search_lexical(query, pool, where)
-        overlap = {found.row for found in lexical}
-        ranked: list[ScoredChunk]
         if mode == "bm25":
-            ranked = lexical
-        else:
-            dense = store.search_dense(self.embedder.embed([query], kind="query")[0], pool, where)
-            ranked = dense if mode == "dense" else _fuse(dense, lexical)
-        return [
-            SearchHit(rank=n, chunk=found.chunk, score=found.score, lexical_overlap=found.row in overlap)
-            for n, found in enumerate(ranked[:k], start=1)
-        ]
+            return _hits(lexical, k, lexical)
+        dense = store.search_dense(self.embedder.embed([query], kind="query")[0], pool, where)
+        return _hits(dense if mode == "dense" else _fuse(dense, lexical), k, lexical)
+
+    def rankings(self, query: str, k: int = 5, where: SearchFilter | None = None) -> Rankings:
+        """The top ``k`` of each retriever and of their fusion, for one query."""
+        query = _check_k(query, k)
+        if not self.store.count():
+            return Rankings([], [], [])
+        pool = max(CANDIDATES, k)
+        lexical = self.store.search_lexical(query, pool, where)
+        dense = self.store.search_dense(self.embedder.embed([query], kind="query")[0], pool, where)
+        return Rankings(_hits(dense, k, lexical), _hits(lexical, k, lexical), _hits(_fuse(dense, lexical), k, lexical))
+
+
+def _check_k(query: str, k: int) -> str:
+    """The checked query, once ``k`` is known to be valid."""
+    if k < 1:
+        raise InputError("k must be at least 1")
+    return check_query(query)
+
+
+def _hits(ranked: list[ScoredChunk], k: int, lexical: list[ScoredChunk]) -> list[SearchHit]:
+    """The top ``k`` of ``ranked`` as hits; ``lexical_overlap`` when BM25 found the chunk too."""
+    overlap = {found.row for found in lexical}
+    return [
+        SearchHit(rank=n, chunk=found.chunk, score=found.score, lexical_overlap=found.row in overlap)
+        for n, found in enumerate(ranked[:k], start=1)
+    ]
 
 
 def _fuse(dense: list[ScoredChunk], lexical: list[ScoredChunk]) -> list[ScoredChunk]:

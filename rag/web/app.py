@@ -1,4 +1,5 @@
-"""The web chat staff use (Gradio): cited, streamed answers, a knowledge-base page, feedback.
+"""The web chat staff use (Gradio): cited, streamed answers with their evidence and the full text,
+saved conversations, a retrieval test page, a knowledge-base page, feedback.
 
 :func:`build_app` builds the page and :func:`serve` runs it. Importing this module loads no
 model: :class:`rag.components.Components` loads the embedder and the LLM once, on first use
@@ -8,6 +9,7 @@ model: :class:`rag.components.Components` loads the embedder and the LLM once, o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -24,19 +26,24 @@ from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from rag.index.filters import SearchFilter
 from rag.index.ingest import IngestReport
+from rag.index.reassemble import reassemble
 from rag.index.sync import last_sync
 from rag.knowledge_base import KnowledgeBase
 from rag.models.generators import Message
 from rag.progress import ProgressCallback
 from rag.qa.queue import QueueFull
 from rag.qa.retriever import MAX_QUERY_CHARS
+from rag.web.conversations import ConversationStore
 from rag.web.feedback import FeedbackLog, Vote, feedback_record
 from rag.web.render import (
     DOCUMENT_HEADERS,
     ChatTurn,
     chat_messages,
+    document_html,
     document_rows,
     last_sync_line,
+    missing_document_html,
+    rankings_html,
     sources_html,
 )
 
@@ -67,6 +74,7 @@ SYSTEM_FONTS = [
 MONO_FONTS = ["SFMono-Regular", "Consolas", "Noto Sans Mono CJK SC", "monospace"]
 CHAT_QUEUE = "llm"  # answering events; the pipeline's queue lets one generate at a time and shows the others their place
 INDEX_QUEUE = "index-write"
+CONVERSATION_KEY = "rag-conversation"  # the browser's localStorage key of the open conversation
 
 
 # --------------------------------------------------------------------------- access
@@ -163,6 +171,7 @@ class WebApp:
         self.models = models or Components(settings)
         self.kb = KnowledgeBase(self.models)
         self.feedback = FeedbackLog(feedback_file or settings.index_dir.parent / "feedback" / "feedback.jsonl")
+        self.conversations = ConversationStore(settings.conversations_file)
 
     # ------------------------------------------------------------ chat
 
@@ -218,6 +227,92 @@ class WebApp:
     def clear(self) -> tuple[Any, ...]:
         """Start a new conversation: (chat messages, turns, sources panel, question box, feedback status)."""
         return [], [], sources_html([]), "", ""
+
+    # ------------------------------------------------------------ sources and retrieval test
+
+    def open_document(self, request: str) -> str:
+        """The 查看全文 view for a JSON ``{key, doc, chunk, start, end}`` request from a source card."""
+        try:
+            wanted = json.loads(request or "{}")
+            key = str(wanted.get("key", ""))
+            retriever = self.models.retriever()  # its store is in memory already; open_store would read it again
+            retriever.refresh()
+            chunks = retriever.store.document_chunks(str(wanted["doc"]))
+            start, end = int(wanted.get("start") or 0), int(wanted.get("end") or 0)
+        except (ValueError, KeyError, TypeError, AttributeError, RagError):
+            return missing_document_html()
+        if not chunks:
+            return missing_document_html(key)
+        return document_html(chunks[0].title, chunks[0].source, reassemble(chunks), str(wanted.get("chunk")), start, end, key)
+
+    def probe(self, query: str, k: float) -> str:
+        """The 检索测试 page: the dense, BM25 and fused top ``k`` for ``query``."""
+        query = (query or "").strip()
+        problem = question_problem(query)
+        if problem:
+            return f'<p class="rag-empty">{problem}</p>'
+        try:
+            retriever = self.models.retriever()
+            retriever.refresh()
+            return rankings_html(retriever.rankings(query, int(k)))
+        except Exception as exc:  # shown to the user; unexpected ones are logged
+            if not isinstance(exc, RagError):
+                log.exception("retrieval test for %r failed", query)
+            return f'<p class="rag-empty">{friendly_error(exc, self.models.store_exists())}</p>'
+
+    # ------------------------------------------------------------ saved conversations
+
+    def conversation_choices(self, user: str, selected: str | None = None) -> Any:
+        """The side list of ``user``'s conversations, ``selected`` marked."""
+        choices = [(c.title, c.id) for c in self.conversations.list(user)]
+        return gr.update(choices=choices, value=selected if any(cid == selected for _, cid in choices) else None)
+
+    def save_conversation(
+        self, turns: list[ChatTurn], conversation_id: str, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
+        """Keep the conversation after an answer; (conversation id, side list)."""
+        user = _user(request) or ""
+        if not any(t.finished for t in turns):
+            return conversation_id, self.conversation_choices(user, conversation_id)
+        saved = self.conversations.save(user, conversation_id or None, turns)
+        return saved, self.conversation_choices(user, saved)
+
+    def open_conversation(self, conversation_id: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Show a saved conversation (on page load, or picked from the list); (chat, turns, sources, id, list)."""
+        user = _user(request) or ""
+        if not conversation_id:  # a fresh page: leave the chat alone (a question may be under way already)
+            return gr.skip(), gr.skip(), gr.skip(), "", self.conversation_choices(user)
+        turns = self.conversations.load(user, conversation_id)
+        if turns is None:
+            return [], [], sources_html([]), "", self.conversation_choices(user)
+        return chat_messages(turns), turns, sources_html(turns), conversation_id, self.conversation_choices(user, conversation_id)
+
+    def forget_conversation(self) -> tuple[Any, ...]:
+        """新对话: the next answer starts a new saved conversation; (conversation id, side list selection)."""
+        return "", gr.update(value=None)
+
+    def rename_conversation(self, conversation_id: str, title: str, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Rename the open conversation; (title box, side list)."""
+        user = _user(request) or ""
+        if not conversation_id:
+            gr.Warning("请先在列表中打开一个对话。", title="提示")
+            return title, gr.skip()
+        try:
+            self.conversations.rename(user, conversation_id, title or "")
+        except InputError:
+            gr.Warning("标题不能为空，也不能超过 60 个字。", title="提示")
+            return title, gr.skip()
+        return "", self.conversation_choices(user, conversation_id)
+
+    def delete_conversation(self, conversation_id: str, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Delete the open conversation and show an empty chat; (chat, turns, sources, id, list)."""
+        user = _user(request) or ""
+        if conversation_id:
+            try:
+                self.conversations.delete(user, conversation_id)
+            except InputError:
+                pass  # already gone (deleted in another tab)
+        return [], [], sources_html([]), "", self.conversation_choices(user)
 
     # ------------------------------------------------------------ feedback
 
@@ -322,13 +417,24 @@ class WebApp:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
                 self._chat_tab(demo)
+            with gr.Tab("检索测试", id="probe"):
+                self._probe_tab()
             with gr.Tab("知识库", id="kb"):
                 self._kb_tab(demo)
         return demo
 
     def _chat_tab(self, demo: gr.Blocks) -> None:
         turns = gr.State([])
+        # the id is no secret (the server checks the owner), but Gradio encrypts browser state and its
+        # default key changes with every page load, which would forget the conversation on reload
+        conversation_id = gr.BrowserState("", storage_key=CONVERSATION_KEY, secret=CONVERSATION_KEY)
         with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=200, elem_id="rag-history"):
+                history = gr.Radio(label="历史对话", choices=[], elem_id="rag-conversations")
+                title = gr.Textbox(show_label=False, placeholder="新标题", max_lines=1, elem_id="rag-conv-title")
+                with gr.Row():
+                    rename = gr.Button("重命名", size="sm", elem_id="rag-conv-rename")
+                    remove = gr.Button("删除", size="sm", variant="stop", elem_id="rag-conv-delete")
             with gr.Column(scale=3, min_width=360):
                 chatbot = gr.Chatbot(
                     label="对话",
@@ -365,6 +471,10 @@ class WebApp:
             with gr.Column(scale=2, min_width=300):
                 gr.Markdown("### 参考资料")
                 sources = gr.HTML(sources_html([]), elem_id="rag-sources")
+                document = gr.HTML(elem_id="rag-doc-view")
+                doc_request = gr.Textbox(visible="hidden", elem_id="rag-doc-request")
+                doc_open = gr.Button(visible="hidden", elem_id="rag-doc-open")
+        doc_open.click(self.open_document, [doc_request], [document], concurrency_limit=None, show_progress="hidden")
         answer_outputs = [chatbot, turns, sources, question]
         answering = [
             trigger(
@@ -377,6 +487,19 @@ class WebApp:
             )
             for trigger in (question.submit, send.click)
         ]
+        for asked in answering:
+            asked.then(self.save_conversation, [turns, conversation_id], [conversation_id, history], concurrency_limit=None)
+        shown = [chatbot, turns, sources, conversation_id, history]
+        demo.load(self.open_conversation, [conversation_id], shown, concurrency_limit=None)
+        history.input(self.open_conversation, [history], shown, concurrency_limit=None)
+        rename.click(self.rename_conversation, [conversation_id, title], [title, history], concurrency_limit=None)
+        remove.click(
+            self.delete_conversation,
+            [conversation_id],
+            shown,
+            js="(id) => (id && confirm('确定要删除这个对话吗？')) ? id : ''",
+            concurrency_limit=None,
+        )
         feedback_io: dict[str, Any] = {"inputs": [turns, comment], "outputs": [comment, status], "concurrency_limit": None}
         chatbot.like(self.like, **feedback_io)
         up.click(self.vote_up, **feedback_io)
@@ -387,8 +510,22 @@ class WebApp:
             "cancels": answering,
             "concurrency_limit": None,
         }
-        new_chat.click(**reset)
-        chatbot.clear(**reset)
+        for event in (new_chat.click, chatbot.clear):
+            event(**reset).then(self.forget_conversation, None, [conversation_id, history], concurrency_limit=None)
+
+    def _probe_tab(self) -> None:
+        gr.Markdown(
+            "输入问题，查看向量检索、关键词检索（BM25）和融合排序各自找到的段落、名次和分数，用来分析某个问题为什么没答好。"
+        )
+        with gr.Row():
+            query = gr.Textbox(
+                show_label=False, placeholder="输入要测试的问题", scale=5, max_length=MAX_QUERY_CHARS, elem_id="rag-probe-query"
+            )
+            top_k = gr.Slider(1, 20, value=5, step=1, label="每列显示条数（top-k）", scale=2, elem_id="rag-probe-k")
+            run = gr.Button("检索", variant="primary", scale=1, min_width=80, elem_id="rag-probe-run")
+        results = gr.HTML(elem_id="rag-probe-results")
+        for trigger in (query.submit, run.click):
+            trigger(self.probe, [query, top_k], [results], concurrency_limit=None)
 
     def _filter_row(self, demo: gr.Blocks) -> list[Any]:
         """A folded row of search filters: publication dates, tags, source files."""

@@ -1,4 +1,5 @@
-"""HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel, the document list.
+"""HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel with the
+evidence marked, the 查看全文 view, the 检索测试 lists, the document list.
 
 Everything that came from a model or a document is HTML-escaped before our own markup is added.
 Citation links point at ``#rag-src-<turn>-<n>``; ``rag/web/static/citations.js`` turns a click into
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rag.index.chunking import Chunk
+from rag.index.reassemble import DocumentText
 from rag.index.store import DocumentRecord
+from rag.qa.citations import Citation
 from rag.qa.pipeline import Answer
-from rag.qa.retriever import SearchHit
+from rag.qa.retriever import Rankings, SearchHit
 
 NO_ANSWER_TITLE = "资料中没有找到答案"
 NO_ANSWER_HINT = "知识库里的文章没有提到这一点。可以换个问法，或到「知识库」页上传相关文章。"
@@ -87,19 +90,32 @@ def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     return messages
 
 
-def _cited(turn: ChatTurn) -> set[int]:
-    return {c.n for c in turn.answer.citations if c.verified} if turn.answer else set()
+def _cited(turn: ChatTurn) -> dict[int, Citation]:
+    return {c.n: c for c in turn.answer.citations if c.verified} if turn.answer else {}
 
 
-def _passage_html(hit: SearchHit, turn: int, n: int, cited: bool) -> str:
+def marked(text: str, start: int, end: int) -> str:
+    """``text`` escaped, with ``text[start:end]`` in a ``<mark class="rag-evidence">`` (none when empty)."""
+    if not 0 <= start < end <= len(text):
+        return html.escape(text)
+    parts = (text[:start], text[start:end], text[end:])
+    return f'{html.escape(parts[0])}<mark class="rag-evidence">{html.escape(parts[1])}</mark>{html.escape(parts[2])}'
+
+
+def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) -> str:
     chunk = hit.chunk
-    badge = '<span class="rag-badge">已引用</span>' if cited else ""
+    badge = '<span class="rag-badge">已引用</span>' if citation else ""
     title = html.escape(chunk.title or "（无标题）")
+    start, end = (citation.start, citation.end) if citation else (0, 0)
+    full = (
+        f'<a class="rag-fulltext" href="#" data-doc="{html.escape(chunk.doc_id)}" data-chunk="{html.escape(chunk.chunk_id)}"'
+        f' data-start="{start}" data-end="{end}">查看全文</a>'
+    )
     return (
-        f'<article class="rag-passage{" rag-cited" if cited else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
+        f'<article class="rag-passage{" rag-cited" if citation else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
         f'<header><span class="rag-num">{n}</span><span class="rag-title">{title}</span>{badge}</header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_meta_html(chunk)}</div>'
-        f'<div class="rag-text">{html.escape(chunk.text)}</div>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_meta_html(chunk)} · {full}</div>'
+        f'<div class="rag-text">{marked(chunk.text, start, end)}</div>'
         "</article>"
     )
 
@@ -128,7 +144,7 @@ def sources_html(turns: Sequence[ChatTurn]) -> str:
         if not turn.passages:
             continue
         cited = _cited(turn)
-        passages = "".join(_passage_html(hit, index, n, n in cited) for n, hit in enumerate(turn.passages, start=1))
+        passages = "".join(_passage_html(hit, index, n, cited.get(n)) for n, hit in enumerate(turn.passages, start=1))
         hidden = "" if index == len(turns) - 1 else " hidden"
         refused = turn.answer is not None and turn.answer.refused
         note = f'<div class="rag-note">{REFUSED_SOURCES}</div>' if refused else ""
@@ -153,3 +169,72 @@ def document_rows(records: Sequence[DocumentRecord]) -> list[list[str | int]]:
     """Rows of the knowledge-base table, newest first (see :data:`DOCUMENT_HEADERS`)."""
     ordered = sorted(records, key=lambda r: (r.added_at, r.doc_id), reverse=True)
     return [[r.title, Path(r.source).name, r.n_chunks, format_time(r.added_at), r.doc_id] for r in ordered]
+
+
+def document_html(title: str, source: str, document: DocumentText, chunk_id: str, start: int, end: int, key: str = "") -> str:
+    """The 查看全文 view: the whole document, the cited chunk outlined and its evidence marked.
+
+    ``key`` (the browser's request number) makes each view new, so the page notices it arrived."""
+    text = document.text
+    chunk_start, chunk_end = document.spans.get(chunk_id, (0, 0))
+    chunk = text[chunk_start:chunk_end]
+    body = (
+        f'{html.escape(text[:chunk_start])}<span class="rag-doc-chunk">{marked(chunk, start, end)}</span>'
+        f"{html.escape(text[chunk_end:])}"
+        if chunk_end
+        else html.escape(text)
+    )
+    return (
+        f'<div class="rag-modal" data-key="{html.escape(key)}"><div class="rag-modal-box" role="dialog" aria-label="全文">'
+        f"<header><strong>{html.escape(title or '（无标题）')}</strong>"
+        f'<span class="rag-file">📄 {html.escape(Path(source).name)}</span>'
+        '<button class="rag-modal-close" type="button" title="关闭">✕</button></header>'
+        f'<div class="rag-doc-text">{body}</div></div></div>'
+    )
+
+
+def missing_document_html(key: str = "") -> str:
+    """The 查看全文 view of a document that left the knowledge base."""
+    return (
+        f'<div class="rag-modal" data-key="{html.escape(key)}"><div class="rag-modal-box"><header><strong>找不到这篇文章</strong>'
+        '<button class="rag-modal-close" type="button" title="关闭">✕</button></header>'
+        '<p class="rag-empty">它可能已从知识库中删除。</p></div></div>'
+    )
+
+
+RANKING_COLUMNS = (  # (mode, heading, short name, what the score is)
+    ("dense", "向量检索（dense）", "向量", "余弦相似度"),
+    ("bm25", "关键词检索（BM25）", "BM25", "BM25 分数"),
+    ("hybrid", "融合结果（RRF）", "融合", "RRF 分数"),
+)
+
+
+def _hit_html(hit: SearchHit, score_name: str, elsewhere: str) -> str:
+    chunk = hit.chunk
+    also = f" · 也在 {elsewhere}" if elsewhere else ""
+    return (
+        f'<li class="rag-hit" data-chunk="{html.escape(chunk.chunk_id)}">'
+        f'<header><span class="rag-num">{hit.rank}</span><span class="rag-title">{html.escape(chunk.title or "（无标题）")}</span>'
+        f'<span class="rag-score" title="{score_name}">{hit.score:.4f}</span></header>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{also}</div>'
+        f'<div class="rag-text">{html.escape(chunk.text)}</div></li>'
+    )
+
+
+def rankings_html(rankings: Rankings) -> str:
+    """The 检索测试 page: the three ranked lists side by side, each hit with its ranks in the others."""
+    lists = {mode: getattr(rankings, mode) for mode, *_ in RANKING_COLUMNS}
+    ranks = {mode: {hit.chunk.chunk_id: hit.rank for hit in hits} for mode, hits in lists.items()}
+    columns = []
+    for mode, heading, _, score_name in RANKING_COLUMNS:
+        rows = []
+        for hit in lists[mode]:
+            elsewhere = " · ".join(
+                f"{short} #{ranks[other][hit.chunk.chunk_id]}"
+                for other, _, short, _ in RANKING_COLUMNS
+                if other != mode and hit.chunk.chunk_id in ranks[other]
+            )
+            rows.append(_hit_html(hit, score_name, elsewhere))
+        body = "".join(rows) or '<li class="rag-empty">没有找到</li>'
+        columns.append(f'<section class="rag-ranking" data-mode="{mode}"><h4>{heading}</h4><ol>{body}</ol></section>')
+    return f'<div class="rag-rankings">{"".join(columns)}</div>'

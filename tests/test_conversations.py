@@ -1,0 +1,61 @@
+"""Saved conversations: SQLite, per user, survive a new store object (a restart)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from rag.errors import InputError
+from rag.index.chunking import Chunk
+from rag.qa.citations import Citation
+from rag.qa.pipeline import Answer
+from rag.qa.retriever import SearchHit
+from rag.web.conversations import ConversationStore, turn_from_dict, turn_to_dict
+from rag.web.render import ChatTurn
+
+CHUNK = Chunk("c1", "henan", "河南基金", "/src/henan.txt", "河南设立总规模30亿元的人工智能产业基金。", 0)
+
+
+def answered(question: str = "河南基金多大？") -> ChatTurn:
+    citation = Citation(1, "c1", "henan", "河南基金", CHUNK.text, True, 0, len(CHUNK.text))
+    answer = Answer(question, question, "30亿元[1]。", False, [citation], [SearchHit(1, CHUNK, 0.5, True)], {"total_ms": 1.0})
+    return ChatTurn(question, answer.answer, list(answer.passages), answer)
+
+
+def test_a_turn_round_trips_through_json():
+    turn = answered()
+    again = turn_from_dict(turn_to_dict(turn))
+    assert again.answer == turn.answer and again.passages == turn.passages and again.text == turn.text
+    failed = turn_from_dict(turn_to_dict(ChatTurn("问", error="出错了")))
+    assert failed.error == "出错了" and failed.answer is None and failed.finished
+
+
+def test_saved_conversations_survive_a_restart_and_stay_per_user(tmp_path):
+    path = tmp_path / "conv" / "conversations.db"
+    first = ConversationStore(path).save("alice", None, [answered()])
+    again = ConversationStore(path)  # a new process
+    assert [t.answer for t in again.load("alice", first) or []] == [answered().answer]
+    assert again.load("bob", first) is None and again.list("bob") == []
+    assert ConversationStore(path).save("bob", first, [answered("别人的？")]) != first  # never overwrites alice's
+    assert again.save("alice", first, [answered(), answered("还有呢？")]) == first
+    [info] = again.list("alice")
+    assert (info.id, info.title) == (first, "河南基金多大？")
+    assert len(again.load("alice", first) or []) == 2
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_rename_and_delete_check_the_owner_and_the_title(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    cid = store.save("", None, [answered()])
+    store.rename("", cid, "  河南 基金  ")
+    assert store.list("")[0].title == "河南 基金"
+    with pytest.raises(InputError):
+        store.rename("", cid, " ")
+    with pytest.raises(InputError):
+        store.rename("mallory", cid, "偷改")
+    with pytest.raises(InputError):
+        store.delete("mallory", cid)
+    store.delete("", cid)
+    assert store.list("") == [] and store.load("", cid) is None
