@@ -17,7 +17,7 @@ Example::
 
     python scripts/bench_store.py                       # 10k chunks, writes benchmarks/store-10k.{json,md}
     python scripts/bench_store.py --chunks 100000       # benchmarks/store-100k.{json,md}
-    python scripts/bench_store.py --chunks 1000000 --writes 2 --timeout-s 5400
+    python scripts/bench_store.py --chunks 1000000 --queries 30 --writes 2 --backends faiss --memory-gb 15
     python scripts/bench_store.py --chunks 2000 --out-dir /tmp/b   # quick dry run
 """
 
@@ -284,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--writes", type=int, default=5)
     parser.add_argument("--timeout-s", type=float, default=None, help="give up on a backend after this long (reported)")
+    parser.add_argument("--backends", default="faiss,milvus-lite", help="which to run: faiss, milvus-lite or both")
     parser.add_argument("--memory-gb", type=float, default=None, help="address-space limit of each backend's process (reported)")
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR)
     parser.add_argument("--location", help=argparse.SUPPRESS)  # internal: measure one backend, print JSON
@@ -294,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     machine = machine_info(PACKAGES)
     backends = {}
     with tempfile.TemporaryDirectory(prefix="bench-store-") as scratch:
+        chosen = args.backends.split(",")
         for name, location in (("FAISS directory", f"{scratch}/faiss"), ("Milvus Lite", f"milvus-lite://{scratch}/kb.db")):
+            if ("faiss" if name.startswith("FAISS") else "milvus-lite") not in chosen:
+                continue
             command = [
                 sys.executable,
                 __file__,
