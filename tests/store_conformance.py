@@ -25,7 +25,8 @@ ARTICLES = {
 
 def article(doc_id: str) -> tuple[list[Chunk], DocumentRecord, SourceRecord]:
     source, texts = ARTICLES[doc_id]
-    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n) for n, t in enumerate(texts)]
+    page = 3 if doc_id == "compute" else None  # a page of a PDF; the others have no pages
+    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n, page) for n, t in enumerate(texts)]
     document = DocumentRecord(doc_id, f"{doc_id} 标题", source, "hash-" + doc_id, len(chunks), sum(map(len, texts)), "now")
     return chunks, document, SourceRecord(source, "sha-" + doc_id, [doc_id], "now")
 
@@ -109,6 +110,11 @@ class StoreConformance:
         assert all(f.score > 0 for f in found)
         assert "compute" not in {f.chunk.doc_id for f in found}  # shares no word with the query
         assert store.search_lexical("EFLOPS", 10)[0].chunk.doc_id == "compute"
+
+    def test_page_numbers_are_kept(self, tmp_path):
+        store = self.reopen(self.filled(tmp_path))
+        pages = {found.chunk.doc_id: found.chunk.page for found in store.search_lexical("人工智能产业基金 EFLOPS", 10)}
+        assert pages == {"henan": None, "guangxi": None, "compute": 3}
 
     def test_known_vectors_return_what_was_stored(self, tmp_path):
         store = self.filled(tmp_path)

@@ -11,6 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.errors import InputError
 from rag.index.documents import Document
+from rag.index.tables import header_for
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -63,6 +64,12 @@ class Chunk:
     source: str
     text: str
     position: int
+    page: int | None = None  # 1-based page where the chunk starts; None for files without pages
+
+    @property
+    def page_label(self) -> str:
+        """``第N页`` for a chunk of a paged file (PDF), else ``""``."""
+        return f"第{self.page}页" if self.page else ""
 
     @property
     def embed_text(self) -> str:
@@ -82,12 +89,26 @@ def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
         chunk_size=config.chunk_size,
         chunk_overlap=config.chunk_overlap,
         strip_whitespace=True,
+        add_start_index=True,
     )
 
 
+def _pieces(document: Document, config: ChunkingConfig) -> list[tuple[str, int]]:
+    """The chunk texts with their start offsets in the document; a chunk starting inside a
+    table's rows gets the table's header lines in front."""
+    splits = make_splitter(config).create_documents([document.text])
+    pieces = []
+    for split in splits:
+        if not split.page_content.strip():
+            continue
+        start = int(split.metadata["start_index"])
+        header = header_for(document.text, start)
+        pieces.append((f"{header}\n{split.page_content}" if header else split.page_content, start))
+    return pieces
+
+
 def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
-    """Split one document; chunks keep their order in ``position``."""
-    pieces = make_splitter(config).split_text(document.text)
+    """Split one document; chunks keep their order in ``position`` and the page they start on."""
     return [
         Chunk(
             chunk_id=chunk_id_for(document.doc_id, piece),
@@ -96,6 +117,7 @@ def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
             source=document.source,
             text=piece,
             position=position,
+            page=document.page_at(start),
         )
-        for position, piece in enumerate(p for p in pieces if p.strip())
+        for position, (piece, start) in enumerate(_pieces(document, config))
     ]

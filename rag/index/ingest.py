@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -36,6 +36,7 @@ class IngestReport:
     files_seen: int = 0
     files_unchanged: list[str] = field(default_factory=list)
     files_failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a PDF page that could not be read; the rest went in
     documents_added: list[str] = field(default_factory=list)
     documents_replaced: list[str] = field(default_factory=list)
     chunks_total: int = 0
@@ -54,7 +55,7 @@ def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> 
     fixed = []
     for doc in documents:
         if doc.doc_id in taken:
-            doc = Document(f"{doc.doc_id}~{suffix}", doc.title, doc.text, doc.source, doc.meta)
+            doc = replace(doc, doc_id=f"{doc.doc_id}~{suffix}")
         fixed.append(doc)
     return fixed
 
@@ -114,7 +115,7 @@ def ingest(
                     continue
                 taken = {d for d, rec in documents.items() if rec.source != key}
                 taken.update(doc.doc_id for _, _, docs in loaded for doc in docs)  # same name, other folder
-                docs = [Document(d.doc_id, d.title, d.text, key, d.meta) for d in load_file(path)]
+                docs = [replace(d, source=key) for d in load_file(path, progress, report.warnings.append)]
                 loaded.append((path, sha, _unique_doc_ids(docs, taken, key)))
             except (InputError, OSError) as exc:
                 report.files_failed.append((str(path), str(exc)))

@@ -3,7 +3,7 @@
 Two collections per index (``<name>`` is the collection named by the location)::
 
     <name>        one row per chunk: chunk_id (primary key), row, doc_id, title, source, text,
-                  position, text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
+                  position, page (0: none; older indexes lack the field), text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
     <name>_meta   the manifest with the document and source lists, as JSON split into pages
                   "<generation>/<n>", and a "head" row naming the current generation (a random id,
                   so a rebuild that starts the collections again never repeats one)
@@ -105,6 +105,7 @@ class MilvusStore:
         self._client = client_for(target.uri, target.token)
         self._snapshot = (generation, raw)  # swapped whole, so readers in other threads see one or the other
         self._reset = reset  # a rebuild: the collections are dropped at the first commit
+        self._fields: list[str] | None = None  # the chunk fields of the collection, read once
 
     # ---------------------------------------------------------------- construction
 
@@ -178,7 +179,7 @@ class MilvusStore:
             data=[query],
             anns_field="dense",
             limit=k,
-            output_fields=CHUNK_FIELDS,
+            output_fields=self._chunk_fields(),
             search_params={"metric_type": "IP", **params},
         )
         return [_scored(hit, float(hit["distance"])) for hit in hits[0]]
@@ -191,7 +192,7 @@ class MilvusStore:
             data=[query],
             anns_field="sparse",
             limit=k,
-            output_fields=CHUNK_FIELDS,
+            output_fields=self._chunk_fields(),
             search_params={"metric_type": "BM25"},
         )
         # Milvus Lite reports BM25 as a negative distance, a server as the positive score.
@@ -212,8 +213,16 @@ class MilvusStore:
         requests = [AnnSearchRequest(data=[dense], anns_field="dense", param={"metric_type": "IP"}, limit=candidates)]
         if tokenize(query):
             requests.append(AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates))
-        hits = self._client.hybrid_search(self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=CHUNK_FIELDS)
+        hits = self._client.hybrid_search(self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=self._chunk_fields())
         return [_scored(hit, float(hit["distance"])) for hit in hits[0]]
+
+    def _chunk_fields(self) -> list[str]:
+        """The fields a chunk is read from: ``page`` only where the collection has it (newer indexes)."""
+        if self._fields is None:
+            described = self._client.describe_collection(self.target.collection)
+            has_page = any(field["name"] == "page" for field in described["fields"])
+            self._fields = [*CHUNK_FIELDS, "page"] if has_page else list(CHUNK_FIELDS)
+        return self._fields
 
     def known_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         if not self.count():
@@ -257,7 +266,8 @@ class MilvusStore:
         for batch in _batches(doomed, FILTER_BATCH):
             self._client.delete(collection, filter=f"doc_id in {_literal_list(batch)}")
         first_row = int(self._raw["next_row"])
-        rows = [_chunk_row(chunk, vector, first_row + n) for n, (chunk, vector) in enumerate(zip(chunks, vectors))]
+        with_page = "page" in self._chunk_fields()
+        rows = [_chunk_row(chunk, vector, first_row + n, with_page) for n, (chunk, vector) in enumerate(zip(chunks, vectors))]
         for batch in _batches(rows, INSERT_BATCH):
             self._client.insert(collection, list(batch))
         if self.target.is_lite:  # Milvus Lite rebuilds the indexes of unflushed rows on every search
@@ -281,6 +291,7 @@ class MilvusStore:
             for name in (target.collection, target.meta):
                 client.drop_collection(name)
             self._reset = False
+            self._fields = None
         if not client.has_collection(target.collection):
             _create_chunks(client, target, self.dim)
         if not client.has_collection(target.meta):
@@ -292,13 +303,16 @@ class MilvusStore:
 
 def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
     entity = hit["entity"]
-    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row"})
+    chunk = Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row"}, page=entity.get("page") or None)
     return ScoredChunk(chunk, score, int(entity["row"]))
 
 
-def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int) -> dict[str, Any]:
+def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int, with_page: bool) -> dict[str, Any]:
+    fields = asdict(chunk)
+    page = fields.pop("page") or 0
     return {
-        **asdict(chunk),
+        **fields,
+        **({"page": page} if with_page else {}),
         "row": row,
         "text_key": text_key(chunk),
         "embed_text": chunk.embed_text,
@@ -317,6 +331,7 @@ def _create_chunks(client: Any, target: MilvusTarget, dim: int) -> None:
     schema.add_field("source", DataType.VARCHAR, max_length=65535)
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     schema.add_field("position", DataType.INT64)
+    schema.add_field("page", DataType.INT64)
     schema.add_field("text_key", DataType.VARCHAR, max_length=64)
     schema.add_field("embed_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

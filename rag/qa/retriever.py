@@ -35,6 +35,7 @@ class SearchHit:
             "doc_id": self.chunk.doc_id,
             "title": self.chunk.title,
             "source": self.chunk.source,
+            "page": self.chunk.page,
             "text": self.chunk.text,
             "score": round(self.score, 6),
         }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rag.index.chunking import Chunk
 from rag.index.store import DocumentRecord
 from rag.qa.pipeline import Answer
 from rag.qa.retriever import SearchHit
@@ -89,6 +90,10 @@ def _cited(turn: ChatTurn) -> set[int]:
     return {c.n for c in turn.answer.citations if c.verified} if turn.answer else set()
 
 
+def _page_html(chunk: Chunk) -> str:
+    return f' <span class="rag-page">{chunk.page_label}</span>' if chunk.page else ""
+
+
 def _passage_html(hit: SearchHit, turn: int, n: int, cited: bool) -> str:
     chunk = hit.chunk
     badge = '<span class="rag-badge">已引用</span>' if cited else ""
@@ -96,7 +101,7 @@ def _passage_html(hit: SearchHit, turn: int, n: int, cited: bool) -> str:
     return (
         f'<article class="rag-passage{" rag-cited" if cited else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
         f'<header><span class="rag-num">{n}</span><span class="rag-title">{title}</span>{badge}</header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}</div>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_page_html(chunk)}</div>'
         f'<div class="rag-text">{html.escape(chunk.text)}</div>'
         "</article>"
     )
