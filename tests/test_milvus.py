@@ -294,5 +294,5 @@ def test_an_index_from_before_page_numbers_is_read_and_written(tmp_path, monkeyp
     fields = client_for(target.uri, target.token).describe_collection(target.collection)["fields"]
     assert "page" not in {field["name"] for field in fields}
     ingest([corpus_dir], uri, embedder)  # a later ingest into the old collection
-    hits = Retriever(uri, embedder).search(HENAN_QUESTION, k=3)
+    hits = Retriever(open_store(uri), embedder).search(HENAN_QUESTION, k=3)
     assert "30亿元" in hits[0].chunk.text and all(hit.chunk.page is None for hit in hits)

@@ -141,13 +141,13 @@ def test_scanned_pages_are_ocrd_page_by_page_with_progress(mixed_pdf):
     assert document.page_at(document.text.index("215.5")) == 3
 
 
-def test_chunks_keep_the_page_they_start_on(mixed_pdf):
+def test_chunks_never_span_pages_and_keep_their_page(mixed_pdf):
     _, _, (document,) = mixed_pdf
-    chunks = chunk_document(document, ChunkingConfig(50, 10))
+    chunks = chunk_document(document, ChunkingConfig())  # the whole file would fit in one chunk
+    assert [c.page for c in chunks] == [1, 2, 3]
     for chunk in chunks:
         start = document.text.index(chunk.text)
-        assert chunk.page == document.page_at(start)
-    assert {c.page for c in chunks} == {1, 2, 3}
+        assert document.page_at(start) == document.page_at(start + len(chunk.text) - 1) == chunk.page
     assert next(c for c in chunks if "30亿元" in c.text).page_label == "第2页"
 
 

@@ -93,22 +93,30 @@ def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
     )
 
 
+def _page_texts(document: Document) -> list[tuple[str, int]]:
+    """Each page's text with its offset (the whole text for files without pages): a chunk never
+    spans two pages, so the page it names is where all of its text is."""
+    bounds = sorted({0, *(offset for offset, _ in document.pages), len(document.text)})
+    return [(document.text[start:end], start) for start, end in zip(bounds, bounds[1:])]
+
+
 def _pieces(document: Document, config: ChunkingConfig) -> list[tuple[str, int]]:
     """The chunk texts with their start offsets in the document; a chunk starting inside a
     table's rows gets the table's header lines in front."""
-    splits = make_splitter(config).create_documents([document.text])
+    splitter = make_splitter(config)
     pieces = []
-    for split in splits:
-        if not split.page_content.strip():
-            continue
-        start = int(split.metadata["start_index"])
-        header = header_for(document.text, start)
-        pieces.append((f"{header}\n{split.page_content}" if header else split.page_content, start))
+    for text, offset in _page_texts(document):
+        for split in splitter.create_documents([text]):
+            if not split.page_content.strip():
+                continue
+            start = offset + int(split.metadata["start_index"])
+            header = header_for(document.text, start)
+            pieces.append((f"{header}\n{split.page_content}" if header else split.page_content, start))
     return pieces
 
 
 def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
-    """Split one document; chunks keep their order in ``position`` and the page they start on."""
+    """Split one document (each page on its own); chunks keep their order in ``position`` and their page."""
     return [
         Chunk(
             chunk_id=chunk_id_for(document.doc_id, piece),
