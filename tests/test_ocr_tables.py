@@ -54,9 +54,11 @@ def test_a_page_carries_over_into_the_next_article(tmp_path):
     path = tmp_path / "paper.txt"
     from rag.index.documents import _documents_from_text
 
-    first, second = _documents_from_text(path, text)
+    first, second = _documents_from_text(path, text, paged=True)
     assert first.pages == ((0, 4),)
     assert second.page_at(0) == 4 and second.page_at(second.text.index("第五页")) == 5
+    path.write_text(text, encoding="utf-8")  # the same characters in a text file are not pages
+    assert [doc.pages for doc in load_file(path)] == [(), ()]
 
 
 def test_tables_render_as_rows_and_a_split_table_repeats_its_header():

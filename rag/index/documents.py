@@ -34,7 +34,9 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _SENTENCE_END = tuple("。！？!?；;…”’」』)）")
 # A byline is "本报记者 X" or "记者 X": names, no sentence or clause punctuation, so a wrapped line
 # such as "记者了解到，..." stays in its article.
-_BYLINE = re.compile(r"^\s*[\U000f0000-\U000ffffd]?(?:(?:本报(?:记者|通讯员|评论员|特约记者)|新华社记者)\s*|记者\s+)[^\s，。！？；][^，。！？；]{0,30}$")
+_BYLINE = re.compile(
+    rf"^\s*{PAGE_MARK.pattern}?(?:(?:本报(?:记者|通讯员|评论员|特约记者)|新华社记者)\s*|记者\s+)[^\s，。！？；][^，。！？；]{{0,30}}$"
+)  # a page marker may stand in front: the byline opens a page
 _MAX_TITLE_CHARS = 48
 
 
@@ -350,9 +352,10 @@ def _doc_id_base(path: Path) -> str:
     return re.sub(r"\s+", "_", path.stem)
 
 
-def _documents_from_text(path: Path, text: str, title: str = "") -> list[Document]:
-    """Articles of ``text`` as documents; page markers in ``text`` become each document's ``pages``."""
-    articles = split_articles(text)
+def _documents_from_text(path: Path, text: str, title: str = "", paged: bool = False) -> list[Document]:
+    """Articles of ``text`` as documents; for a ``paged`` file the page markers of its reader
+    become each document's ``pages`` (in other files such characters are dropped as data noise)."""
+    articles = split_articles(text if paged else strip_pages(text))
     base = _doc_id_base(path)
     documents = []
     page: int | None = None
@@ -431,7 +434,7 @@ def load_file(path: Path, progress: ProgressCallback | None = None, warn: Callab
     if suffix == ".pdf":
         from rag.index.pdf import read_pdf
 
-        documents = _documents_from_text(path, read_pdf(path, progress, warn))
+        documents = _documents_from_text(path, read_pdf(path, progress, warn), paged=True)
     elif suffix in IMAGE_SUFFIXES:
         from rag.index.ocr import read_image_file
 
