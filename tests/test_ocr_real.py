@@ -1,4 +1,4 @@
-"""A scanned (image-only) PDF answered with the real models, citing the right page."""
+"""A scanned (image-only) PDF and a table answered with the real models, citing the right page and row."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from scans import image_pdf, wrap
+from scans import image_pdf, table_docx, wrap
 
 from rag.config import Settings
 from rag.index.ingest import ingest
@@ -36,16 +36,43 @@ PAGES = [
 ]
 
 
-def test_an_answer_from_a_scanned_pdf_cites_its_page(tmp_path):
-    path = image_pdf(tmp_path / "青松市通讯.pdf", [[line for paragraph in page for line in [*wrap(paragraph), ""]] for page in PAGES])
-    settings = replace(Settings(), index_dir=tmp_path / "index")
+SCHOOLS = [
+    ["区", "新建小学", "新建中学", "新增学位"],
+    ["东湖区", "4所", "2所", "5400个"],
+    ["西山区", "3所", "1所", "3100个"],
+    ["南岸区", "5所", "3所", "7200个"],
+    ["北城区", "2所", "2所", "2800个"],
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> QAPipeline:
+    """One index over a scanned (image-only) PDF and a Word file with a table."""
+    folder = tmp_path_factory.mktemp("scans")
+    image_pdf(folder / "青松市通讯.pdf", [[line for paragraph in page for line in [*wrap(paragraph), ""]] for page in PAGES])
+    table_docx(folder / "青松市新建学校.docx", "青松市今年各区新建学校情况如下表。", SCHOOLS, "新建学校均将于秋季学期投入使用。")
+    settings = replace(Settings(), index_dir=folder / "index")
     embedder = embedder_for(settings)
-    report = ingest([path], settings.index_dir, embedder)
-    assert report.files_failed == [] and report.warnings == []
-    pipeline = QAPipeline(Retriever(settings.index_dir, embedder), make_generator(settings))
+    report = ingest([folder], settings.index_dir, embedder)
+    assert report.files_failed == [] and report.warnings == [] and len(report.documents_added) == 2
+    return QAPipeline(Retriever(settings.index_dir, embedder), make_generator(settings))
+
+
+def cited_chunks(answer) -> list:
+    return [answer.passages[c.n - 1].chunk for c in answer.citations if c.verified]
+
+
+def test_an_answer_from_a_scanned_pdf_cites_its_page(pipeline):
     answer = pipeline.ask("青松市地铁3号线全长多少公里？")
     assert not answer.refused, answer.answer
     assert "42.6" in re.sub(r"\s+", "", answer.answer)
-    cited = [answer.passages[c.n - 1].chunk for c in answer.citations if c.verified]
-    assert cited and all(chunk.page == 2 for chunk in cited if "42.6" in chunk.text), answer.to_dict()
-    assert any("42.6" in chunk.text and chunk.page == 2 for chunk in cited)
+    cited = [chunk for chunk in cited_chunks(answer) if "42.6" in chunk.text]
+    assert cited and all(chunk.page == 2 for chunk in cited), answer.to_dict()
+
+
+def test_a_table_cell_is_answered_from_its_row(pipeline):
+    answer = pipeline.ask("青松市东湖区新增了多少个学位？")
+    assert not answer.refused, answer.answer
+    assert "5400" in re.sub(r"\s+", "", answer.answer)
+    row = "| 东湖区 | 4所 | 2所 | 5400个 |"
+    assert any(row in chunk.text and "新增学位" in chunk.text for chunk in cited_chunks(answer)), answer.to_dict()

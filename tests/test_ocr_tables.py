@@ -93,6 +93,15 @@ def test_pdf_table_is_read_as_rows_between_its_paragraphs(tmp_path):
     assert document.pages[0] == (0, 1)
 
 
+def test_when_table_finding_fails_the_text_layer_still_goes_in(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("pdfminer cannot parse this")
+
+    monkeypatch.setattr("pdfplumber.open", broken)
+    (document,) = load_file(table_pdf(tmp_path / "funds.pdf", BEFORE, ROWS[:8], AFTER))
+    assert BEFORE in document.text and "城市7" in document.text and "| 城市" not in document.text
+
+
 def test_a_table_cell_is_found_with_its_header(tmp_path, embedder):
     table_docx(tmp_path / "funds.docx", BEFORE, ROWS, AFTER)
     ingest([tmp_path / "funds.docx"], tmp_path / "index", embedder, ChunkingConfig(200, 40))

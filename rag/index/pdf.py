@@ -62,7 +62,6 @@ def _pages_with_tables(path: Path, numbers: list[int]) -> dict[int, str]:
     """For the pages among ``numbers`` that hold ruled tables: the text above, between and below
     the tables, with each table as Markdown rows where it stands."""
     import pdfplumber
-    from pdfminer.pdfparser import PDFSyntaxError
 
     found: dict[int, str] = {}
     try:
@@ -72,8 +71,8 @@ def _pages_with_tables(path: Path, numbers: list[int]) -> dict[int, str]:
                 tables = sorted(page.find_tables(), key=lambda table: table.bbox[1])
                 if tables:
                     found[number] = _page_text_with_tables(page, tables)
-    except (PDFSyntaxError, ValueError, KeyError, OSError, TypeError):
-        return {}  # pypdf read the text layer; without table layout it stays as it is
+    except Exception:  # pdfminer fails in many ways on files pypdf reads: keep pypdf's text layer
+        return {}
     return found
 
 
