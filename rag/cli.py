@@ -100,6 +100,8 @@ def ingest(
         return
     for path, message in report.files_failed:
         err.print(f"[yellow]skipped[/] {path}: {message}", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning[/] {warning}", highlight=False)
     out.print(
         f"{report.files_seen} files: {len(report.documents_added)} documents added, "
         f"{len(report.documents_replaced)} replaced, {len(report.files_unchanged)} files unchanged, "
@@ -175,7 +177,8 @@ def search(
     if not hits:
         out.print("没有找到相关段落 (no matching passages)")
     for hit in hits:
-        out.print(f"[bold]{hit.rank}.[/] {hit.chunk.title}  [dim]{hit.chunk.doc_id}  score={hit.score:.4f}[/]", highlight=False)
+        located = f"{hit.chunk.doc_id} {hit.chunk.page_label}".strip()
+        out.print(f"[bold]{hit.rank}.[/] {hit.chunk.title}  [dim]{located}  score={hit.score:.4f}[/]", highlight=False)
         out.print(f"   {hit.chunk.text}\n", highlight=False)
 
 
@@ -216,7 +219,8 @@ def ask(
     verified = {c.n: c for c in answer.citations if c.verified}
     for n, hit in enumerate(answer.passages, start=1):
         mark = "[green]✓ cited[/]" if n in verified else "[dim]shown[/]"
-        out.print(f"[{n}] {hit.chunk.title} [dim]({hit.chunk.doc_id})[/] {mark}", highlight=False)
+        located = f"{hit.chunk.doc_id} {hit.chunk.page_label}".strip()
+        out.print(f"[{n}] {hit.chunk.title} [dim]({located})[/] {mark}", highlight=False)
         if n in verified:
             out.print(f"    “{verified[n].quote}”", highlight=False)
     t = answer.timings

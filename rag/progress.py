@@ -25,10 +25,11 @@ from rich.progress import (
 )
 
 ProgressCallback = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stages: "load", "embed", "write" (ingest), "questions" (eval)."""
+"""``progress(stage, done, total)``; stages: "load", "ocr" (pages), "embed", "write" (ingest), "questions" (eval)."""
 
 STAGE_LABELS = {
     "load": "读取文件 loading",
+    "ocr": "识别文字 OCR pages",
     "embed": "向量化 embedding",
     "write": "写入索引 writing",
     "questions": "评测 questions",

@@ -28,7 +28,8 @@ METADATA = {"henan": ("2025-08-01", ("地方", "河南")), "guangxi": ("2025-09-
 def article(doc_id: str) -> tuple[list[Chunk], DocumentRecord, SourceRecord]:
     source, texts = ARTICLES[doc_id]
     date, tags = METADATA[doc_id]
-    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n, date, tags) for n, t in enumerate(texts)]
+    page = 3 if doc_id == "compute" else None  # a page of a PDF; the others have no pages
+    chunks = [Chunk(chunk_id_for(doc_id, t), doc_id, f"{doc_id} 标题", source, t, n, date, tags, page) for n, t in enumerate(texts)]
     document = DocumentRecord(doc_id, f"{doc_id} 标题", source, "hash-" + doc_id, len(chunks), sum(map(len, texts)), "now")
     return chunks, document, SourceRecord(source, "sha-" + doc_id, [doc_id], "now")
 
@@ -118,6 +119,10 @@ class StoreConformance:
         assert store.document_chunks("henan") == article("henan")[0]
         assert [c.doc_id for c in store.document_chunks("compute")] == ["compute"]
         assert store.document_chunks("no-such-doc") == []
+    def test_page_numbers_are_kept(self, tmp_path):
+        store = self.reopen(self.filled(tmp_path))
+        pages = {found.chunk.doc_id: found.chunk.page for found in store.search_lexical("人工智能产业基金 EFLOPS", 10)}
+        assert pages == {"henan": None, "guangxi": None, "compute": 3}
 
     def test_known_vectors_return_what_was_stored(self, tmp_path):
         store = self.filled(tmp_path)

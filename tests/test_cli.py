@@ -94,7 +94,7 @@ def test_search_json_schema_and_top_hit(cli_index):
     hits = json.loads(result.stdout)
     assert len(hits) == 3
     for hit in hits:
-        assert set(hit) == {"rank", "chunk_id", "doc_id", "title", "source", "date", "tags", "text", "score"}
+        assert set(hit) == {"rank", "chunk_id", "doc_id", "title", "source", "date", "tags", "page", "text", "score"}
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert "30亿元" in hits[0]["text"] and hits[0]["doc_id"] == "henan"
 

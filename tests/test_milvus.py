@@ -25,6 +25,7 @@ from rag.index.filters import SearchFilter
 from rag.index.ingest import ingest
 from rag.index.locations import local_dir, milvus_target, open_store
 from rag.index.migrate import migrate
+from rag.index.milvus_store import client_for
 from rag.index.store import text_key
 from rag.models.fakes import HashingEmbedder
 from rag.qa.retriever import Retriever
@@ -307,3 +308,23 @@ def test_a_collection_from_before_dates_and_tags_opens_and_takes_source_filters(
     assert {hit.chunk.doc_id for hit in retriever.search("基金 算力", k=5, where=SearchFilter(sources=(henan,)))} == {"henan"}
     with pytest.raises(InputError, match="rebuild"):
         retriever.search("基金", k=5, where=SearchFilter(tags=("科技",)))
+def test_an_index_from_before_page_numbers_is_read_and_written(tmp_path, monkeypatch, corpus_dir):
+    """Collections created before chunks had a ``page`` field keep working (pages read as None)."""
+    from pymilvus.orm.schema import CollectionSchema
+
+    add_field = CollectionSchema.add_field
+
+    def without_page(self, field_name, datatype, **kwargs):
+        return self if field_name == "page" else add_field(self, field_name, datatype, **kwargs)
+
+    uri = f"milvus-lite://{tmp_path}/old.db"
+    embedder = HashingEmbedder(model_id=FAKE_MODEL_ID)
+    with monkeypatch.context() as patch:
+        patch.setattr(CollectionSchema, "add_field", without_page)
+        ingest([corpus_dir / "henan.txt"], uri, embedder)
+    target = milvus_target(uri)
+    fields = client_for(target.uri, target.token).describe_collection(target.collection)["fields"]
+    assert "page" not in {field["name"] for field in fields}
+    ingest([corpus_dir], uri, embedder)  # a later ingest into the old collection
+    hits = Retriever(open_store(uri), embedder).search(HENAN_QUESTION, k=3)
+    assert "30亿元" in hits[0].chunk.text and all(hit.chunk.page is None for hit in hits)

@@ -55,7 +55,7 @@ def test_dense_mode_returns_cosine_scores(sample_index, embedder):
 def test_hit_json_has_exactly_the_documented_keys(sample_index, embedder):
     [hit] = Retriever(sample_index, embedder).search(HENAN_QUESTION, k=1)
     row = hit.to_dict()
-    assert set(row) == {"rank", "chunk_id", "doc_id", "title", "source", "date", "tags", "text", "score"}
+    assert set(row) == {"rank", "chunk_id", "doc_id", "title", "source", "date", "tags", "page", "text", "score"}
     assert row["rank"] == 1 and row["text"] == hit.chunk.text and row["doc_id"].endswith("#1")
     assert row["title"] == "多地设立人工智能产业基金 助力AI+“破局”"
 

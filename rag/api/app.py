@@ -335,6 +335,7 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
             "replaced": report.documents_replaced if report else [],
             "unchanged": [Path(path).name for path in report.files_unchanged] if report else [],
             "failed": failed,
+            "warnings": report.warnings if report else [],
             "chunks_embedded": report.chunks_embedded if report else 0,
         }
 

@@ -56,6 +56,7 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
             "source": chunk.source,
             "date": chunk.date,
             "tags": list(chunk.tags),
+            "page": chunk.page,
             "text": chunk.text,
             "score": round(hit.score, 6),
         }
@@ -68,8 +69,9 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
 
 
 def footnote(answer: Answer) -> str:
-    """``---`` and one line per cited passage: ``[n] 《title》 quote`` (nothing for a refusal)."""
-    lines = [f"[{c.n}] 《{c.title}》 {c.quote}".rstrip() for c in answer.citations if c.verified]
+    """``---`` and one line per cited passage: ``[n] 《title》第N页 quote`` (the page for PDFs; nothing for a refusal)."""
+    pages = [hit.chunk.page_label for hit in answer.passages]
+    lines = [f"[{c.n}] 《{c.title}》{pages[c.n - 1]} {c.quote}".rstrip() for c in answer.citations if c.verified]
     return FOOTNOTE_RULE + "\n" + "\n".join(lines) if lines and not answer.refused else ""
 
 

@@ -11,6 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.errors import InputError
 from rag.index.documents import Document
+from rag.index.tables import header_for
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -68,10 +69,16 @@ class Chunk:
     position: int
     date: str = ""
     tags: tuple[str, ...] = ()
+    page: int | None = None  # 1-based page where the chunk starts; None for files without pages
 
     def __post_init__(self) -> None:
         if not isinstance(self.tags, tuple):  # read back from JSON or Milvus as a list
             object.__setattr__(self, "tags", tuple(self.tags))
+
+    @property
+    def page_label(self) -> str:
+        """``第N页`` for a chunk of a paged file (PDF), else ``""``."""
+        return f"第{self.page}页" if self.page else ""
 
     @property
     def embed_text(self) -> str:
@@ -91,12 +98,34 @@ def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
         chunk_size=config.chunk_size,
         chunk_overlap=config.chunk_overlap,
         strip_whitespace=True,
+        add_start_index=True,
     )
 
 
+def _page_texts(document: Document) -> list[tuple[str, int]]:
+    """Each page's text with its offset (the whole text for files without pages): a chunk never
+    spans two pages, so the page it names is where all of its text is."""
+    bounds = sorted({0, *(offset for offset, _ in document.pages), len(document.text)})
+    return [(document.text[start:end], start) for start, end in zip(bounds, bounds[1:])]
+
+
+def _pieces(document: Document, config: ChunkingConfig) -> list[tuple[str, int]]:
+    """The chunk texts with their start offsets in the document; a chunk starting inside a
+    table's rows gets the table's header lines in front."""
+    splitter = make_splitter(config)
+    pieces = []
+    for text, offset in _page_texts(document):
+        for split in splitter.create_documents([text]):
+            if not split.page_content.strip():
+                continue
+            start = offset + int(split.metadata["start_index"])
+            header = header_for(document.text, start)
+            pieces.append((f"{header}\n{split.page_content}" if header else split.page_content, start))
+    return pieces
+
+
 def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
-    """Split one document; chunks keep their order in ``position``."""
-    pieces = make_splitter(config).split_text(document.text)
+    """Split one document (each page on its own); chunks keep their order in ``position`` and their page."""
     return [
         Chunk(
             chunk_id=chunk_id_for(document.doc_id, piece),
@@ -107,6 +136,7 @@ def chunk_document(document: Document, config: ChunkingConfig) -> list[Chunk]:
             position=position,
             date=document.date,
             tags=document.tags,
+            page=document.page_at(start),
         )
-        for position, piece in enumerate(p for p in pieces if p.strip())
+        for position, (piece, start) in enumerate(_pieces(document, config))
     ]

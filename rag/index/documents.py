@@ -7,7 +7,9 @@ hard-wrapped mid-word and may hold several articles per file; :func:`split_artic
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import re
 import statistics
@@ -17,8 +19,12 @@ from typing import Callable, Iterable, Iterator
 
 from rag.errors import InputError
 from rag.index.dates import date_in_head, parse_date
+from rag.index.pages import PAGE_MARK, last_page, strip_pages, take_pages
+from rag.index.tables import is_table_row, table_markdown
+from rag.progress import ProgressCallback
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl", *IMAGE_SUFFIXES)
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 _CJK = (
@@ -29,7 +35,9 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _SENTENCE_END = tuple("。！？!?；;…”’」』)）")
 # A byline is "本报记者 X" or "记者 X": names, no sentence or clause punctuation, so a wrapped line
 # such as "记者了解到，..." stays in its article.
-_BYLINE = re.compile(r"^\s*(?:(?:本报(?:记者|通讯员|评论员|特约记者)|新华社记者)\s*|记者\s+)[^\s，。！？；][^，。！？；]{0,30}$")
+_BYLINE = re.compile(
+    rf"^\s*{PAGE_MARK.pattern}?(?:(?:本报(?:记者|通讯员|评论员|特约记者)|新华社记者)\s*|记者\s+)[^\s，。！？；][^，。！？；]{{0,30}}$"
+)  # a page marker may stand in front: the byline opens a page
 _MAX_TITLE_CHARS = 48
 
 
@@ -48,10 +56,16 @@ class Document:
     meta: dict[str, str] = field(default_factory=dict)
     date: str = ""
     tags: tuple[str, ...] = ()
+    pages: tuple[tuple[int, int], ...] = ()  # (offset in text, 1-based page) where each page starts
 
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(f"{self.title}\n{self.text}".encode("utf-8")).hexdigest()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page holding character ``offset`` of the text; None for files without pages."""
+        row = bisect.bisect_right(self.pages, (offset, float("inf"))) - 1
+        return self.pages[row][1] if row >= 0 else None
 
 
 def file_sha256(path: Path) -> str:
@@ -141,18 +155,34 @@ def is_hard_wrapped(text: str) -> bool:
     return statistics.median(lengths) <= 40
 
 
+def _is_row(line: str) -> bool:
+    return is_table_row(strip_pages(line))
+
+
 def reflow(text: str) -> str:
     """Rejoin hard-wrapped lines into paragraphs; paragraphs are separated by one blank line.
 
     In hard-wrapped text a line is joined to the next unless it is clearly shorter than the
     wrap width and ends a sentence. Text that is not hard-wrapped keeps its line breaks as
-    paragraph breaks.
+    paragraph breaks. Table rows (``| a | b |``) stay one per line, each table one paragraph.
     """
     text = normalise_whitespace(text)
-    if not is_hard_wrapped(text):
+    lines = text.split("\n")
+    prose = "\n".join(line for line in lines if not _is_row(line))
+    wrapped = is_hard_wrapped(prose)
+    blocks = []
+    for is_table, group in itertools.groupby(lines, key=_is_row):
+        block = "\n".join(line.strip() for line in group)
+        blocks.append(block if is_table else _reflow_prose(block, prose if wrapped else ""))
+    return "\n\n".join(block for block in blocks if block.strip())
+
+
+def _reflow_prose(text: str, wrapped_text: str) -> str:
+    """:func:`reflow` for text without tables; ``wrapped_text`` (empty when not hard-wrapped) sets the width."""
+    if not wrapped_text:
         lines = [line.strip() for line in text.split("\n")]
         return "\n\n".join(line for line in lines if line)
-    width = statistics.median(len(line.strip()) for line in text.split("\n") if line.strip())
+    width = statistics.median(len(line.strip()) for line in wrapped_text.split("\n") if line.strip())
     paragraphs: list[str] = []
     current = ""  # a paragraph still open: it may continue after a blank line (PDF artefact)
     for block in re.split(r"\n\s*\n", text):
@@ -227,6 +257,15 @@ def _trailing_title(lines: list[str], min_blocks: int = 2) -> tuple[list[str], s
     return lines, ""
 
 
+def _carry_marks(byline: str, body: list[str]) -> list[str]:
+    """``body`` with the page markers of its ``byline`` line moved to its first line of text."""
+    marks = "".join(PAGE_MARK.findall(byline))
+    for n, line in enumerate(body):
+        if marks and line.strip():
+            return [*body[:n], marks + line.strip(), *body[n + 1 :]]
+    return body
+
+
 def split_articles(text: str) -> list[Article]:
     """Split a file holding several articles at bylines (``本报记者 X``).
 
@@ -244,7 +283,7 @@ def split_articles(text: str) -> list[Article]:
     preface = lines[: byline_rows[0]]
     for n, row in enumerate(byline_rows):
         end = byline_rows[n + 1] if n + 1 < len(byline_rows) else len(lines)
-        segments.append((lines[row].strip(), lines[row + 1 : end]))
+        segments.append((strip_pages(lines[row]).strip(), _carry_marks(lines[row], lines[row + 1 : end])))
     articles: list[Article] = []
     if headline_after:
         for byline, body in segments:
@@ -275,21 +314,10 @@ def fallback_title(text: str, default: str) -> str:
 # --------------------------------------------------------------------------- file formats
 
 
-def _read_pdf(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError, TypeError) as exc:
-        raise InputError(f"{path.name}: cannot read this PDF ({exc})") from exc
-    return "\n\n".join(pages)
-
-
 def _read_docx(path: Path) -> str:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
 
     try:
         document = docx.Document(str(path))
@@ -297,7 +325,13 @@ def _read_docx(path: Path) -> str:
         raise InputError(f"{path.name}: cannot read this Word file ({exc})") from exc
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise InputError(f"{path.name}: cannot read this Word file ({exc})") from exc
-    return "\n".join(p.text for p in document.paragraphs)
+    blocks = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            blocks.append(table_markdown([[cell.text for cell in row.cells] for row in item.rows]))
+        else:
+            blocks.append(item.text)
+    return "\n".join(blocks)
 
 
 def _read_html(path: Path) -> tuple[str, str]:
@@ -325,20 +359,26 @@ def _doc_id_base(path: Path) -> str:
     return re.sub(r"\s+", "_", path.stem)
 
 
-def _documents_from_text(path: Path, text: str, title: str = "") -> list[Document]:
-    articles = split_articles(text)
+def _documents_from_text(path: Path, text: str, title: str = "", paged: bool = False) -> list[Document]:
+    """Articles of ``text`` as documents; for a ``paged`` file the page markers of its reader
+    become each document's ``pages`` (in other files such characters are dropped as data noise)."""
+    articles = split_articles(text if paged else strip_pages(text))
     base = _doc_id_base(path)
-    page_date = date_in_head(text, header_only=True)
+    page_date = date_in_head(strip_pages(text), header_only=True)
     documents = []
+    page: int | None = None
     for n, article in enumerate(articles, start=1):
-        body = reflow(article.text)
+        body, pages = take_pages(reflow(article.text), page)
+        page = last_page(article.title, last_page(article.text, page))
         if not body.strip():
             continue
-        article_title = article.title or (title if len(articles) == 1 else "") or fallback_title(body, path.stem)
+        article_title = strip_pages(article.title) or (title if len(articles) == 1 else "") or fallback_title(body, path.stem)
         doc_id = base if len(articles) == 1 else f"{base}#{n}"
         meta = {"byline": article.byline} if article.byline else {}
-        date = date_in_head(article.text) or page_date
-        documents.append(Document(doc_id=doc_id, title=article_title, text=body, source=str(path), meta=meta, date=date))
+        date = date_in_head(strip_pages(article.text)) or page_date
+        documents.append(
+            Document(doc_id=doc_id, title=article_title, text=body, source=str(path), meta=meta, date=date, pages=pages)
+        )
     return documents
 
 
@@ -404,10 +444,6 @@ def _load_html(path: Path) -> list[Document]:
     return _documents_from_text(path, text, title)
 
 
-def _load_pdf(path: Path) -> list[Document]:
-    return _documents_from_text(path, _read_pdf(path))
-
-
 def _load_docx(path: Path) -> list[Document]:
     return _documents_from_text(path, _read_docx(path))
 
@@ -417,16 +453,29 @@ _LOADERS: dict[str, Callable[[Path], list[Document]]] = {
     ".md": _load_markdown,
     ".html": _load_html,
     ".htm": _load_html,
-    ".pdf": _load_pdf,
     ".docx": _load_docx,
     ".jsonl": _load_jsonl,
 }
 
 
-def load_file(path: Path) -> list[Document]:
-    """Load one file into documents; unusable input raises :class:`InputError`."""
+def load_file(path: Path, progress: ProgressCallback | None = None, warn: Callable[[str], None] | None = None) -> list[Document]:
+    """Load one file into documents; unusable input raises :class:`InputError`.
+
+    PDF pages without a text layer and images are OCR'd (``progress("ocr", page, pages)``); a
+    PDF page that fails is reported through ``warn`` and the rest of the file still loads.
+    """
     check_supported(path)
-    documents = _LOADERS[path.suffix.lower()](path)
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        from rag.index.pdf import read_pdf
+
+        documents = _documents_from_text(path, read_pdf(path, progress, warn), paged=True)
+    elif suffix in IMAGE_SUFFIXES:
+        from rag.index.ocr import read_image_file
+
+        documents = _documents_from_text(path, read_image_file(path))
+    else:
+        documents = _LOADERS[suffix](path)
     if not documents:
         raise InputError(f"{path.name}: no text found in the file")
     return documents

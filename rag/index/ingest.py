@@ -8,10 +8,9 @@ what was done. The index is any location :mod:`rag.index.locations` knows (a dir
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -37,6 +36,7 @@ class IngestReport:
     files_seen: int = 0
     files_unchanged: list[str] = field(default_factory=list)
     files_failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a PDF page that could not be read; the rest went in
     documents_added: list[str] = field(default_factory=list)
     documents_replaced: list[str] = field(default_factory=list)
     documents_removed: list[str] = field(default_factory=list)
@@ -56,7 +56,7 @@ def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> 
     fixed = []
     for doc in documents:
         if doc.doc_id in taken:
-            doc = dataclasses.replace(doc, doc_id=f"{doc.doc_id}~{suffix}")
+            doc = replace(doc, doc_id=f"{doc.doc_id}~{suffix}")
         fixed.append(doc)
     return fixed
 
@@ -122,7 +122,8 @@ def ingest(
                 taken = {d for d, rec in documents.items() if rec.source != key and rec.source not in gone}
                 taken.update(doc.doc_id for _, _, docs in loaded for doc in docs)  # same name, other folder
                 docs = [
-                    dataclasses.replace(d, source=key, tags=tuple(dict.fromkeys(folder_tags + d.tags))) for d in load_file(path)
+                    replace(d, source=key, tags=tuple(dict.fromkeys(folder_tags + d.tags)))
+                    for d in load_file(path, progress, report.warnings.append)
                 ]
                 loaded.append((path, sha, _unique_doc_ids(docs, taken, key)))
             except (InputError, OSError) as exc:

@@ -3,7 +3,7 @@
 Two collections per index (``<name>`` is the collection named by the location)::
 
     <name>        one row per chunk: chunk_id (primary key), row, doc_id, title, source, text,
-                  position, date, tags, text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
+                  position, date, tags, page (0: none), text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
     <name>_meta   the manifest with the document and source lists, as JSON split into pages
                   "<generation>/<n>", and a "head" row naming the current generation (a random id,
                   so a rebuild that starts the collections again never repeats one)
@@ -60,8 +60,8 @@ PAGE_CHARS = 60_000  # metadata JSON (ASCII-escaped) per VARCHAR row; Milvus cap
 INSERT_BATCH = 512
 FILTER_BATCH = 256  # values per `field in [...]` filter
 HNSW_EF = 64
-CHUNK_FIELDS = ["chunk_id", "doc_id", "title", "source", "text", "position", "date", "tags", "row"]
-METADATA_FIELDS = {"date", "tags"}  # absent from collections made before filters
+CHUNK_FIELDS = ["chunk_id", "doc_id", "title", "source", "text", "position", "date", "tags", "page", "row"]
+METADATA_FIELDS = {"date", "tags"}  # absent from collections made before filters (and "page" before page numbers)
 MAX_TAGS, MAX_TAG_CHARS = 64, 256
 PUNCTUATION = list("，。！？；：、“”‘’（）《》【】〔〕—…·,.!?;:()[]<>\"'-/%")
 ANALYZER = {
@@ -347,7 +347,9 @@ class MilvusStore:
 
 
 def _chunk_of(entity: dict[str, Any]) -> Chunk:
-    return Chunk(**{name: entity[name] for name in CHUNK_FIELDS if name != "row" and name in entity})  # old: no date/tags
+    """A chunk from a row; an older collection has no date, tags or page, and page 0 is none."""
+    fields = {name: entity[name] for name in CHUNK_FIELDS if name != "row" and name in entity}
+    return Chunk(**{**fields, "page": fields.get("page") or None})
 
 
 def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
@@ -356,10 +358,12 @@ def _scored(hit: dict[str, Any], score: float) -> ScoredChunk:
 
 
 def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int, fields: set[str]) -> dict[str, Any]:
-    """A chunk as a row of a collection with ``fields`` (an old one has no date or tags)."""
+    """A chunk as a row of a collection with ``fields`` (an old one has no date, tags or page)."""
     values = {name: value for name, value in asdict(chunk).items() if name in fields}
     if "tags" in values:
         values["tags"] = [tag[:MAX_TAG_CHARS] for tag in chunk.tags[:MAX_TAGS]]
+    if "page" in values:
+        values["page"] = chunk.page or 0
     return {
         **values,
         "row": row,
@@ -384,6 +388,7 @@ def _create_chunks(client: Any, target: MilvusTarget, dim: int) -> None:
     schema.add_field(
         "tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TAGS, max_length=MAX_TAG_CHARS * 4
     )
+    schema.add_field("page", DataType.INT64)
     schema.add_field("text_key", DataType.VARCHAR, max_length=64)
     schema.add_field("embed_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

@@ -38,6 +38,7 @@ class SearchHit:
             "source": self.chunk.source,
             "date": self.chunk.date,
             "tags": list(self.chunk.tags),
+            "page": self.chunk.page,
             "text": self.chunk.text,
             "score": round(self.score, 6),
         }

@@ -142,6 +142,7 @@ def history_messages(turns: list[ChatTurn]) -> list[Message]:
 def ingest_summary(report: IngestReport) -> list[str]:
     """What an upload did, in a few lines for the knowledge-base page."""
     lines = [f"❌ 未加入：{Path(path).name}（{reason}）" for path, reason in report.files_failed]
+    lines += [f"⚠️ {warning}" for warning in report.warnings]
     if report.changed:
         added = len(report.documents_added) + len(report.documents_replaced)
         seconds = f"{report.seconds:.1f}"

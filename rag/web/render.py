@@ -102,6 +102,10 @@ def marked(text: str, start: int, end: int) -> str:
     return f'{html.escape(parts[0])}<mark class="rag-evidence">{html.escape(parts[1])}</mark>{html.escape(parts[2])}'
 
 
+def _page_html(chunk: Chunk) -> str:
+    return f' <span class="rag-page">{chunk.page_label}</span>' if chunk.page else ""
+
+
 def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) -> str:
     chunk = hit.chunk
     badge = '<span class="rag-badge">已引用</span>' if citation else ""
@@ -114,7 +118,7 @@ def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) 
     return (
         f'<article class="rag-passage{" rag-cited" if citation else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
         f'<header><span class="rag-num">{n}</span><span class="rag-title">{title}</span>{badge}</header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_meta_html(chunk)} · {full}</div>'
+        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_page_html(chunk)}{_meta_html(chunk)} · {full}</div>'
         f'<div class="rag-text">{marked(chunk.text, start, end)}</div>'
         "</article>"
     )
