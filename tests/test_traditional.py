@@ -8,6 +8,7 @@ import json
 import pytest
 from conftest import FUND_ARTICLE, manifest_of
 
+from rag.api.chat import ChunkStream
 from rag.errors import IndexStoreError
 from rag.evaluation.metrics import all_parts_found
 from rag.index.ingest import ingest
@@ -16,7 +17,7 @@ from rag.index.locations import milvus_target, open_store
 from rag.index.milvus_store import _write_meta, client_for
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.citations import check_answer
-from rag.qa.pipeline import QAPipeline
+from rag.qa.pipeline import Event, QAPipeline, needs_rewrite
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import Retriever
 from rag.text_script import detect_script, in_script, to_simplified, to_traditional
@@ -174,3 +175,14 @@ def test_a_traditional_question_is_refused_in_traditional(tmp_path, mixed_corpus
 def test_gold_answers_match_answers_in_the_other_script():
     assert all_parts_found("總經費約為12億元", [["12亿元"]])
     assert all_parts_found("总经费约为12亿元", [["12億元"]])
+
+
+def test_the_api_holds_back_a_refusal_streamed_in_traditional():
+    stream = ChunkStream(include_usage=False)
+    assert stream.on_event(Event("token", text="根據現有資料，")) == []  # could still be the refusal: held
+    assert stream.on_event(Event("retry")) == []  # the retry replaces it before any client saw it
+
+
+def test_a_traditional_follow_up_is_recognised():
+    history = [{"role": "user", "content": "河南設立的人工智能產業基金規模是多少？"}, {"role": "assistant", "content": "30億元[1]。"}]
+    assert needs_rewrite("這個基金主要投向哪些領域和哪些具體的產業方向？", history)

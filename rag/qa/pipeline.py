@@ -20,7 +20,7 @@ from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.retriever import Retriever, SearchHit, check_query
-from rag.text_script import Script, detect_script, in_script
+from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
@@ -90,7 +90,7 @@ def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
     """A question with history that leans on it: short, or with a pronoun or a trailing ``呢``."""
     if not any(m["role"] == "user" for m in history):
         return False
-    return len(question) <= 12 or bool(_FOLLOWUP_CUES.search(question))
+    return len(question) <= 12 or bool(_FOLLOWUP_CUES.search(to_simplified(question)))
 
 
 def select_context(hits: Sequence[SearchHit], max_chars: int = MAX_CONTEXT_CHARS) -> list[SearchHit]:
