@@ -96,7 +96,7 @@ def test_bm25_finds_articles_across_scripts_and_shows_them_in_their_own(mixed_in
     assert store.manifest.lexical == LEXICAL_SCHEME
 
 
-def test_a_faiss_index_from_before_normalisation_is_retokenized_and_saved_on_the_next_ingest(tmp_path, mixed_corpus):
+def test_a_faiss_index_from_before_normalisation_is_retokenized_and_saved_by_the_next_ingest(tmp_path, mixed_corpus):
     index = tmp_path / "index"
     ingest([mixed_corpus / "taipei.txt"], index, HashingEmbedder())
     manifest = manifest_of(index)
@@ -108,7 +108,8 @@ def test_a_faiss_index_from_before_normalisation_is_retokenized_and_saved_on_the
     segment.write_text("".join(json.dumps({**r, "tokens": t}, ensure_ascii=False) + "\n" for r, t in zip(rows, old_tokens)), encoding="utf-8")
 
     assert open_store(index).search_lexical("台北市", 1)  # re-tokenized in memory
-    ingest([mixed_corpus], index, HashingEmbedder())  # the next write saves every chunk in the new form
+    report = ingest([mixed_corpus / "taipei.txt"], index, HashingEmbedder())  # nothing changed, but the writer upgrades it
+    assert report.files_unchanged and report.chunks_embedded == 0
     upgraded = manifest_of(index)
     assert upgraded["lexical"] == LEXICAL_SCHEME
     stored = [json.loads(line)["tokens"] for s in upgraded["segments"] for line in (index / s["name"] / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]

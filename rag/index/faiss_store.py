@@ -174,9 +174,9 @@ class FaissStore:
         return store
 
     def _retokenize(self) -> None:
-        """Tokenize every chunk again (an index from before the current ``LEXICAL_SCHEME``); the
-        next commit writes all of it in the new form, as a compaction would."""
-        log.warning("%s: BM25 tokens are from an older tokenizer; re-tokenizing (the next ingest saves them)", self.root)
+        """Tokenize every chunk again (an index from before the current ``LEXICAL_SCHEME``); opened
+        for writing, the index is then saved in the new form at once, as a compaction would."""
+        log.warning("%s: BM25 tokens are from an older tokenizer; re-tokenizing (`rag ingest` saves them)", self.root)
         self.tokens = [tokenize(chunk.embed_text) for chunk in self.chunks]
         self._raw["lexical"] = LEXICAL_SCHEME
         self._origin = None
@@ -189,6 +189,8 @@ class FaissStore:
         store = cls.load(root)
         store.check_model(model_id, dim)
         check_same_chunking(str(root), store.manifest, chunking)
+        if store._origin is None:  # re-tokenized on load (an older index): the writer saves the new form
+            store.save()
         return store
 
     # ---------------------------------------------------------------- properties
