@@ -49,11 +49,14 @@ def runs(limit: int, answers: int) -> list[dict[str, Any]]:
     ]
 
 
-def run_eval(run: dict[str, Any], prefixes: dict[str, Path], work: Path) -> dict[str, Any]:
-    """``rag eval`` for one configuration (skipped when its report exists); its overall metrics."""
+def run_eval(run: dict[str, Any], prefixes: dict[str, Path], work: Path, execute: bool) -> dict[str, Any] | None:
+    """``rag eval`` for one configuration (skipped when its report exists); its overall metrics
+    (None when it has no report and ``execute`` is off)."""
     out = work / run["name"]
     report = out / "report.json"
     if not report.is_file():
+        if not execute:
+            return None
         questions, index = prefixes[run["questions"]], prefixes[run["index"]]
         command = [sys.executable, "-m", "rag", "eval", "--questions", f"{questions}.queries.jsonl"]
         command += ["--corpus", f"{index}.corpus.jsonl", "--index", str(work / f"{run['index']}-index")]
@@ -65,12 +68,13 @@ def run_eval(run: dict[str, Any], prefixes: dict[str, Path], work: Path) -> dict
     return {"overall": raw["overall"], "config": {key: raw["config"][key] for key in ("date", "git_commit", "mode", "models")}}
 
 
-def markdown(results: dict[str, dict[str, Any]], command: str, machine: dict[str, Any]) -> str:
+def markdown(results: dict[str, dict[str, Any] | None], command: str, machine: dict[str, Any]) -> str:
     """The summary page: the retrieval and answer tables, then machine and command."""
     names = {"simp": "Simplified", "trad": "Traditional (OpenCC s2tw)"}
 
     def cell(run: str, metric: str) -> str:
-        value = results[run]["overall"].get(metric)
+        found = results[run]
+        value = None if found is None else found["overall"].get(metric)
         return "-" if value is None else (f"{value / 1000:.1f} s" if metric.endswith("_ms_p50") else f"{value:.3f}")
 
     retrieval = [
@@ -91,7 +95,8 @@ def markdown(results: dict[str, dict[str, Any]], command: str, machine: dict[str
         ],
     ]
     answers = [[names[s], *(cell(f"{s}-answers", m) for m in METRICS)] for s in SCRIPTS]
-    n_retrieval, n_answers = results["simp-hybrid"]["overall"]["questions"], results["simp-answers"]["overall"]["questions"]
+    n_retrieval = max((r["overall"]["questions"] for n, r in results.items() if r and "answers" not in n), default=0)
+    n_answers = max((r["overall"]["questions"] for n, r in results.items() if r and "answers" in n), default=0)
     return (
         "# CMRC 2018 dev: Traditional vs Simplified\n\n"
         f"Corpus (848 paragraphs) and questions converted to Traditional with OpenCC `s2tw`; each script has its own index.\n\n"
@@ -110,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "out" / "traditional-cmrc")
     parser.add_argument("--limit", type=int, default=600, help="questions for retrieval")
     parser.add_argument("--answers", type=int, default=60, help="questions answered by the LLM")
+    parser.add_argument("--no-run", action="store_true", help="only summarise the reports already in --work")
     args = parser.parse_args(argv)
     machine = machine_info(["opencc", "jieba", "bm25s", "faiss-cpu", "sentence-transformers", "llama-cpp-python"])
     traditional = args.work / f"{args.data.name}_trad"
@@ -118,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not target.is_file():
             convert_file(Path(f"{args.data}.{part}.jsonl"), target)
     prefixes = {"simp": args.data, "trad": traditional}
-    results = {run["name"]: run_eval(run, prefixes, args.work) for run in runs(args.limit, args.answers)}
+    results = {run["name"]: run_eval(run, prefixes, args.work, not args.no_run) for run in runs(args.limit, args.answers)}
     payload = {"machine": machine, "load_average_at_end": load_average(), "command": command_line(), "runs": results}
     write_results("traditional-cmrc", payload, markdown(results, command_line(), machine))
     return 0
