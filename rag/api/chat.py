@@ -21,6 +21,7 @@ from rag.models.generators import Message
 from rag.qa.pipeline import Answer, Event
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import SearchHit
+from rag.text_script import to_simplified
 
 MODEL_ID = "rag-zh"
 FOOTNOTE_RULE = "\n\n---\n来源："
@@ -150,7 +151,7 @@ class ChunkStream:
         if self._sent_text:
             return [self.chunk({"content": piece})]
         self._held += piece
-        if REFUSAL.startswith(self._held.strip()):
+        if REFUSAL.startswith(to_simplified(self._held.strip())):  # the refusal may come in Traditional
             return []
         held, self._held = self._held, ""
         self._sent_text = True

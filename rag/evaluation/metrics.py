@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from rag.text_script import to_simplified
+
 PARTIAL_QUOTE_SHARE = 0.6
 """A passage holding this share of a quote in one piece counts (quotes can straddle chunks)."""
 
@@ -34,8 +36,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width to half-width), lower case, all whitespace removed."""
-    return _WHITESPACE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """NFKC (full-width to half-width), Simplified script, lower case, all whitespace removed."""
+    return _WHITESPACE.sub("", to_simplified(unicodedata.normalize("NFKC", text))).lower()
 
 
 def contains_quote(passage: str, quote: str, min_share: float = PARTIAL_QUOTE_SHARE) -> bool:

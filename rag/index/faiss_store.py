@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -39,7 +40,7 @@ from rag.errors import IndexStoreError
 from rag.files import now_iso, write_json_atomic
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.filters import SearchFilter
-from rag.index.lexical import BM25Index, tokenize
+from rag.index.lexical import LEXICAL_SCHEME, BM25Index, tokenize
 from rag.index.store import (
     documents_of,
     library_versions,
@@ -51,9 +52,11 @@ from rag.index.store import (
     SourceRecord,
     check_same_chunking,
     check_same_model,
+    lexical_is_current,
     text_key,
 )
 
+log = logging.getLogger(__name__)
 INDEX_FORMAT = "rag-zh-index/2"
 FORMATS_READ = ("rag-zh-index/1", INDEX_FORMAT)  # /1: one segment named by ``generation``, no tombstones
 MANIFEST = "manifest.json"
@@ -167,7 +170,18 @@ class FaissStore:
                 f"{root}: the index is inconsistent ({len(rows.chunks)} live chunks, manifest says "
                 f"{manifest['n_chunks']}); rebuild it with `rag ingest --rebuild`"
             )
-        return cls(root, manifest, rows)
+        store = cls(root, manifest, rows)
+        if not lexical_is_current(store.manifest):
+            store._retokenize()
+        return store
+
+    def _retokenize(self) -> None:
+        """Tokenize every chunk again (an index from before the current ``LEXICAL_SCHEME``); opened
+        for writing, the index is then saved in the new form at once, as a compaction would."""
+        log.warning("%s: BM25 tokens are from an older tokenizer; re-tokenizing (`rag ingest` saves them)", self.root)
+        self.tokens = [tokenize(chunk.embed_text) for chunk in self.chunks]
+        self._raw["lexical"] = LEXICAL_SCHEME
+        self._origin = None
 
     @classmethod
     def open_for_writing(cls, root: Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False) -> FaissStore:
@@ -177,6 +191,8 @@ class FaissStore:
         store = cls.load(root)
         store.check_model(model_id, dim)
         check_same_chunking(str(root), store.manifest, chunking)
+        if store._origin is None:  # re-tokenized on load (an older index): the writer saves the new form
+            store.save()
         return store
 
     # ---------------------------------------------------------------- properties

@@ -1,4 +1,7 @@
-"""Chinese tokenization (jieba) and an incremental BM25 index over chunk tokens."""
+"""Chinese tokenization (jieba) and an incremental BM25 index over chunk tokens.
+
+Text is normalised to Simplified first, so Traditional and Simplified words match each other.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from rag.text_script import TO_SIMPLIFIED, to_simplified
+
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 # Function words that carry no topic; question words too, so questions match statements.
 STOPWORDS = frozenset(
@@ -20,6 +25,8 @@ STOPWORDS = frozenset(
     "一个 有 没有 不 很 更 最 吗 呢 吧 啊 呀 么 什么 哪些 哪个 哪里 哪 多少 几 怎么 怎样 如何 为什么 是否 "
     "谁 何 请问 请 告诉 我 你 他 她 它 我们 你们 他们 可以 能 会 要 将 已 已经 还 又 上 下 中 个 年 月 日".split()
 )
+# How tokens are made; stores record it, so tokens made otherwise are never matched with these.
+LEXICAL_SCHEME = f"jieba-search+opencc-{TO_SIMPLIFIED}"
 
 
 @lru_cache(maxsize=1)
@@ -32,14 +39,15 @@ def _jieba() -> Any:
 
 
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens, lower-cased, without punctuation and stopwords.
+    """Search-mode jieba tokens of the Simplified form of ``text``, lower-cased, without
+    punctuation and stopwords.
 
     Numbers keep their unit pieces (``30亿元`` -> ``30``, ``亿元``) so exact figures match.
     Tokens are interned: an index holds each distinct word once, not once per occurrence
-    (measured: 17 KiB of token strings per chunk otherwise, 17 GiB at 1M chunks).
+    (measured: 11 KiB of token strings per chunk otherwise, 2.3 KiB interned).
     """
     tokens = []
-    for token in _jieba().lcut_for_search(text.lower()):
+    for token in _jieba().lcut_for_search(to_simplified(text).lower()):
         token = token.strip()
         if token and _WORD.search(token) and token not in STOPWORDS:
             tokens.append(sys.intern(token))

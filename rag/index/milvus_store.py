@@ -3,14 +3,15 @@
 Two collections per index (``<name>`` is the collection named by the location)::
 
     <name>        one row per chunk: chunk_id (primary key), row, doc_id, title, source, text,
-                  position, date, tags, page (0: none), text_key, embed_text (jieba analyzer -> BM25 sparse vector), dense
+                  position, date, tags, page (0: none), text_key, embed_text (Simplified; jieba analyzer -> BM25 sparse vector), dense
     <name>_meta   the manifest with the document and source lists, as JSON split into pages
                   "<generation>/<n>", and a "head" row naming the current generation (a random id,
                   so a rebuild that starts the collections again never repeats one)
 
 Dense search is inner product over unit vectors (cosine, as the FAISS directory); lexical
-search is Milvus's own BM25 over the jieba tokens of the embedded text. Search filters
-(:class:`~rag.index.filters.SearchFilter`) become Milvus boolean expressions inside the search.
+search is Milvus's own BM25 over the jieba tokens of the embedded text in Simplified form
+(``embed_text`` holds it, queries are converted alike; ``text`` keeps the original script). Search
+filters (:class:`~rag.index.filters.SearchFilter`) become Milvus boolean expressions inside the search.
 Collections made before ``date`` and ``tags`` existed still open and take source filters; date
 and tag filters on them ask for a rebuild (Milvus Lite cannot add fields to a collection). A commit deletes the
 chunks of the replaced documents, inserts the new ones, then writes the new metadata pages and
@@ -38,7 +39,7 @@ from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.faiss_store import PendingEmbeddings
 from rag.index.filters import SearchFilter
-from rag.index.lexical import STOPWORDS, tokenize
+from rag.index.lexical import LEXICAL_SCHEME, STOPWORDS, tokenize
 from rag.index.locations import MilvusTarget
 from rag.index.store import (
     documents_of,
@@ -51,8 +52,10 @@ from rag.index.store import (
     SourceRecord,
     check_same_chunking,
     check_same_model,
+    lexical_is_current,
     text_key,
 )
+from rag.text_script import to_simplified
 
 STORE_FORMAT = "rag-zh-milvus/1"
 HEAD = "head"
@@ -234,7 +237,7 @@ class MilvusStore:
             return []
         hits = self._client.search(
             self.target.collection,
-            data=[query],
+            data=[to_simplified(query)],
             filter=self._expression(where),
             anns_field="sparse",
             limit=k,
@@ -262,7 +265,9 @@ class MilvusStore:
         requests = [AnnSearchRequest(data=[dense], anns_field="dense", param={"metric_type": "IP"}, limit=candidates, expr=expr)]
         if tokenize(query):
             requests.append(
-                AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates, expr=expr)
+                AnnSearchRequest(
+                    data=[to_simplified(query)], anns_field="sparse", param={"metric_type": "BM25"}, limit=candidates, expr=expr
+                )
             )
         hits = self._client.hybrid_search(
             self.target.collection, requests, RRFRanker(rrf_k), limit=k, output_fields=self._output_fields()
@@ -368,7 +373,7 @@ def _chunk_row(chunk: Chunk, vector: np.ndarray, row: int, fields: set[str]) -> 
         **values,
         "row": row,
         "text_key": text_key(chunk),
-        "embed_text": chunk.embed_text,
+        "embed_text": to_simplified(chunk.embed_text),
         "dense": vector.tolist(),
     }
 
@@ -467,4 +472,9 @@ def _checked(target: MilvusTarget, raw: Any) -> dict[str, Any]:
         raise IndexStoreError(f"{target.location} does not hold a rag-zh index; rebuild it with `rag ingest --rebuild`")
     if raw["format"] != STORE_FORMAT:
         raise IndexStoreError(f"{target.location}: index format {raw['format']!r} is not {STORE_FORMAT!r}; rebuild it")
+    if not lexical_is_current(Manifest.from_raw(raw)):
+        raise IndexStoreError(
+            f"{target.location}: its BM25 side was built with {raw.get('lexical') or 'an older tokenizer'}, not "
+            f"{LEXICAL_SCHEME} (Traditional and Simplified text would not match); rebuild it with `rag ingest --rebuild`"
+        )
     return raw

@@ -20,6 +20,7 @@ from rag.errors import IndexStoreError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.filters import SearchFilter
+from rag.index.lexical import LEXICAL_SCHEME
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Manifest:
     versions: dict[str, str]
     created_at: str
     updated_at: str | None
+    lexical: str = ""  # how the lexical side was tokenized (``LEXICAL_SCHEME``); "" before it was recorded
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Manifest:
@@ -71,6 +73,7 @@ class Manifest:
             versions=dict(raw.get("versions") or {}),
             created_at=raw.get("created_at") or "",
             updated_at=raw.get("updated_at"),
+            lexical=str(raw.get("lexical") or ""),
         )
 
 
@@ -80,6 +83,7 @@ def new_manifest(store_format: str, model_id: str, dim: int, chunking: ChunkingC
         "format": store_format,
         "embedding": {"model_id": model_id, "dim": dim},
         "chunking": chunking.to_dict(),
+        "lexical": LEXICAL_SCHEME,
         "versions": versions,
         "created_at": now_iso(),
         "updated_at": None,
@@ -104,7 +108,7 @@ def library_versions(extra: Sequence[str] = ()) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"rag": __version__}
-    for package in ("faiss-cpu", "scipy", "jieba", "langchain-text-splitters", "sentence-transformers", *extra):
+    for package in ("faiss-cpu", "scipy", "jieba", "opencc", "langchain-text-splitters", "sentence-transformers", *extra):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -148,6 +152,11 @@ def check_same_chunking(location: str, manifest: Manifest, chunking: ChunkingCon
             f"{location} was chunked with {manifest.chunking.to_dict()}, not {chunking.to_dict()}; "
             "use the same settings or rebuild with `rag ingest --rebuild`"
         )
+
+
+def lexical_is_current(manifest: Manifest) -> bool:
+    """Whether the store's lexical side was tokenized as :func:`rag.index.lexical.tokenize` does now."""
+    return manifest.lexical == LEXICAL_SCHEME
 
 
 @runtime_checkable

@@ -6,7 +6,8 @@ facts, the sentence must share enough wording with the passage. Citations to pas
 were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
 model left without a marker, or cited with the wrong number, is attributed to the first shown
 passage that supports it (small models often forget or misnumber the marker). An answer with no verified citation at all is withheld and becomes the refusal sentence: a small model that
-invents a figure usually cannot cite it.
+invents a figure usually cannot cite it. Sentences and passages are compared in Simplified
+form, so an answer in one script is checked against passages in the other.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from rag.index.chunking import Chunk
 from rag.qa.prompts import REFUSAL
+from rag.text_script import to_simplified
 
 # A marker: [1], [1,2], 【1】, and the [编号1] / [资料2] the model writes after a prompt that says "[编号]".
 _LABEL = r"(?:编号|资料|来源|出处|段落|参考)?"
@@ -73,8 +75,8 @@ class CheckedAnswer:
 
 
 def _squash(text: str) -> str:
-    """Lower-case, full-width digits/letters to ASCII, no whitespace."""
-    text = text.translate({code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)})
+    """Simplified script, lower-case, full-width digits/letters to ASCII, no whitespace."""
+    text = to_simplified(text).translate({code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)})
     return re.sub(r"\s+", "", text).lower()
 
 
@@ -90,7 +92,7 @@ def _posseg() -> Any:
 
 def key_facts(sentence: str) -> tuple[list[str], list[str]]:
     """Numbers and proper names that a supporting passage must contain."""
-    plain = _MARKER.sub("", sentence)
+    plain = to_simplified(_MARKER.sub("", sentence))
     numbers = _NUMBER.findall(_squash(plain))
     names = [w.word for w in _posseg().cut(plain) if w.flag in _NAME_FLAGS and len(w.word) >= 2]
     return numbers, names

@@ -1,4 +1,9 @@
-"""Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> citation check -> (retry a refusal)."""
+"""Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> citation check -> (retry a refusal).
+
+The answer comes in the script of the question: the model writes Simplified (as the prompt asks),
+and for a question in Traditional characters the streamed pieces and the checked answer are
+converted with OpenCC (:mod:`rag.text_script`); the check itself compares Simplified forms.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 import time
 import typing
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rag.index.chunking import Chunk
@@ -16,6 +21,7 @@ from rag.qa.citations import CheckedAnswer, Citation, check_answer
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.retriever import Retriever, SearchHit, check_query
+from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
@@ -93,7 +99,7 @@ def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
     """A question with history that leans on it: short, or with a pronoun or a trailing ``呢``."""
     if not any(m["role"] == "user" for m in history):
         return False
-    return len(question) <= 12 or bool(_FOLLOWUP_CUES.search(question))
+    return len(question) <= 12 or bool(_FOLLOWUP_CUES.search(to_simplified(question)))
 
 
 def select_context(hits: Sequence[SearchHit], max_chars: int = MAX_CONTEXT_CHARS) -> list[SearchHit]:
@@ -171,6 +177,7 @@ class QAPipeline:
         where: SearchFilter | None = None,
     ) -> Iterator[Event]:
         timings: dict[str, float] = {}
+        script = detect_script(question)
         standalone = question
         if needs_rewrite(question, history):
             yield from self._wait_turn(ticket, timings)
@@ -183,18 +190,19 @@ class QAPipeline:
         if not any(hit.lexical_overlap for hit in context):
             # nothing shares a single content word with the question: refuse without the LLM
             timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
-            yield Event("token", text=REFUSAL)
-            answer = Answer(question, standalone, REFUSAL, True, [], context, timings)
+            refusal = in_script(REFUSAL, script)
+            yield Event("token", text=refusal)
+            answer = Answer(question, standalone, refusal, True, [], context, timings)
             yield Event("done", answer=answer)
             return
         chunks: list[Chunk] = [hit.chunk for hit in context]
         yield from self._wait_turn(ticket, timings)
-        attempt = yield from self._generate(standalone, chunks, started, timings)
+        attempt = yield from self._generate(standalone, chunks, script, started, timings)
         if attempt.checked.refused and len(chunks) > 1:
             # Measured: the small model often declines when three passages compete although the
             # first one answers; asked again with that passage alone it answers a share of them.
             yield Event("retry")
-            retried = yield from self._generate(standalone, chunks[:1], started, timings)
+            retried = yield from self._generate(standalone, chunks[:1], script, started, timings)
             timings["attempts"] = 2
             if not retried.checked.refused:
                 attempt = retried
@@ -205,9 +213,10 @@ class QAPipeline:
         yield Event("done", answer=answer)
 
     def _generate(
-        self, question: str, chunks: Sequence[Chunk], started: float, timings: dict[str, float]
+        self, question: str, chunks: Sequence[Chunk], script: Script, started: float, timings: dict[str, float]
     ) -> typing.Generator[Event, None, _Attempt]:
-        """Stream one answer from ``chunks`` as token events; returns the checked :class:`_Attempt`.
+        """Stream one answer from ``chunks`` as token events in ``script``; returns the checked
+        :class:`_Attempt` (its text in ``script``, the draft as the model wrote it).
 
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
@@ -218,14 +227,15 @@ class QAPipeline:
                 if not pieces:
                     timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
                 pieces.append(piece)
-                yield Event("token", text=piece)
+                yield Event("token", text=in_script(piece, script))
         finally:
             completion.close()  # a reader that stops early frees the model before the next caller takes it
         usage = completion.usage
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
         draft = "".join(pieces)
-        return _Attempt(check_answer(draft, chunks), draft.strip())
+        checked = check_answer(draft, chunks)
+        return _Attempt(replace(checked, text=in_script(checked.text, script)), draft.strip())
 
     def _wait_turn(self, ticket: Ticket, timings: dict[str, float]) -> Iterator[Event]:
         """Until the ticket holds the model: a ``queued`` event with the position every poll."""
