@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-
 from typing import TYPE_CHECKING
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -87,7 +86,7 @@ class Chunk:
 
 
 def chunk_id_for(doc_id: str, text: str) -> str:
-    return hashlib.sha1(f"{doc_id}\x00{text}".encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(f"{doc_id}\x00{text}".encode()).hexdigest()[:16]
 
 
 def make_splitter(config: ChunkingConfig) -> RecursiveCharacterTextSplitter:

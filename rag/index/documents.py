@@ -13,9 +13,9 @@ import itertools
 import json
 import re
 import statistics
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from rag.errors import InputError
 from rag.index.dates import date_in_head, parse_date
@@ -60,7 +60,7 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(f"{self.title}\n{self.text}".encode("utf-8")).hexdigest()
+        return hashlib.sha256(f"{self.title}\n{self.text}".encode()).hexdigest()
 
     def page_at(self, offset: int) -> int | None:
         """The page holding character ``offset`` of the text; None for files without pages."""
@@ -100,8 +100,7 @@ def check_supported(path: Path) -> None:
     """Raise :class:`InputError` unless ``path`` has a supported extension and a sane size."""
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise InputError(
-            f"{path.name}: unsupported file type '{path.suffix or '(none)'}'; "
-            f"supported: {' '.join(SUPPORTED_SUFFIXES)}"
+            f"{path.name}: unsupported file type '{path.suffix or '(none)'}'; supported: {' '.join(SUPPORTED_SUFFIXES)}"
         )
     size = path.stat().st_size
     if size == 0:

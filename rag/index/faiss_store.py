@@ -35,24 +35,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rag import __version__
 from rag.errors import IndexStoreError
 from rag.files import now_iso, write_json_atomic
 from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.filters import SearchFilter
 from rag.index.lexical import LEXICAL_SCHEME, BM25Index, tokenize
 from rag.index.store import (
-    documents_of,
-    library_versions,
-    new_manifest,
-    sources_of,
     DocumentRecord,
     Manifest,
     ScoredChunk,
     SourceRecord,
     check_same_chunking,
     check_same_model,
+    documents_of,
     lexical_is_current,
+    library_versions,
+    new_manifest,
+    sources_of,
     text_key,
 )
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from rag.index.locations import open_store, open_store_for_writing, write_lock
 from rag.index.store import DocumentRecord, EmbeddingJournal, SourceRecord, Store, text_key
 from rag.models.embedders import Embedder
 from rag.progress import ProgressCallback
-
 
 EMBED_BATCH = 32
 
@@ -153,7 +152,9 @@ def _expand(paths: Iterable[str | Path], report: IngestReport) -> dict[Path, tup
     return dict(files.values())
 
 
-def _missing_sources(paths: Sequence[str | Path], files: dict[Path, tuple[str, ...]], sources: dict[str, SourceRecord]) -> list[str]:
+def _missing_sources(
+    paths: Sequence[str | Path], files: dict[Path, tuple[str, ...]], sources: dict[str, SourceRecord]
+) -> list[str]:
     """Recorded sources inside the named folders whose files were not found there now."""
     folders = [Path(raw).expanduser().resolve() for raw in paths if Path(raw).expanduser().is_dir()]
     found = {str(path.resolve()) for path in files}

@@ -28,7 +28,6 @@ import json
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,17 @@ from rag.index.filters import SearchFilter
 from rag.index.lexical import LEXICAL_SCHEME, STOPWORDS, tokenize
 from rag.index.locations import MilvusTarget
 from rag.index.store import (
-    documents_of,
-    library_versions,
-    new_manifest,
-    sources_of,
     DocumentRecord,
     Manifest,
     ScoredChunk,
     SourceRecord,
     check_same_chunking,
     check_same_model,
+    documents_of,
     lexical_is_current,
+    library_versions,
+    new_manifest,
+    sources_of,
     text_key,
 )
 from rag.text_script import to_simplified
@@ -79,7 +78,7 @@ def milvus_versions() -> dict[str, str]:
     return library_versions(("pymilvus", "milvus-lite"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client_for(uri: str, token: str) -> Any:
     """One ``MilvusClient`` per Milvus (Lite file or server) and process."""
     from pymilvus import MilvusClient, MilvusException
@@ -179,7 +178,9 @@ class MilvusStore:
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         if not self.count():
             return []
-        rows = self._client.query(self.target.collection, filter=f"doc_id in {_literal_list([doc_id])}", output_fields=self._output_fields())
+        rows = self._client.query(
+            self.target.collection, filter=f"doc_id in {_literal_list([doc_id])}", output_fields=self._output_fields()
+        )
         return sorted(map(_chunk_of, rows), key=lambda c: c.position)
 
     # ---------------------------------------------------------------- search
@@ -390,9 +391,7 @@ def _create_chunks(client: Any, target: MilvusTarget, dim: int) -> None:
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     schema.add_field("position", DataType.INT64)
     schema.add_field("date", DataType.VARCHAR, max_length=16)
-    schema.add_field(
-        "tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TAGS, max_length=MAX_TAG_CHARS * 4
-    )
+    schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TAGS, max_length=MAX_TAG_CHARS * 4)
     schema.add_field("page", DataType.INT64)
     schema.add_field("text_key", DataType.VARCHAR, max_length=64)
     schema.add_field("embed_text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)

@@ -4,8 +4,9 @@ ruled tables as Markdown rows. Every page's text starts with its page marker."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rag.errors import InputError
 from rag.index.ocr import ocr_image

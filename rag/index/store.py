@@ -77,7 +77,9 @@ class Manifest:
         )
 
 
-def new_manifest(store_format: str, model_id: str, dim: int, chunking: ChunkingConfig, versions: dict[str, str]) -> dict[str, Any]:
+def new_manifest(
+    store_format: str, model_id: str, dim: int, chunking: ChunkingConfig, versions: dict[str, str]
+) -> dict[str, Any]:
     """The manifest dict of an empty store: the keys every backend keeps (a backend may add its own)."""
     return {
         "format": store_format,

@@ -7,7 +7,7 @@ Readers render every table they find with :func:`table_markdown`; the chunker as
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 _ROW = r"\|[^\n]*\|"
 _TABLE = re.compile(rf"^{_ROW}(?:\n{_ROW})*$", re.M)
