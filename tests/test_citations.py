@@ -1,7 +1,7 @@
 """The post-hoc citation check: markers, facts, quotes, refusals."""
 
 from rag.index.chunking import Chunk
-from rag.qa.citations import check_answer, is_refusal, key_facts, supports
+from rag.qa.citations import check_answer, is_refusal, key_facts, mentions_subject, supports
 from rag.qa.prompts import REFUSAL
 
 PASSAGES = [
@@ -101,3 +101,10 @@ def test_evidence_offsets_point_at_the_supporting_sentence():
     text = PASSAGES[0].text
     assert text[citation.start : citation.end] == "设立总规模 30亿元的人工智能产业基金。" == citation.quote
     assert citation.evidence() == {"start": citation.start, "end": citation.end, "text": citation.quote}
+
+
+def test_a_passage_mentions_the_question_subject_when_it_names_one_of_its_names():
+    assert mentions_subject("安徽省的人工智能基金规模是多少？", "安徽运营总规模200亿元的基金。")  # 省 may be left out
+    assert not mentions_subject("浙江省的人工智能基金规模是多少？", "安徽运营总规模200亿元的基金。")
+    assert mentions_subject("基金规模是多少？", "任何资料")  # no names asked about: nothing to check
+    assert mentions_subject("星河镇隶属于哪个城市？", "星河镇隶属甲市。")

@@ -39,7 +39,7 @@ from rag.evaluation.metrics import (
     reciprocal_rank,
     refusal_precision_recall,
 )
-from rag.evaluation.report import baseline_values, category_label, render_markdown, worst_failures
+from rag.evaluation.report import baseline_values, category_label, failure_kind, failure_lines, render_markdown, worst_failures
 from rag.evaluation.scoring import (
     EvalQuestion,
     QuestionRow,
@@ -176,6 +176,35 @@ def test_worst_failures_put_wrong_answers_and_misses_first():
         {**_row(qid="wrong-miss", rank=None).__dict__, "correct": False},
     ]
     assert [row["qid"] for row in worst_failures(rows)] == ["wrong-miss", "wrong", "late"]
+
+
+def test_failure_kinds_name_what_went_wrong():
+    def kind(**fields) -> str | None:
+        return failure_kind(_row(**fields).__dict__, top_k=3)
+
+    assert kind(answer="x", refused=False, correct=True) is None
+    assert kind(answerable=False, expected=[], has_gold=False, rank=None, answer="甲", refused=False, correct=False) == (
+        "answered the unanswerable"
+    )
+    assert kind(rank=5, answer=REFUSAL, refused=True, correct=False) == "gold not shown"
+    assert kind(answer=REFUSAL, draft="资料中没有提到。", refused=True, correct=False) == "refused"
+    assert kind(answer=REFUSAL, draft="规模为999亿元[1]。", refused=True, correct=False) == "withheld by the check"
+    assert kind(expected=[["30亿元"]], answer="30[1]", refused=False, correct=False) == "partial answer"
+    assert kind(expected=[["30亿元"]], answer="河南[1]", refused=False, correct=False) == "wrong answer"
+
+
+def test_failures_are_counted_and_listed_per_category_with_the_withheld_attempt():
+    rows = [
+        _row(qid="f1", answer="河南[1]", refused=False, correct=False).__dict__,
+        _row(qid="f2", answer="30亿元[1]", refused=False, correct=True).__dict__,
+        _row(qid="u1", category="unanswerable", expected=[], answerable=False, has_gold=False, rank=None, answer="甲[1]",
+             draft="甲[1]", refused=False, correct=False, retry="refusal", withheld="资料中没有提到。").__dict__,
+    ]
+    text = "\n".join(failure_lines(rows, top_k=3))
+    assert "| figures | 0 | 0 | 0 | 1 | 0 | 0 |" in text and "| unanswerable | 0 | 0 | 0 | 0 | 0 | 1 |" in text
+    assert "## Worst failures: figures (1 shown)" in text and "### f1 (figures: wrong answer" in text
+    assert "### u1 (unanswerable: answered the unanswerable" in text and "f2" not in text
+    assert "- retried after a refusal; the attempt not shown: 资料中没有提到。" in text
 
 
 def test_category_labels_stay_ascii_without_a_cjk_font():
@@ -450,12 +479,13 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, corpus_dir):
     with pytest.raises(KeyboardInterrupt):
         _eval(tmp_path, questions, [corpus_dir], "run", generator=ScriptedGenerator(reply_then_crash))
     journal = tmp_path / "run" / JOURNAL_NAME
-    assert len(journal.read_text(encoding="utf-8").splitlines()) == 1 + 2  # key + the two finished rows
+    # key + three finished rows: q003 is refused without the LLM (no passage names 浙江)
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 1 + 3
     assert not (tmp_path / "run" / "report.json").exists()
 
     counting = ScriptedGenerator(scripted_reply)
     code, printed = _eval(tmp_path, questions, [corpus_dir], "run", generator=counting)
-    assert code == 0 and "resuming: 2 of 4" in printed
+    assert code == 0 and "resuming: 3 of 4" in printed
     answers = [call for call in counting.calls if call[0]["content"] != REWRITE_SYSTEM and call != list(CALIBRATION_MESSAGES)]
     answered = {_asked_question(call[-1]["content"]) for call in answers}
     finished = {_asked_question(text) for text in asked[:2]}

@@ -8,7 +8,7 @@ from rag.errors import InputError
 from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.pipeline import QAPipeline, needs_rewrite, select_context
-from rag.qa.prompts import REFUSAL
+from rag.qa.prompts import REFUSAL, STRICT_REMINDER
 from rag.qa.retriever import Retriever
 
 ARTICLE = (
@@ -57,10 +57,10 @@ def test_unrelated_question_is_refused_without_calling_the_llm(index_dir):
 
 
 def test_model_refusal_is_normalised(index_dir):
-    pipeline, _ = make_pipeline(index_dir, "资料中没有提到上海的基金。")
-    answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
+    pipeline, _ = make_pipeline(index_dir, "资料中没有提到河南基金的管理人。")
+    answer = pipeline.ask("河南的人工智能产业基金由谁管理？")
     assert answer.refused and answer.answer == REFUSAL and answer.citations == []
-    assert answer.draft == "资料中没有提到上海的基金。"  # what the model said is kept for evaluators
+    assert answer.draft == "资料中没有提到河南基金的管理人。"  # what the model said is kept for evaluators
 
 
 def test_unverifiable_answer_is_withheld_but_its_draft_kept(index_dir):
@@ -128,11 +128,63 @@ def test_a_refusal_is_retried_from_the_first_passage_alone(two_article_index):
     assert answer.timings["completion_tokens"] == pieces  # both attempts count
 
 
-def test_a_second_refusal_keeps_the_first_attempt(two_article_index):
-    pipeline, generator = make_pipeline(two_article_index, ["资料中没有提到上海的基金。", REFUSAL])
-    answer = pipeline.ask("上海的人工智能产业基金规模是多少？")
+def test_a_second_refusal_keeps_the_first_attempt_and_records_the_second(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, ["资料中没有提到河南的基金。", "河南的规模资料未提及。"])
+    answer = pipeline.ask("河南的人工智能产业基金规模是多少？")
     assert len(generator.calls) == 2 and answer.refused and answer.answer == REFUSAL
-    assert answer.draft == "资料中没有提到上海的基金。"
+    assert answer.draft == "资料中没有提到河南的基金。" and answer.retry == "refusal"
+    assert answer.withheld == "河南的规模资料未提及。"
+
+
+def test_a_refusal_is_not_retried_when_the_first_passage_names_nothing_asked_about(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, ["资料中没有提到。", "安徽省基金规模不低于200亿元[1]。"])
+    answer = pipeline.ask("河南运营的人工智能产业主题基金总规模不低于多少？")
+    assert "河南" not in answer.passages[0].chunk.text and "河南" in answer.passages[1].chunk.text
+    assert len(generator.calls) == 1 and answer.refused and answer.retry == ""
+    assert "attempts" not in answer.timings
+
+
+def test_a_retried_answer_records_the_withheld_first_draft(two_article_index):
+    pipeline, _ = make_pipeline(two_article_index, ["资料中没有提到。", "河南设立了总规模30亿元的人工智能产业基金[1]。"])
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？")
+    assert not answer.refused and answer.retry == "refusal" and answer.withheld == "资料中没有提到。"
+
+
+@pytest.fixture()
+def stamped_index(tmp_path):
+    corpus = tmp_path / "stamped"
+    corpus.mkdir()
+    text = "河南设立人工智能产业基金\n\n2025-08-09 15:21:57 来源：河南日报\n\n河南省设立总规模 30亿元的人工智能产业基金。\n"
+    (corpus / "henan.txt").write_text(text, encoding="utf-8")
+    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省运营总规模200亿元的基金。\n", encoding="utf-8")
+    ingest([corpus], tmp_path / "index3", HashingEmbedder())
+    return tmp_path / "index3"
+
+
+def test_an_answer_copying_a_metadata_timestamp_is_retried_with_a_stricter_instruction(stamped_index):
+    replies = ["2025-08-09 15:21:57[1]", "河南设立了总规模30亿元的人工智能产业基金[1]。"]
+    pipeline, generator = make_pipeline(stamped_index, replies)
+    events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
+    answer = events[-1].answer
+    assert [e.kind for e in events].count("retry") == 1 and len(generator.calls) == 2
+    assert STRICT_REMINDER not in generator.calls[0][-1]["content"] and STRICT_REMINDER in generator.calls[1][-1]["content"]
+    assert "[2]" in generator.calls[1][-1]["content"]  # the stricter retry still sees every passage
+    assert not answer.refused and "30亿元" in answer.answer
+    assert answer.retry == "form" and answer.withheld == "2025-08-09 15:21:57[1]" and answer.timings["attempts"] == 2
+
+
+def test_an_answer_of_the_wrong_form_twice_is_withheld(stamped_index):
+    pipeline, _ = make_pipeline(stamped_index, "发布于2025-08-09 15:21[1]")
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？")
+    assert answer.refused and answer.answer == REFUSAL and answer.citations == []
+    assert answer.draft == "发布于2025-08-09 15:21[1]" and answer.retry == "form"
+
+
+def test_the_answer_is_repaired_before_the_check(two_article_index):
+    pipeline, _ = make_pipeline(two_article_index, "[1]河南省设立的基金规模为30[2]河南省设立的基金规模为30")
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？")
+    assert answer.answer.count("河南省") == 1 and "30亿元" in answer.answer  # one span, its unit restored
+    assert answer.draft == "[1]河南省设立的基金规模为30[2]河南省设立的基金规模为30"  # the model's own text is kept
 
 
 def test_an_answer_is_not_retried(two_article_index):
@@ -140,3 +192,10 @@ def test_an_answer_is_not_retried(two_article_index):
     events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
     assert "retry" not in [e.kind for e in events] and len(generator.calls) == 1
     assert "attempts" not in events[-1].answer.timings
+
+
+def test_passages_that_name_nothing_the_question_names_are_refused_without_the_llm(two_article_index):
+    pipeline, generator = make_pipeline(two_article_index, "不应被调用")
+    answer = pipeline.ask("浙江省的人工智能产业基金规模是多少？")  # shares words, but no passage names 浙江
+    assert answer.refused and answer.answer == REFUSAL and generator.calls == []
+    assert len(answer.passages) == 2  # the passages are still shown

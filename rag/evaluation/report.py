@@ -14,11 +14,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from rag.evaluation.calibration import relative_latency
-from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS
+from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS, answer_span_recall
 from rag.evaluation.report_html import render_html
 from rag.files import write_json_atomic
+from rag.qa.citations import is_refusal
 
 WORST_FAILURES = 10
+WORST_PER_CATEGORY = 3  # at least this many per category, WORST_FAILURES in all when categories are few
+FAILURE_KINDS = (
+    "gold not shown",
+    "refused",
+    "withheld by the check",
+    "wrong answer",
+    "partial answer",
+    "answered the unanswerable",
+)
 CHART = "chart.png"
 CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")
 SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_precision", "citation_recall")
@@ -104,16 +114,43 @@ def worst_failures(rows: Sequence[Mapping[str, Any]], limit: int = WORST_FAILURE
     return [row for _, _, row in failed[:limit]]
 
 
+def failure_kind(row: Mapping[str, Any], top_k: int) -> str | None:
+    """What went wrong with a wrongly answered question (one of :data:`FAILURE_KINDS`), or None."""
+    if row["correct"] is not False:
+        return None
+    if not row["answerable"]:
+        return "answered the unanswerable"
+    if row["has_gold"] and (row["rank"] is None or row["rank"] > top_k):
+        return "gold not shown"
+    if row["refused"]:
+        return "withheld by the check" if row.get("draft") and not is_refusal(row["draft"]) else "refused"
+    return "partial answer" if answer_span_recall(row["answer"], row["expected"]) else "wrong answer"
+
+
+def failure_lines(rows: Sequence[Mapping[str, Any]], top_k: int) -> list[str]:
+    """The failure kinds counted per category, then the worst questions of each category."""
+    categories = list(dict.fromkeys(row["category"] for row in rows))
+    kinds = {c: [k for row in rows if row["category"] == c and (k := failure_kind(row, top_k))] for c in categories}
+    lines = ["## Failure kinds by category", ""]
+    lines += _table(["category", *FAILURE_KINDS], [[c, *(str(kinds[c].count(k)) for k in FAILURE_KINDS)] for c in categories])
+    per_category = max(WORST_PER_CATEGORY, WORST_FAILURES // max(len(categories), 1))
+    for category in categories:
+        failures = worst_failures([row for row in rows if row["category"] == category], per_category)
+        lines += ["", f"## Worst failures: {category} ({len(failures)} shown)", ""]
+        lines += [line for row in failures for line in _failure_lines(row, failure_kind(row, top_k))] or ["None.", ""]
+    return lines
+
+
 def _expected(row: Mapping[str, Any]) -> str:
     if not row["expected"]:
         return "（拒答 refusal）"
     return " + ".join(" / ".join(part) for part in row["expected"])
 
 
-def _failure_lines(row: Mapping[str, Any]) -> list[str]:
+def _failure_lines(row: Mapping[str, Any], kind: str | None = None) -> list[str]:
     rank = row["rank"] if row["rank"] is not None else ("miss" if row["has_gold"] else "n/a")
     lines = [
-        f"### {row['qid']} ({row['category']}, gold rank {rank})",
+        f"### {row['qid']} ({row['category']}{': ' + kind if kind else ''}, gold rank {rank})",
         "",
         f"- question: {_cell(row['question'])}",
         f"- expected: {_cell(_expected(row))}",
@@ -128,6 +165,9 @@ def _answer_details(row: Mapping[str, Any], indent: str = "") -> list[str]:
     lines = []
     if row.get("draft") and row["draft"] != row["answer"]:
         lines.append(f"{indent}- the model wrote (before the citation check): {_cell(row['draft'])}")
+    if row.get("retry"):
+        withheld = _cell(row.get("withheld") or "")
+        lines.append(f"{indent}- retried after a {row['retry']}; the attempt not shown: {withheld or '(empty)'}")
     passages, label = (row["citations"], "cited") if row["citations"] else (row["retrieved"], "retrieved")
     lines.append(f"{indent}- {label} passages:" if passages else f"{indent}- no passages cited")
     return lines + [
@@ -200,9 +240,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     if "baseline" in report:
         lines += _baseline_lines(report["baseline"], {row["qid"]: row for row in report["questions"]})
-    failures = worst_failures(report["questions"])
-    lines += [f"## Worst failures ({len(failures)} shown)", ""]
-    lines += [line for row in failures for line in _failure_lines(row)] or ["None.", ""]
+    lines += failure_lines(report["questions"], config["top_k"])
     return "\n".join(lines)
 
 

@@ -167,6 +167,8 @@ class QuestionRow:
     standalone_question: str | None = None
     answer: str | None = None  # None: the LLM did not run (--retrieval-only)
     draft: str | None = None  # the model's own text, before the citation check
+    retry: str | None = None  # why a second attempt was made ("refusal", "form"), "" for none
+    withheld: str | None = None  # the draft of the attempt that was not shown, when retried
     refused: bool | None = None
     correct: bool | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)  # verified citations only
@@ -223,6 +225,8 @@ def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> Qu
         standalone_question=answer.standalone_question,
         answer=answer.answer,
         draft=answer.draft,
+        retry=answer.retry,
+        withheld=answer.withheld,
         refused=answer.refused,
         correct=correct,
         citations=[{"n": c.n, **_passage(chunk, question.supported_by(chunk))} for c, chunk in cited],

@@ -34,6 +34,7 @@ _REFUSAL_HINTS = ("无法回答", "没有提到", "未提及", "没有提及", "
 _PASSAGE_SENTENCE = re.compile(r"[^。！？!?；;\s](?:[^。！？!?；;\n]*[^。！？!?；;\s])?[。！？!?；;]*")  # stripped
 QUOTE_LIMIT = 160
 MIN_OVERLAP = 0.35
+_ASKED_FOR = r"(?:哪|什么|几|多少)[个种位家些座所条本部款类]?"
 
 
 @dataclass(frozen=True)
@@ -216,3 +217,17 @@ def _rewrite_marker_match(match: re.Match[str], verdicts: dict[int, bool]) -> st
 def _rewrite_marker(body: str, verdicts: dict[int, bool]) -> str:
     """``[1,2]`` -> ``[1][2?]``: keep shown passages, mark unsupported ones, drop the rest."""
     return "".join(f"[{n}]" if verdicts[n] else f"[{n}?]" for n in _numbers_in(body) if n in verdicts)
+
+
+def mentions_subject(question: str, passage: str) -> bool:
+    """True when ``passage`` holds one of the question's proper names (or the question names none).
+
+    A passage that names none of the people, places, organisations or works asked about
+    answers another question; asked to answer from it alone, a small model does so anyway.
+    A word right after 哪/什么/几 is what is asked for (哪个城市, 哪段时间), not a subject.
+    """
+    question = to_simplified(question)  # either script names the same subject
+    _, names = key_facts(question)
+    names = [name for name in names if not re.search(_ASKED_FOR + re.escape(name), question)]
+    body = _squash(to_simplified(passage))
+    return not names or any(_contains_name(body, name) for name in names)

@@ -1,8 +1,8 @@
-"""Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> citation check -> (retry a refusal).
+"""Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> form repair -> citation check -> (retry once).
 
 The answer comes in the script of the question: the model writes Simplified (as the prompt asks),
 and for a question in Traditional characters the streamed pieces and the checked answer are
-converted with OpenCC (:mod:`rag.text_script`); the check itself compares Simplified forms.
+converted with OpenCC (:mod:`rag.text_script`); the checks themselves compare Simplified forms.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Literal
 from rag.index.chunking import Chunk
 from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
-from rag.qa.citations import CheckedAnswer, Citation, check_answer
+from rag.qa.answer_form import form_flaw, repair
+from rag.qa.citations import CheckedAnswer, Citation, check_answer, mentions_subject
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.retriever import Retriever, SearchHit, check_query
@@ -44,6 +45,8 @@ class Answer:
     passages: list[SearchHit]
     timings: dict[str, float] = field(default_factory=dict)
     draft: str = ""  # the model's text before the citation check ("" when the LLM was not asked)
+    retry: str = ""  # why a second attempt was made: "refusal", "form", or "" (none)
+    withheld: str = ""  # the draft of an attempt that was not shown (the first one when retried)
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` shape."""
@@ -76,8 +79,8 @@ class Event:
     """One step of a streamed answer: the passages found, a piece of text, or the final answer.
 
     ``queued`` says the model is busy and how many requests are ahead (repeated while waiting).
-    ``retry`` means the text streamed so far was a refusal and a second attempt, from the first
-    passage alone, follows: consumers drop the text they showed.
+    ``retry`` means the text streamed so far is withdrawn (a refusal, or an answer of the wrong
+    form) and a second attempt follows: consumers drop the text they showed.
     """
 
     kind: Literal["passages", "queued", "token", "retry", "done"]
@@ -93,6 +96,7 @@ class _Attempt:
 
     checked: CheckedAnswer
     draft: str
+    flaw: str | None = None  # why the answer's form cannot be shown (rag.qa.answer_form.form_flaw)
 
 
 def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
@@ -187,8 +191,9 @@ class QAPipeline:
         context = select_context(hits, self.max_context_chars)
         timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
-        if not any(hit.lexical_overlap for hit in context):
-            # nothing shares a single content word with the question: refuse without the LLM
+        if not any(hit.lexical_overlap for hit in context) or not any(_about(standalone, hit) for hit in context):
+            # nothing shares a single content word with the question, or no passage names anyone or
+            # anything the question names: refuse without the LLM
             timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
             refusal = in_script(REFUSAL, script)
             yield Event("token", text=refusal)
@@ -197,31 +202,59 @@ class QAPipeline:
             return
         chunks: list[Chunk] = [hit.chunk for hit in context]
         yield from self._wait_turn(ticket, timings)
-        attempt = yield from self._generate(standalone, chunks, script, started, timings)
-        if attempt.checked.refused and len(chunks) > 1:
+        attempt = first = yield from self._generate(standalone, chunks, script, started, timings)
+        retry = withheld = ""
+        if attempt.flaw:
+            retry, withheld = "form", attempt.draft
+            yield Event("retry")
+            attempt = yield from self._generate(standalone, chunks, script, started, timings, strict=True)
+            if attempt.flaw:  # wrong twice: withhold it, as the citation check withholds
+                attempt = _Attempt(CheckedAnswer(in_script(REFUSAL, script), [], True), attempt.draft)
+        elif attempt.checked.refused and len(chunks) > 1 and _about(standalone, context[0]):
             # Measured: the small model often declines when three passages compete although the
             # first one answers; asked again with that passage alone it answers a share of them.
+            # Only when that passage names the question's subject: else it answers another question.
+            retry = "refusal"
             yield Event("retry")
             retried = yield from self._generate(standalone, chunks[:1], script, started, timings)
+            withheld = retried.draft
+            if not retried.checked.refused and not retried.flaw:
+                attempt, withheld = retried, first.draft
+        if retry:
             timings["attempts"] = 2
-            if not retried.checked.refused:
-                attempt = retried
         timings["total_ms"] = _ms(started, time.perf_counter())
         timings.setdefault("first_token_ms", timings["total_ms"])
         checked = attempt.checked
-        answer = Answer(question, standalone, checked.text, checked.refused, checked.citations, context, timings, attempt.draft)
+        answer = Answer(
+            question,
+            standalone,
+            checked.text,
+            checked.refused,
+            checked.citations,
+            context,
+            timings,
+            attempt.draft,
+            retry,
+            withheld,
+        )
         yield Event("done", answer=answer)
 
     def _generate(
-        self, question: str, chunks: Sequence[Chunk], script: Script, started: float, timings: dict[str, float]
+        self,
+        question: str,
+        chunks: Sequence[Chunk],
+        script: Script,
+        started: float,
+        timings: dict[str, float],
+        strict: bool = False,
     ) -> typing.Generator[Event, None, _Attempt]:
-        """Stream one answer from ``chunks`` as token events in ``script``; returns the checked
-        :class:`_Attempt` (its text in ``script``, the draft as the model wrote it).
+        """Stream one answer from ``chunks`` as token events in ``script``; returns the repaired and
+        checked :class:`_Attempt` (its text in ``script``, the draft as the model wrote it).
 
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
         pieces: list[str] = []
-        completion = self.generator.stream(answer_messages(question, chunks), max_tokens=self.max_tokens)
+        completion = self.generator.stream(answer_messages(question, chunks, strict), max_tokens=self.max_tokens)
         try:
             for piece in completion:
                 if not pieces:
@@ -234,8 +267,9 @@ class QAPipeline:
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
         draft = "".join(pieces)
-        checked = check_answer(draft, chunks)
-        return _Attempt(replace(checked, text=in_script(checked.text, script)), draft.strip())
+        checked = check_answer(repair(draft, chunks), chunks)
+        flaw = None if checked.refused else form_flaw(checked.text, to_simplified(question))
+        return _Attempt(replace(checked, text=in_script(checked.text, script)), draft.strip(), flaw)
 
     def _wait_turn(self, ticket: Ticket, timings: dict[str, float]) -> Iterator[Event]:
         """Until the ticket holds the model: a ``queued`` event with the position every poll."""
@@ -252,6 +286,11 @@ class QAPipeline:
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover
+
+
+def _about(question: str, hit: SearchHit) -> bool:
+    """The passage (title included) names one of the question's names, or the question names none."""
+    return mentions_subject(question, f"{hit.chunk.title}\n{hit.chunk.text}")
 
 
 def _ms(start: float, end: float) -> float:

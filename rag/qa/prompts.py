@@ -24,6 +24,11 @@ SYSTEM_PROMPT = (
 # message made it refuse answerable questions too; in the system prompt it refuses only
 # when the passages are silent. The citation check catches what slips through.
 _REMINDER = "请根据资料用简体中文回答，写出具体数字和名称，句末用[编号]标注出处。"
+# For questions asking for several items: the model tends to stop at the first passage's item.
+_LIST_REMINDER = "问题要求列举时，列出各段资料中提到的全部项目。"
+_LIST_CUES = re.compile(r"哪些|哪几")
+# A second attempt after an answer whose form was wrong (a timestamp copied from metadata).
+STRICT_REMINDER = "只用资料正文中的文字直接回答问题，不要照抄发布时间、编号等元数据；数字带上单位。"
 
 REWRITE_SYSTEM = "你把对话中的追问改写成完整、独立的问题。只输出改写后的问题，不要回答它。"
 
@@ -44,9 +49,10 @@ def format_passages(chunks: Sequence[Chunk]) -> str:
     return "\n\n".join(blocks)
 
 
-def answer_messages(question: str, chunks: Sequence[Chunk]) -> list[Message]:
-    """Messages asking for a cited answer to ``question`` from ``chunks``."""
-    user = f"资料：\n{format_passages(chunks)}\n\n问题：{question}\n\n{_REMINDER}"
+def answer_messages(question: str, chunks: Sequence[Chunk], strict: bool = False) -> list[Message]:
+    """Messages asking for a cited answer to ``question`` from ``chunks`` (``strict``: after a malformed answer)."""
+    reminder = _REMINDER + (_LIST_REMINDER if _LIST_CUES.search(question) else "") + (STRICT_REMINDER if strict else "")
+    user = f"资料：\n{format_passages(chunks)}\n\n问题：{question}\n\n{reminder}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
