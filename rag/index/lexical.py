@@ -59,16 +59,16 @@ class _Block:
     row's length in tokens, and which rows are still live."""
 
     def __init__(self, corpus_tokens: Sequence[Sequence[str]], vocab: dict[str, int]) -> None:
-        rows, cols = [], []
-        for row, tokens in enumerate(corpus_tokens):
-            for token in tokens:
-                rows.append(row)
-                cols.append(vocab.setdefault(token, len(vocab)))
+        # numpy arrays, not lists of ints: 1M chunks hold about 120M postings
+        lengths = np.fromiter((len(t) for t in corpus_tokens), dtype=np.int64, count=len(corpus_tokens))
+        terms = (vocab.setdefault(token, len(vocab)) for tokens in corpus_tokens for token in tokens)
+        cols = np.fromiter(terms, dtype=np.int32, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(corpus_tokens), dtype=np.int32), lengths)
         shape = (len(corpus_tokens), len(vocab))
-        counts = sparse.coo_array((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
+        counts = sparse.coo_array((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=shape)
         self.counts = counts.tocsc()  # duplicates summed: term frequencies
         self.counts.sum_duplicates()
-        self.lengths = np.fromiter((len(t) for t in corpus_tokens), dtype=np.float32, count=len(corpus_tokens))
+        self.lengths = lengths.astype(np.float32)
         self.live = np.ones(len(corpus_tokens), dtype=bool)
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
