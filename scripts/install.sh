@@ -45,6 +45,11 @@ $PY -m rag models prepare
 stage_done
 
 step "Sample index from corpus/"
-$PY -m rag ingest corpus/
+if ! $PY -m rag ingest corpus/; then
+  # an index from an older install may hold another embedding variant (fp32 before int8 became the default)
+  echo "index/default was not updated: rebuild it with 'rag ingest --rebuild corpus/ <your folders>'," >&2
+  echo "or keep it as it is with RAG_EMBED_PRECISION=fp32 (see the README's troubleshooting)" >&2
+  [ -f index/default/manifest.json ] || exit 1
+fi
 $PY -m rag info
 stage_done
