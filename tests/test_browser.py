@@ -8,6 +8,7 @@ ones in ``docs/`` (a test run never changes tracked files otherwise).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -64,11 +65,20 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     ingest([REPO_ROOT / "corpus"], settings.index_dir, embedder)
     app = WebApp(settings, Components(settings, embedder=embedder), feedback_file=work / "feedback.jsonl")
     app.models.preload()
+    with running(app) as url:
+        yield url, work / "feedback.jsonl"
+
+
+@contextlib.contextmanager
+def running(app: WebApp) -> Iterator[str]:
+    """The URL of ``app``'s page, served on a free loopback port until the block ends."""
     demo = app.build()
     port = free_port()
     launch_app(demo, "127.0.0.1", port, [], block=False)
-    yield f"http://127.0.0.1:{port}/", work / "feedback.jsonl"
-    demo.close()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +93,24 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    url, _ = server
+@contextlib.contextmanager
+def opened(browser, url: str) -> Iterator:
+    """A page of ``url`` in a fresh browser context, once the question box is there."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
     page.goto(url)
     page.wait_for_selector("#rag-question textarea", timeout=60_000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    with opened(browser, server[0]) as page:
+        yield page
 
 
 def ask(page, question: str) -> None:

@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import pytest
 from conftest import FAKE_MODEL_ID, SAMPLE_CORPUS
-from test_browser import ANSWER_DONE, browser, free_port, shots  # noqa: F401 - fixtures shared with the real-model run
+from test_browser import ANSWER_DONE, browser, opened, running, shots  # noqa: F401 - fixtures shared with the real-model run
 
 from rag.components import Components
 from rag.config import Settings
 from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
-from rag.web.app import WebApp, launch_app
+from rag.web.app import WebApp
 
 pytestmark = pytest.mark.browser
 
@@ -35,22 +35,14 @@ def fake_server(tmp_path_factory) -> Iterator[str]:
     )
     ingest([SAMPLE_CORPUS], settings.index_dir, embedder)
     app = WebApp(settings, Components(settings, embedder, ScriptedGenerator()), feedback_file=work / "feedback.jsonl")
-    demo = app.build()
-    port = free_port()
-    launch_app(demo, "127.0.0.1", port, [], block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running(app) as url:
+        yield url
 
 
 @pytest.fixture
 def page(browser, fake_server):  # noqa: F811 - the shared fixture
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(fake_server)
-    page.wait_for_selector("#rag-question textarea", timeout=60_000)
-    yield page
-    context.close()
+    with opened(browser, fake_server) as page:
+        yield page
 
 
 def ask(page, question: str) -> None:

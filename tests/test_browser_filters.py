@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from conftest import COMPUTE_ARTICLE, FAKE_MODEL_ID, FUND_ARTICLE, ROBOT_ARTICLE
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from test_browser import browser, opened, running  # noqa: F401 - fixtures shared with the real-model run
 
 from rag.components import Components
 from rag.config import Settings
 from rag.index.sync import sync
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
-from rag.web.app import WebApp, launch_app
+from rag.web.app import WebApp
 
 pytestmark = pytest.mark.browser
 
@@ -32,26 +31,14 @@ def url(tmp_path_factory) -> Iterator[str]:
     embedder = HashingEmbedder(model_id=FAKE_MODEL_ID)
     sync(folder, settings.index_dir, embedder)
     app = WebApp(settings, Components(settings, embedder, ScriptedGenerator()), feedback_file=work / "feedback.jsonl")
-    demo = app.build()
-    port = free_port()
-    launch_app(demo, "127.0.0.1", port, [], block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running(app) as served:
+        yield served
 
 
 @pytest.fixture
-def page(url):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set RAG_CHROMIUM)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-        page.goto(url)
-        page.wait_for_selector("#rag-question textarea", timeout=60_000)
+def page(browser, url):  # noqa: F811 - the shared fixture
+    with opened(browser, url) as page:
         yield page
-        browser.close()
 
 
 def test_the_filter_row_restricts_the_passages_to_a_tag(page, tmp_path):
