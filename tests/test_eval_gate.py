@@ -223,7 +223,8 @@ def test_a_good_run_passes_its_own_gate_and_a_broken_prompt_fails_it(tmp_path, c
     assert "Rule: a rate metric regresses when it got worse, at least 2 more questions broke than were fixed" in markdown
     flipped = markdown[markdown.index("### Questions that flipped: ") :]
     assert re.search(r"^- ✗ \*\*q001\*\* \(figures; broken: .*answer_span_recall", flipped, flags=re.M)
-    assert re.search(rf"  - current: gold rank \d+ · {REFUSAL}\n  - retrieved passages:\n    - ✓ gold ", flipped)
+    retried = f"  - retried after a refusal; the attempt not shown: {REFUSAL}\n"  # the pipeline asks once more
+    assert re.search(rf"  - current: gold rank \d+ · {REFUSAL}\n{retried}  - retrieved passages:\n    - ✓ gold ", flipped)
 
     compare_runs = runpy.run_path(str(REPO_ROOT / "scripts" / "compare_eval_runs.py"))["main"]
     assert compare_runs([str(baseline), str(tmp_path / "again" / "report.json")]) == 0
