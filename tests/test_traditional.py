@@ -167,6 +167,19 @@ def test_a_simplified_question_gets_a_simplified_answer_from_a_traditional_artic
     assert [c.verified for c in answer.citations] == [True] and "臺北市" in answer.citations[0].quote
 
 
+def test_the_model_reads_traditional_passages_and_questions_in_simplified(tmp_path, mixed_corpus):
+    ingest([mixed_corpus], tmp_path / "index", HashingEmbedder())
+    pipeline = pipeline_for(tmp_path / "index", "台北市号志更新的总经费约为12亿元[1]。")
+    answer = pipeline.ask("臺北市號誌更新的總經費是多少？")
+    prompt = "".join(m["content"] for m in pipeline.generator.calls[0])  # type: ignore[attr-defined]
+    assert "台北市号志更新的总经费是多少" in prompt and "台北市政府交通局宣布" in prompt
+    assert detect_script(prompt) == "simplified" and "臺北" not in prompt
+    assert answer.answer == "臺北市號誌更新的總經費約為12億元[1]。"  # back in the question's script
+    citation = answer.citations[0]
+    stored = answer.passages[0].chunk.text
+    assert citation.verified and stored[citation.start : citation.end] == citation.quote and "12億元" in citation.quote
+
+
 def test_a_traditional_question_is_refused_in_traditional(tmp_path, mixed_corpus):
     ingest([mixed_corpus], tmp_path / "index", HashingEmbedder())
     answer = pipeline_for(tmp_path / "index", REFUSAL).ask("高雄市的捷運票價是多少？")

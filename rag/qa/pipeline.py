@@ -1,8 +1,10 @@
 """Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> form repair -> citation check -> (retry once).
 
-The answer comes in the script of the question: the model writes Simplified (as the prompt asks),
-and for a question in Traditional characters the streamed pieces and the checked answer are
-converted with OpenCC (:mod:`rag.text_script`); the checks themselves compare Simplified forms.
+The answer comes in the script of the question: the model reads and writes Simplified (a question
+or passage in Traditional characters is shown to it converted, since the small model answers
+Traditional passages less well), and for a question in Traditional characters the streamed pieces
+and the checked answer are converted back with OpenCC (:mod:`rag.text_script`); the checks
+compare Simplified forms, and evidence offsets point into the passages as stored.
 """
 
 from __future__ import annotations
@@ -254,7 +256,9 @@ class QAPipeline:
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
         pieces: list[str] = []
-        completion = self.generator.stream(answer_messages(question, chunks, strict), max_tokens=self.max_tokens)
+        shown = [_simplified(chunk) for chunk in chunks]
+        messages = answer_messages(to_simplified(question) if script == "traditional" else question, shown, strict)
+        completion = self.generator.stream(messages, max_tokens=self.max_tokens)
         try:
             for piece in completion:
                 if not pieces:
@@ -267,7 +271,7 @@ class QAPipeline:
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
         draft = "".join(pieces)
-        checked = check_answer(repair(draft, chunks), chunks)
+        checked = check_answer(repair(to_simplified(draft), shown), chunks)
         flaw = None if checked.refused else form_flaw(checked.text, to_simplified(question))
         return _Attempt(replace(checked, text=in_script(checked.text, script)), draft.strip(), flaw)
 
@@ -286,6 +290,13 @@ class QAPipeline:
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover
+
+
+def _simplified(chunk: Chunk) -> Chunk:
+    """``chunk`` as the model reads it: title and text in Simplified when the text is Traditional."""
+    if detect_script(chunk.text) != "traditional":
+        return chunk
+    return replace(chunk, title=to_simplified(chunk.title), text=to_simplified(chunk.text))
 
 
 def _about(question: str, hit: SearchHit) -> bool:
