@@ -58,3 +58,17 @@ def test_the_knowledge_base_tab_shows_the_last_sync(page):
     page.get_by_role("tab", name="知识库").click()
     page.wait_for_function("() => document.querySelector('#rag-kb-summary').innerText.includes('上次同步')", timeout=30_000)
     assert "新增 3" in page.locator("#rag-kb-summary").inner_text()
+
+
+def test_an_uploaded_file_joins_the_filter_choices_without_a_reload(page, tmp_path):
+    article = tmp_path / "newcomer.txt"
+    article.write_text(ROBOT_ARTICLE.replace("机器人", "无人机"), encoding="utf-8")
+    page.get_by_role("tab", name="知识库").click()
+    page.set_input_files("#rag-files input[type=file]", str(article))
+    page.wait_for_timeout(1500)  # the browser uploads the file before the button can use it
+    page.click("#rag-upload")
+    page.wait_for_function("() => document.querySelector('#rag-kb-status').innerText.includes('已加入')", timeout=60_000)
+    page.get_by_role("tab", name="问答").click()
+    page.get_by_text("筛选资料（可选）").click()
+    page.click("#rag-source-files input")
+    assert page.get_by_role("option", name="newcomer.txt").is_visible()

@@ -417,14 +417,15 @@ class WebApp:
         with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
-                self._chat_tab(demo)
+                filter_choices = self._chat_tab(demo)
             with gr.Tab("检索测试", id="probe"):
                 self._probe_tab()
             with gr.Tab("知识库", id="kb"):
-                self._kb_tab(demo)
+                self._kb_tab(demo, filter_choices)
         return demo
 
-    def _chat_tab(self, demo: gr.Blocks) -> None:
+    def _chat_tab(self, demo: gr.Blocks) -> list[Any]:
+        """The chat; returns the filter dropdowns whose choices follow the knowledge base."""
         turns = gr.State([])
         # the id is no secret (the server checks the owner), but Gradio encrypts browser state and its
         # default key changes with every page load, which would forget the conversation on reload
@@ -513,6 +514,7 @@ class WebApp:
         }
         for event in (new_chat.click, chatbot.clear):
             event(**reset).then(self.forget_conversation, None, [conversation_id, history], concurrency_limit=None)
+        return filters[2:]  # tags and source files
 
     def _probe_tab(self) -> None:
         gr.Markdown(
@@ -539,7 +541,8 @@ class WebApp:
         demo.load(self.filter_choices, None, [tags, sources], concurrency_limit=None)
         return [date_from, date_to, tags, sources]
 
-    def _kb_tab(self, demo: gr.Blocks) -> None:
+    def _kb_tab(self, demo: gr.Blocks, filter_choices: list[Any]) -> None:
+        """Upload, delete and list; a change also refreshes the choices in ``filter_choices``."""
         types = " ".join(SUPPORTED_SUFFIXES)
         gr.Markdown(
             f"上传文章（{types}，单个文件不超过 {MAX_FILE_BYTES // 1024 // 1024} MB）。"
@@ -572,16 +575,20 @@ class WebApp:
                 )
                 refresh = gr.Button("刷新列表", size="sm")
         view = [summary, table, choice]
-        upload.click(self.upload, [files], [kb_status, *view, files], concurrency_limit=1, concurrency_id=INDEX_QUEUE)
-        delete.click(
-            self.delete,
-            [choice],
-            [kb_status, *view],
-            js="(doc) => (doc && confirm('确定要从知识库删除这篇文章吗？')) ? doc : null",
-            concurrency_limit=1,
-            concurrency_id=INDEX_QUEUE,
-        )
-        refresh.click(self.kb_view, None, view, concurrency_limit=None)
+        changes = [
+            upload.click(self.upload, [files], [kb_status, *view, files], concurrency_limit=1, concurrency_id=INDEX_QUEUE),
+            delete.click(
+                self.delete,
+                [choice],
+                [kb_status, *view],
+                js="(doc) => (doc && confirm('确定要从知识库删除这篇文章吗？')) ? doc : null",
+                concurrency_limit=1,
+                concurrency_id=INDEX_QUEUE,
+            ),
+            refresh.click(self.kb_view, None, view, concurrency_limit=None),
+        ]
+        for change in changes:
+            change.then(self.filter_choices, None, filter_choices, concurrency_limit=None)
         demo.load(self.kb_view, None, view, concurrency_limit=None)
 
 
