@@ -8,6 +8,7 @@ import json
 import math
 import re
 import runpy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def _gate(before: list[QuestionRow], after: list[QuestionRow], **options):
 
 def _delta(comparison, metric: str):
     return next(d for d in comparison.deltas if d.metric == metric)
+
+
+def test_baseline_answers_are_scored_again_by_the_current_scorer():
+    before, after = _table([True] * 6, [True] * 6)
+    before[0] = replace(before[0], expected=[["甲。乙。"]], answer="甲[1]。乙[1]。", refused=False, correct=False)  # old scorer
+    after[0] = replace(after[0], expected=[["甲。乙。"]], answer="甲[1]。乙[1]。")
+    comparison = _gate(before, after)
+    assert _delta(comparison, "answer_accuracy").flips.fixed == () and not comparison.changes
+    assert _delta(comparison, "answer_accuracy").baseline == 1.0
+    assert any("1 baseline answers scored differently by the current scorer" in note for note in comparison.notes)
 
 
 def test_mcnemar_exact_one_sided_p_values():

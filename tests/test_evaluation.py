@@ -89,6 +89,14 @@ def test_answer_span_recall_scores_the_longest_unbroken_piece_of_each_part():
     assert answer_span_recall("anything", []) == 0.0
 
 
+def test_citation_markers_inside_a_gold_span_of_several_sentences_do_not_break_the_match():
+    gold = [["身体呈褐色，有一些小斑点。臀部较浅色。"]]
+    checked = "马鹿的身体呈褐色，有一些小斑点[1]。臀部较浅色[1][2?]。"  # the citation check marks every sentence
+    assert all_parts_found(checked, gold) and answer_span_recall(checked, gold) == 1.0
+    assert all_parts_found("数字为12[1,2]3", [["123"]])  # markers are removed, never replaced by a separator
+    assert not all_parts_found("身体呈褐色。臀部较浅色[1]。", gold)  # the words must still all be there
+
+
 def test_span_recall_in_the_summary_counts_refusals_of_answerable_questions_as_zero():
     rows = [
         _row(expected=[["近5.6万平方米"]], answer="5.6万平方米[1]", refused=False, correct=False),
@@ -282,8 +290,8 @@ def test_gold_chunks_by_quote_part_of_quote_or_document():
 
 
 def _answered(qid: str, correct: bool, category: str = "figures", rank: int | None = 1) -> QuestionRow:
-    return _row(qid=qid, category=category, rank=rank, answer="对" if correct else "错", refused=False, correct=correct,
-                citations=[_cite(True)])
+    return _row(qid=qid, category=category, rank=rank, expected=[["对"]], answer="对" if correct else "错", refused=False,
+                correct=correct, citations=[_cite(True)])
 
 
 def _stored(rows: Sequence[QuestionRow], sha: str = "s" * 64) -> dict:
@@ -299,8 +307,8 @@ def test_question_changes_list_broken_before_fixed():
     assert [new.qid for _, new in pairs] == ["a", "b", "c", "r"]  # "new" has nothing to compare with
     changes = question_changes(pairs)
     assert [(c["qid"], c["broken"], c["fixed"]) for c in changes] == [
-        ("a", ["answer_accuracy"], []),
-        ("b", [], ["hit@1", "mrr@10", "answer_accuracy"]),
+        ("a", ["answer_accuracy", "answer_span_recall"], []),
+        ("b", [], ["hit@1", "mrr@10", "answer_accuracy", "answer_span_recall"]),
         ("r", [], ["hit@1", "mrr@10"]),
     ]
     assert (changes[0]["baseline"], changes[0]["current"]) == ("gold rank 1 · 对", "gold rank 1 · 错")

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
 from rag.evaluation.calibration import relative_latency
 from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS, mcnemar_p
-from rag.evaluation.scoring import OUTCOMES, RETRIEVAL_K, QuestionRow, summarise, summarise_by_category
+from rag.evaluation.scoring import OUTCOMES, RETRIEVAL_K, QuestionRow, is_correct, summarise, summarise_by_category
 
 CATEGORY_METRICS = ("hit@1", "answer_accuracy", "refusal_recall", "citation_precision")
 """The metrics shown per category next to the baseline (shown, not gated)."""
@@ -320,12 +320,23 @@ class BaselineComparison:
 
 
 def stored_rows(report: Mapping[str, Any]) -> list[QuestionRow] | None:
-    """The per-question rows of a stored report, or None when it has none that read back."""
+    """The per-question rows of a stored report, or None when it has none that read back.
+
+    Answers are scored again with the current scorer, so both runs of a comparison are judged alike.
+    """
     known = {f.name for f in fields(QuestionRow)}
     try:
-        return [QuestionRow(**{k: v for k, v in row.items() if k in known}) for row in report["questions"]]
+        rows = [QuestionRow(**{k: v for k, v in row.items() if k in known}) for row in report["questions"]]
     except (KeyError, TypeError, AttributeError):
         return None
+    return [rescored(row) for row in rows]
+
+
+def rescored(row: QuestionRow) -> QuestionRow:
+    """``row`` with ``correct`` recomputed from its answer (unchanged for retrieval-only rows)."""
+    if row.answer is None or row.refused is None:
+        return row
+    return replace(row, correct=is_correct(row.answerable, row.refused, row.answer, row.expected))
 
 
 def category_changes(
@@ -372,12 +383,16 @@ def compare_with_baseline(
         return BaselineComparison(str(path), len(rows), deltas, gate_latency, notes=notes)
     pairs = pair_rows(base_rows, rows)
     before, shared = [old for old, _ in pairs], [new for _, new in pairs]
-    if len(shared) == len(rows) == len(base_rows):  # the same questions: the accepted figures as stored
+    rescored_count = sum(row.correct != kept.get("correct") for row, kept in zip(base_rows, stored["questions"], strict=True))
+    if rescored_count:
+        notes.append(f"{rescored_count} baseline answers scored differently by the current scorer: its figures are recomputed")
+    if len(shared) == len(rows) == len(base_rows) and not rescored_count:  # the accepted figures as stored
         base_overall, base_categories = stored["overall"], stored.get("per_category", {})
     else:
-        notes.append(
-            f"compared on the {len(shared)} questions both runs scored (this run {len(rows)}, baseline {len(base_rows)})"
-        )
+        if len(shared) != len(rows) or len(shared) != len(base_rows):
+            notes.append(
+                f"compared on the {len(shared)} questions both runs scored (this run {len(rows)}, baseline {len(base_rows)})"
+            )
         base_overall, base_categories = summarise(before), summarise_by_category(before)
     return BaselineComparison(
         path=str(path),

@@ -33,6 +33,7 @@ LATENCY_STEPS = ("retrieve_ms", "first_token_ms", "total_ms")
 """The timed steps; summaries hold ``<step>_p50`` and ``<step>_p95`` in milliseconds."""
 
 _WHITESPACE = re.compile(r"\s+")
+_CITATION_MARKER = re.compile(r"[\[【]\s*\d{1,2}\??(?:\s*[,，、]\s*\d{1,2}\??)*\s*[\]】]")
 
 
 def normalise(text: str) -> str:
@@ -62,8 +63,15 @@ def contains_any(text: str, alternatives: Sequence[str]) -> bool:
     return any(alt and alt in body for alt in wanted)
 
 
+def without_markers(answer: str) -> str:
+    """``answer`` without its citation markers (``[1]``, ``[2?]``, ``[1,2]``), which are not answer text:
+    the citation check puts one after every sentence, inside a gold span of several sentences."""
+    return _CITATION_MARKER.sub("", answer)
+
+
 def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
-    """True when every required part has one accepted alternative in ``answer``."""
+    """True when every required part has one accepted alternative in ``answer`` (markers ignored)."""
+    answer = without_markers(answer)
     return bool(parts) and all(contains_any(answer, part) for part in parts)
 
 
@@ -74,7 +82,7 @@ def answer_span_recall(answer: str, parts: Sequence[Sequence[str]]) -> float:
     that alternative's length. A softer companion to :func:`all_parts_found` for answers that
     trim or rephrase a long span: ``近5.6万平方米`` answered as ``5.6万平方米`` scores 7/8.
     """
-    body = normalise(answer)
+    body = normalise(without_markers(answer))
     shares = []
     for part in parts:
         wanted = [w for w in (normalise(alt) for alt in part) if w]

@@ -215,11 +215,16 @@ def score_retrieval(question: EvalQuestion, retriever: Retriever) -> QuestionRow
     )
 
 
+def is_correct(answerable: bool, refused: bool, answer: str, parts: Sequence[Sequence[str]]) -> bool:
+    """A refusal for an unanswerable question; for an answerable one, an answer holding every part."""
+    return refused if not answerable else not refused and all_parts_found(answer, parts)
+
+
 def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> QuestionRow:
     """``row`` completed with the scored answer, refusal, citations and timings."""
     verified = [c for c in answer.citations if c.verified]
     cited = [(c, answer.passages[c.n - 1].chunk) for c in verified]
-    correct = answer.refused if not question.answerable else not answer.refused and all_parts_found(answer.answer, question.parts)
+    correct = is_correct(question.answerable, answer.refused, answer.answer, question.parts)
     return replace(
         row,
         standalone_question=answer.standalone_question,
