@@ -29,7 +29,7 @@ from bench_common import (  # noqa: E402
 )
 
 from rag.config import Settings  # noqa: E402
-from rag.models.embedders import make_embedder  # noqa: E402
+from rag.models.embedders import embedder_for  # noqa: E402
 from rag.models.generators import LlamaCppGenerator  # noqa: E402
 from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
 from rag.qa.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> int:
 
     settings = replace(Settings(), index_dir=args.index, threads=args.threads)
     gguf = ensure_bundled_gguf(settings.data_dir)
-    embedder = make_embedder(settings.embed_model, settings.data_dir, args.threads)
+    embedder = embedder_for(settings)  # the precision the sample index was built with (RAG_EMBED_PRECISION)
     retriever = Retriever(settings.index_dir, embedder)
     pipeline = QAPipeline(retriever, LlamaCppGenerator(gguf, threads=args.threads))
     from llama_cpp import Llama
