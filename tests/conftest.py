@@ -134,6 +134,20 @@ def corpus_dir(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def synced_index(corpus_dir, tmp_path) -> Path:
+    """The small corpus synced with compute.txt in a 科技 subfolder and henan.txt dated by a page header."""
+    from rag.index.sync import sync
+
+    (corpus_dir / "科技").mkdir()
+    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
+    henan = corpus_dir / "henan.txt"
+    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
+    index = tmp_path / "index" / "main"
+    sync(corpus_dir, index, HashingEmbedder(model_id=FAKE_MODEL_ID))
+    return index
+
+
 @pytest.fixture(scope="session")
 def _sample_index_master(tmp_path_factory) -> Path:
     """The real sample corpus, ingested once with the fake embedder."""

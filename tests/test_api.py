@@ -480,25 +480,11 @@ def test_rag_api_refuses_an_open_host_without_keys_before_loading_anything(monke
 # --------------------------------------------------------------------------- filters
 
 
-@pytest.fixture
-def tagged_index(corpus_dir, tmp_path) -> Path:
-    """The small corpus synced with compute.txt in a 科技 subfolder and henan.txt dated by a page header."""
-    from rag.index.sync import sync
-
-    (corpus_dir / "科技").mkdir()
-    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
-    henan = corpus_dir / "henan.txt"
-    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
-    index = tmp_path / "tagged-index"
-    sync(corpus_dir, index, HashingEmbedder(model_id=FAKE_MODEL_ID))
-    return index
-
-
 FILTER_QUESTION = "人工智能产业基金 算力规模 机器人"
 
 
-def test_search_filters_are_applied_inside_retrieval(tagged_index):
-    with Server(components_for(tagged_index)) as running:
+def test_search_filters_are_applied_inside_retrieval(synced_index):
+    with Server(components_for(synced_index)) as running:
 
         def doc_ids(**filters: object) -> set[str]:
             response = httpx.post(f"{running.url}/v1/search", json={"query": FILTER_QUESTION, "top_k": 10, **filters})
@@ -516,8 +502,8 @@ def test_search_filters_are_applied_inside_retrieval(tagged_index):
         assert bad.status_code == 400 and "date_to '昨天' is not a date" in bad.json()["error"]["message"]
 
 
-def test_chat_takes_filters_as_an_extra_field(tagged_index):
-    with Server(components_for(tagged_index)) as running:
+def test_chat_takes_filters_as_an_extra_field(synced_index):
+    with Server(components_for(synced_index)) as running:
         client = running.client()
         completion = client.chat.completions.create(
             model="rag-zh",
@@ -533,9 +519,9 @@ def test_chat_takes_filters_as_an_extra_field(tagged_index):
         assert unknown.status_code == 400 and "filters.tag" in unknown.json()["error"]["message"]
 
 
-def test_mcp_search_takes_filters(tagged_index):
+def test_mcp_search_takes_filters(synced_index):
     from rag.api.mcp_server import build_mcp
 
-    server = build_mcp(components_for(tagged_index))
+    server = build_mcp(components_for(synced_index))
     result = asyncio.run(server.call_tool("search_knowledge_base", {"query": FILTER_QUESTION, "top_k": 10, "tags": ["科技"]}))
     assert {p["doc_id"] for p in result.structured_content["passages"]} == {"compute"}

@@ -361,20 +361,6 @@ def test_the_chat_shows_the_queue_position_while_the_model_answers_someone_else(
 # --------------------------------------------------------------------------- filters and folder sync
 
 
-@pytest.fixture
-def synced_index(corpus_dir, tmp_path) -> Path:
-    """The small corpus synced with compute.txt in a 科技 subfolder and henan.txt dated by a page header."""
-    from rag.index.sync import sync
-
-    (corpus_dir / "科技").mkdir()
-    (corpus_dir / "compute.txt").rename(corpus_dir / "科技" / "compute.txt")
-    henan = corpus_dir / "henan.txt"
-    henan.write_text("2025年8月9日 星期六\n\n" + henan.read_text(encoding="utf-8"), encoding="utf-8")
-    index = tmp_path / "index" / "main"
-    sync(corpus_dir, index, HashingEmbedder(model_id=FAKE_MODEL_ID))
-    return index
-
-
 def test_the_filter_row_narrows_the_passages_and_cards_show_date_and_tags(tmp_path, synced_index):
     app = make_app(tmp_path, synced_index)
     tags, files = app.filter_choices()
