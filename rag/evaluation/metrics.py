@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from rag.qa.answer_form import without_markers
 from rag.text_script import to_simplified
 
 PARTIAL_QUOTE_SHARE = 0.6
@@ -33,7 +34,6 @@ LATENCY_STEPS = ("retrieve_ms", "first_token_ms", "total_ms")
 """The timed steps; summaries hold ``<step>_p50`` and ``<step>_p95`` in milliseconds."""
 
 _WHITESPACE = re.compile(r"\s+")
-_CITATION_MARKER = re.compile(r"[\[【]\s*\d{1,2}\??(?:\s*[,，、]\s*\d{1,2}\??)*\s*[\]】]")
 
 
 def normalise(text: str) -> str:
@@ -63,14 +63,12 @@ def contains_any(text: str, alternatives: Sequence[str]) -> bool:
     return any(alt and alt in body for alt in wanted)
 
 
-def without_markers(answer: str) -> str:
-    """``answer`` without its citation markers (``[1]``, ``[2?]``, ``[1,2]``), which are not answer text:
-    the citation check puts one after every sentence, inside a gold span of several sentences."""
-    return _CITATION_MARKER.sub("", answer)
-
-
 def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
-    """True when every required part has one accepted alternative in ``answer`` (markers ignored)."""
+    """True when every required part has one accepted alternative in ``answer``.
+
+    Citation markers are not answer text: the citation check puts one after every sentence,
+    inside a gold span of several sentences, so they are removed first.
+    """
     answer = without_markers(answer)
     return bool(parts) and all(contains_any(answer, part) for part in parts)
 

@@ -41,6 +41,11 @@ _NUMBER = re.compile(r"(?<![\d.A-Za-z])\d+(?:\.\d+)?(?![\d.A-Za-z])")
 _DATE = re.compile(r"(?<![\d年])\d{1,2}月\d{1,2}[日号]")
 
 
+def without_markers(text: str) -> str:
+    """``text`` without its citation markers (``[1]``, ``[2?]``, ``[1,2]``, ``[编号3]``)."""
+    return _MARKER.sub("", text)
+
+
 def repair(text: str, passages: Sequence[Chunk]) -> str:
     """``text`` with placeholders dropped, repeated spans merged and units/qualifiers restored."""
     text = _PLACEHOLDER.sub("", text)
