@@ -32,7 +32,7 @@ from rag.config import Settings  # noqa: E402
 from rag.models.embedders import embedder_for  # noqa: E402
 from rag.models.generators import LlamaCppGenerator  # noqa: E402
 from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
-from rag.qa.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context  # noqa: E402
+from rag.qa.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context, shown_passages  # noqa: E402
 from rag.qa.prompts import answer_messages  # noqa: E402
 from rag.qa.retriever import Retriever  # noqa: E402
 
@@ -69,16 +69,23 @@ def main() -> int:
     embedder = embedder_for(settings)  # the precision the sample index was built with (RAG_EMBED_PRECISION)
     retriever = Retriever(settings.index_dir, embedder)
     pipeline = QAPipeline(retriever, LlamaCppGenerator(gguf, threads=args.threads))
-    from llama_cpp import Llama
+    from llama_cpp import Llama, llama_print_system_info
 
-    bare = Llama(
-        model_path=str(gguf), n_ctx=4096, n_batch=512, n_threads=args.threads, n_threads_batch=args.threads, verbose=False
+    bare = Llama(  # the settings LlamaCppGenerator uses
+        model_path=str(gguf),
+        n_ctx=4096,
+        n_batch=512,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        flash_attn=True,
+        verbose=False,
     )
 
     rows = []
     for question in QUESTIONS:
         answer = pipeline.ask(question)
-        messages = answer_messages(question, [hit.chunk for hit in select_context(retriever.search(question, k=3))])
+        chunks = [hit.chunk for hit in select_context(retriever.search(question, k=3))]
+        messages = answer_messages(question, shown_passages(question, chunks))
         plain = bare_run(bare, messages, MAX_ANSWER_TOKENS)
         t = answer.timings
         gen_s = max((t["total_ms"] - t["first_token_ms"]) / 1000, 1e-6)
@@ -117,6 +124,7 @@ def main() -> int:
         "command": command_line(),
         "machine": machine,
         "threads": args.threads,
+        "llama_cpp_build": llama_print_system_info().decode().strip(),
         "questions": rows,
         "median": summary,
         "peak_rss_mb": peak_rss_mb(),
@@ -151,7 +159,8 @@ def main() -> int:
         f"{summary['pipeline_total_ms']:.0f} ms vs {summary['bare_total_ms']:.0f} ms (ratio {summary['total_ratio']}); "
         f"generation {summary['pipeline_gen_tokens_per_s']} tokens/s. Peak RSS (both models loaded) {result['peak_rss_mb']:.0f} MiB.\n\n"
         "The pipeline's first-token time includes retrieval (query embedding + BM25 + FAISS) and the refresh check; "
-        "bare llama.cpp starts from the finished prompt.\n\n" + machine_markdown(machine, command_line())
+        "bare llama.cpp starts from the finished prompt.\n\n"
+        f"llama.cpp build: `{result['llama_cpp_build']}`\n\n" + machine_markdown(machine, command_line())
     )
     json_path, md_path = write_results(args.name, result, markdown)
     log(f"wrote {json_path} and {md_path}")

@@ -106,6 +106,7 @@ class LlamaCppGenerator:
                 n_batch=n_batch,
                 n_threads=threads,
                 n_threads_batch=threads,
+                flash_attn=True,  # measured: 4 % faster prompt reading on 2 cores (benchmarks/llama-build.md)
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:

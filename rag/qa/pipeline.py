@@ -21,6 +21,7 @@ from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
 from rag.qa.answer_form import form_flaw, repair
 from rag.qa.citations import CheckedAnswer, Citation, check_answer, mentions_subject
+from rag.qa.focus import focus_passage
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.retriever import Retriever, SearchHit, check_query
@@ -28,6 +29,10 @@ from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
+# What the model reads of the passages, all together: prompt reading sets the first-token time
+# (about 80 tokens/s on 2 cores), so longer passages are cut to their sentences that match the
+# question (rag.qa.focus). One passage alone (the refusal retry) is shown whole.
+SHOWN_PASSAGE_CHARS = 540
 MAX_ANSWER_TOKENS = 320
 QUEUE_POLL_S = 0.25  # how often a waiting request reports its position (and notices it was abandoned)
 _FOLLOWUP_CUES = re.compile(
@@ -256,8 +261,9 @@ class QAPipeline:
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
         pieces: list[str] = []
-        shown = [_simplified(chunk) for chunk in chunks]
-        messages = answer_messages(to_simplified(question) if script == "traditional" else question, shown, strict)
+        asked = to_simplified(question) if script == "traditional" else question
+        shown = shown_passages(asked, chunks)
+        messages = answer_messages(asked, shown, strict)
         completion = self.generator.stream(messages, max_tokens=self.max_tokens)
         try:
             for piece in completion:
@@ -290,6 +296,14 @@ class QAPipeline:
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover
+
+
+def shown_passages(question: str, chunks: Sequence[Chunk], budget: int = SHOWN_PASSAGE_CHARS) -> list[Chunk]:
+    """``chunks`` as the model reads them: in Simplified, each cut to its share of ``budget``
+    characters around the sentences that match ``question``."""
+    share = budget // max(len(chunks), 1)
+    shown = [_simplified(chunk) for chunk in chunks]
+    return [replace(chunk, text=focus_passage(chunk.text, question, share)) for chunk in shown]
 
 
 def _simplified(chunk: Chunk) -> Chunk:
