@@ -92,7 +92,9 @@ class Components:
         retriever, generator = self.retriever(), self.generator()
         with self._lock:
             if self._pipeline is None:
-                self._pipeline = QAPipeline(retriever, generator, top_k=self.top_k, queue=self.queue)
+                self._pipeline = QAPipeline(
+                    retriever, generator, top_k=self.top_k, queue=self.queue, shown_chars=self.settings.passage_chars
+                )
             return self._pipeline
 
     def preload(self) -> None:

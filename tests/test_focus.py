@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from rag.config import Settings
 from rag.index.chunking import Chunk
+from rag.index.ingest import ingest
+from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.focus import GAP, focus_passage
-from rag.qa.pipeline import shown_passages
+from rag.qa.pipeline import QAPipeline, shown_passages
+from rag.qa.retriever import Retriever
 
 PASSAGE = (
     "广茂铁路是中国广东省的一条铁路。"
@@ -62,3 +66,25 @@ def test_traditional_passages_are_shown_in_simplified_and_cut():
     )
     (shown,) = shown_passages("广茂铁路由哪家公司管理运营？", [chunk], budget=25)
     assert shown.title == "广茂铁路" and shown.text == "广茂铁路由三茂铁路股份有限公司管理运营。"
+
+
+def test_a_budget_of_zero_shows_passages_whole():
+    chunk = Chunk(chunk_id="c1", doc_id="d1", title="广茂铁路", text=PASSAGE, source="rail.txt", position=0)
+    assert [c.text for c in shown_passages("广茂铁路全长多少公里？", [chunk] * 3, budget=0)] == [PASSAGE] * 3
+
+
+def test_the_pipeline_prompt_holds_the_cut_passages_and_the_setting_reaches_it(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "rail.txt").write_text("广茂铁路\n\n" + PASSAGE, encoding="utf-8")
+    ingest([corpus], tmp_path / "index", HashingEmbedder())
+    question = "广茂铁路由哪家公司管理运营？"
+    prompts = {}
+    for chars in ("60", "0"):
+        monkeypatch.setenv("RAG_PASSAGE_CHARS", chars)
+        generator = ScriptedGenerator("广茂铁路由三茂铁路股份有限公司管理运营[1]。")
+        shown_chars = Settings().passage_chars
+        QAPipeline(Retriever(tmp_path / "index", HashingEmbedder()), generator, shown_chars=shown_chars).ask(question)
+        prompts[chars] = generator.calls[0][-1]["content"]
+    assert "三茂铁路股份有限公司管理运营" in prompts["60"] and "沿线设有多个车站" not in prompts["60"]
+    assert "沿线设有多个车站" in prompts["0"]

@@ -118,7 +118,7 @@ def open_eval(
     retriever = ModeRetriever(components.open_store(), embedder, mode, where)
     if retrieval_only:
         return retriever, None
-    return retriever, QAPipeline(retriever, components.generator(), top_k=top_k)
+    return retriever, QAPipeline(retriever, components.generator(), top_k=top_k, shown_chars=settings.passage_chars)
 
 
 def run_config(
@@ -147,6 +147,7 @@ def run_config(
         "mode": retriever.mode,
         **({"filters": retriever.where.to_dict()} if retriever.where else {}),
         "top_k": top_k,
+        **({"passage_chars": pipeline.shown_chars} if pipeline else {}),
         "retrieval_k": RETRIEVAL_K,
         "retrieval_only": pipeline is None,
         "threads": threads,

@@ -220,7 +220,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- index: {config['index']['path']} ({config['index']['documents']} documents, {config['index']['chunks']} chunks)",
         f"- models: embedder {config['models']['embedder']}, LLM {config['models']['llm'] or '(retrieval only)'}",
         f"- retrieval: mode {config['mode']}, scored in the top {config['retrieval_k']}"
-        + (f"; passages shown to the LLM: {config['top_k']}" if config["models"]["llm"] else ""),
+        + (f"; passages shown to the LLM: {config['top_k']}" if config["models"]["llm"] else "")
+        + (f", cut to {config['passage_chars']} characters in all" if config.get("passage_chars") else ""),
         f"- repeatable with: the same commit, RAG_THREADS={config['threads']}, {config['decoding']} decoding",
         f"- machine calibration: {_calibration_text(report['calibration'])}",
         "",

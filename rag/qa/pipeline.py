@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from rag.config import DEFAULT_PASSAGE_CHARS
 from rag.index.chunking import Chunk
 from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
@@ -29,10 +30,7 @@ from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
-# What the model reads of the passages, all together: prompt reading sets the first-token time
-# (about 80 tokens/s on 2 cores), so longer passages are cut to their sentences that match the
-# question (rag.qa.focus). One passage alone (the refusal retry) is shown whole.
-SHOWN_PASSAGE_CHARS = 540
+SHOWN_PASSAGE_CHARS = DEFAULT_PASSAGE_CHARS  # RAG_PASSAGE_CHARS; see rag.config
 MAX_ANSWER_TOKENS = 320
 QUEUE_POLL_S = 0.25  # how often a waiting request reports its position (and notices it was abandoned)
 _FOLLOWUP_CUES = re.compile(
@@ -137,12 +135,14 @@ class QAPipeline:
         max_context_chars: int = MAX_CONTEXT_CHARS,
         max_tokens: int = MAX_ANSWER_TOKENS,
         queue: GenerationQueue | None = None,
+        shown_chars: int = SHOWN_PASSAGE_CHARS,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.top_k = top_k
         self.max_context_chars = max_context_chars
         self.max_tokens = max_tokens
+        self.shown_chars = shown_chars  # what the model reads of the passages (0: all of them)
         self.queue = queue or GenerationQueue()  # one model in memory: one generation at a time
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
@@ -262,7 +262,7 @@ class QAPipeline:
         """
         pieces: list[str] = []
         asked = to_simplified(question) if script == "traditional" else question
-        shown = shown_passages(asked, chunks)
+        shown = shown_passages(asked, chunks, self.shown_chars)
         messages = answer_messages(asked, shown, strict)
         completion = self.generator.stream(messages, max_tokens=self.max_tokens)
         try:
@@ -300,9 +300,11 @@ class QAPipeline:
 
 def shown_passages(question: str, chunks: Sequence[Chunk], budget: int = SHOWN_PASSAGE_CHARS) -> list[Chunk]:
     """``chunks`` as the model reads them: in Simplified, each cut to its share of ``budget``
-    characters around the sentences that match ``question``."""
-    share = budget // max(len(chunks), 1)
+    characters around the sentences that match ``question`` (a budget of 0 keeps them whole)."""
     shown = [_simplified(chunk) for chunk in chunks]
+    if budget <= 0:
+        return shown
+    share = budget // max(len(chunks), 1)
     return [replace(chunk, text=focus_passage(chunk.text, question, share)) for chunk in shown]
 
 
