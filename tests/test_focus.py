@@ -53,6 +53,14 @@ def test_the_budget_is_shared_so_one_passage_alone_is_shown_whole():
     assert alone.text == PASSAGE
     three = shown_passages("广茂铁路全长多少公里？", [chunk] * 3, budget=len(PASSAGE))
     assert all(len(c.text.replace(GAP, "")) < len(PASSAGE) and "364.6公里" in c.text for c in three)
+    assert len(three[0].text) > len(three[1].text) == len(three[2].text)  # the best-ranked gets half
+
+
+def test_the_best_ranked_passage_gets_half_the_budget():
+    chunk = Chunk(chunk_id="c1", doc_id="d1", title="广茂铁路", text=PASSAGE, source="rail.txt", position=0)
+    first, second, third = shown_passages("广茂铁路由哪家公司管理运营？", [chunk] * 3, budget=2 * (len(PASSAGE) - 1))
+    assert len(first.text.replace(GAP, "")) > len(PASSAGE) - 30  # nearly whole: one short sentence left out
+    assert len(second.text.replace(GAP, "")) <= len(PASSAGE) // 2 and second.text == third.text
 
 
 def test_traditional_passages_are_shown_in_simplified_and_cut():

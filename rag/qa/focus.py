@@ -16,8 +16,9 @@ _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*")
 
 
 def focus_passage(text: str, question: str, budget: int) -> str:
-    """``text`` itself when it fits ``budget`` characters, else its sentences that best match
-    ``question`` (at least one, in passage order) joined by ``…`` where text was left out."""
+    """``text`` itself when it fits ``budget`` characters, else as many of its sentences as fit,
+    those sharing the most words with ``question`` first (at least the best one), in passage
+    order, with ``…`` where text was left out."""
     if len(text) <= budget:
         return text
     sentences = [match.group() for match in _SENTENCE.finditer(text)]
@@ -28,7 +29,7 @@ def focus_passage(text: str, question: str, budget: int) -> str:
     kept: set[int] = set()
     used = 0
     for index in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
-        if scores[index] == 0 or (kept and used + len(sentences[index]) > budget):
+        if kept and used + len(sentences[index]) > budget:  # the best match always stays
             continue
         kept.add(index)
         used += len(sentences[index])
