@@ -14,7 +14,7 @@ BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"
 BUNDLED_LLM = "bundled:qwen2.5-coder-1.5b-instruct-q4_k_m"
 # What the LLM reads of the passages, all together (RAG_PASSAGE_CHARS; 0: whole passages). Prompt
 # reading sets the first-token time (60-80 tokens/s on 2 cores), so passages are cut to their
-# sentences that match the question (rag.qa.focus): first token 8.0 -> 4.6 s on the regression
+# sentences that match the question (rag.qa.focus): first token 8.0 -> 4.4 s on the regression
 # set, accuracy within its gate (README). One passage alone (the refusal retry) is shown whole.
 DEFAULT_PASSAGE_CHARS = 540
 
