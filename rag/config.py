@@ -14,7 +14,7 @@ BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"
 BUNDLED_LLM = "bundled:qwen2.5-coder-1.5b-instruct-q4_k_m"
 # What the LLM reads of the passages, all together (RAG_PASSAGE_CHARS; 0: whole passages). Prompt
 # reading sets the first-token time (60-80 tokens/s on 2 cores); 540 cuts passages to their
-# sentences that match the question (rag.qa.focus): on the regression set first token 6.4 -> 4.4 s
+# sentences that match the question (rag.qa.focus): on the regression set first token 6.2 -> 4.4 s
 # and the gate passes (whole passages failed it on refusal precision); CMRC answers lost about
 # 3 points (README).
 DEFAULT_PASSAGE_CHARS = 540
