@@ -30,7 +30,7 @@ from bench_common import (  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
 from rag.models.embedders import embedder_for  # noqa: E402
-from rag.models.generators import LlamaCppGenerator  # noqa: E402
+from rag.models.generators import LlamaCppGenerator, llama_settings  # noqa: E402
 from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
 from rag.qa.pipeline import MAX_ANSWER_TOKENS, QAPipeline, select_context, shown_passages  # noqa: E402
 from rag.qa.prompts import answer_messages  # noqa: E402
@@ -71,15 +71,7 @@ def main() -> int:
     pipeline = QAPipeline(retriever, LlamaCppGenerator(gguf, threads=args.threads))
     from llama_cpp import Llama, llama_print_system_info
 
-    bare = Llama(  # the settings LlamaCppGenerator uses
-        model_path=str(gguf),
-        n_ctx=4096,
-        n_batch=512,
-        n_threads=args.threads,
-        n_threads_batch=args.threads,
-        flash_attn=True,
-        verbose=False,
-    )
+    bare = Llama(**llama_settings(gguf, args.threads))  # the settings LlamaCppGenerator uses
 
     rows = []
     for question in QUESTIONS:

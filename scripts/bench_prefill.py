@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_common import REPO_ROOT, command_line, log, machine_info, machine_markdown, markdown_table, median, write_results  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
+from rag.models.generators import llama_settings  # noqa: E402
 from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
 
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "cmrc2018_dev.corpus.jsonl"
@@ -49,15 +50,7 @@ def main() -> int:
     texts = prompts(args.prompts)
     rows = []
     for flash_attn in (False, True):
-        llm = Llama(
-            model_path=str(gguf),
-            n_ctx=4096,
-            n_batch=512,
-            n_threads=args.threads,
-            n_threads_batch=args.threads,
-            flash_attn=flash_attn,
-            verbose=False,
-        )
+        llm = Llama(**{**llama_settings(gguf, args.threads), "flash_attn": flash_attn})
         rates = []
         for text in texts:
             tokens = llm.tokenize(text.encode("utf-8"))

@@ -30,7 +30,6 @@ from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
-SHOWN_PASSAGE_CHARS = DEFAULT_PASSAGE_CHARS  # RAG_PASSAGE_CHARS; see rag.config
 MAX_ANSWER_TOKENS = 320
 QUEUE_POLL_S = 0.25  # how often a waiting request reports its position (and notices it was abandoned)
 _FOLLOWUP_CUES = re.compile(
@@ -135,7 +134,7 @@ class QAPipeline:
         max_context_chars: int = MAX_CONTEXT_CHARS,
         max_tokens: int = MAX_ANSWER_TOKENS,
         queue: GenerationQueue | None = None,
-        shown_chars: int = SHOWN_PASSAGE_CHARS,
+        shown_chars: int = DEFAULT_PASSAGE_CHARS,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -298,7 +297,7 @@ class QAPipeline:
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover
 
 
-def shown_passages(question: str, chunks: Sequence[Chunk], budget: int = SHOWN_PASSAGE_CHARS) -> list[Chunk]:
+def shown_passages(question: str, chunks: Sequence[Chunk], budget: int = DEFAULT_PASSAGE_CHARS) -> list[Chunk]:
     """``chunks`` as the model reads them: in Simplified, each cut to its share of ``budget``
     characters around the sentences that match ``question`` (a budget of 0 keeps them whole).
 
