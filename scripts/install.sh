@@ -30,23 +30,11 @@ step "PyTorch 2.13.0 (CPU build)"
 $PY -m pip install -q torch==2.13.0
 stage_done
 
-# llama-cpp-python compiles llama.cpp from source. Build only the shared libraries the project
-# loads (no multimodal/llava library, examples, tests, tools or server), on every core, for the
-# instruction sets this CPU lists: AVX2/FMA everywhere, plus AVX-512 (VNNI, VBMI) where present,
-# which reads prompts 1.37x faster (benchmarks/llama-build.md). Not GGML_NATIVE: on a VM whose
-# CPU reports AMX, the native build crashed (segfault in decode). A CMAKE_ARGS of yours wins.
-cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
-LLAMA_CPU="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-WANT_AVX512=0
-if cpu_has avx512f && cpu_has avx512cd && cpu_has avx512vl && cpu_has avx512dq && cpu_has avx512bw; then
-  WANT_AVX512=1
-  LLAMA_CPU+=" -DGGML_AVX512=ON"
-  if cpu_has avx512_vnni; then LLAMA_CPU+=" -DGGML_AVX512_VNNI=ON"; fi
-  if cpu_has avx512vbmi; then LLAMA_CPU+=" -DGGML_AVX512_VBMI=ON"; fi
-fi
-if cpu_has avx_vnni; then LLAMA_CPU+=" -DGGML_AVX_VNNI=ON"; fi
+# llama-cpp-python compiles llama.cpp from source: only what the project loads, on every core,
+# for the instruction sets this CPU lists (scripts/llama_cmake_args.sh). A CMAKE_ARGS of yours wins.
 OWN_CMAKE_ARGS=${CMAKE_ARGS:-}
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF $LLAMA_CPU}"
+WANT_AVX512=$(scripts/llama_cmake_args.sh --avx512)
+export CMAKE_ARGS="${CMAKE_ARGS:-$(scripts/llama_cmake_args.sh)}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 step "rag-zh and its dependencies (llama-cpp-python compiles once, about 10 minutes on 2 cores; pip caches the wheel)"
 $PY -m pip install -q -e ".[dev]"

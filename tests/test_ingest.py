@@ -233,6 +233,25 @@ def test_remove_unknown_target_is_an_error_and_changes_nothing(built):
 # --------------------------------------------------------------------------- resume and atomicity
 
 
+class TokenCountingEmbedder(CountingEmbedder):
+    """Reports a token count unrelated to the character count: one token per ASCII digit."""
+
+    def token_lengths(self, texts):
+        return [sum(ch.isdigit() for ch in text) for text in texts]
+
+
+def test_batches_are_sorted_by_the_embedders_token_counts(tmp_path, index_dir, monkeypatch):
+    monkeypatch.setattr(rag.index.ingest, "EMBED_BATCH", 4)
+    corpus = tmp_path / "sample"
+    shutil.copytree(SAMPLE_CORPUS, corpus)
+    embedder = TokenCountingEmbedder()
+    ingest([corpus], index_dir, embedder)
+    order = [embedder.token_lengths([text])[0] for batch in embedder.batches for text in batch]
+    assert len(order) > 8 and order == sorted(order)
+    by_characters = [len(text) for batch in embedder.batches for text in batch]
+    assert by_characters != sorted(by_characters)  # the order really came from the token counts
+
+
 def test_interrupted_ingest_resumes_from_saved_batches(tmp_path, built, monkeypatch):
     monkeypatch.setattr(rag.index.ingest, "EMBED_BATCH", 8)
     corpus = tmp_path / "sample"

@@ -113,7 +113,11 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """How many tokens the model reads for ``texts`` (special tokens included)."""
-        return sum(len(ids) for ids in self._model.tokenizer(list(texts))["input_ids"])
+        return sum(self.token_lengths(texts))
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included (no truncation)."""
+        return [len(ids) for ids in self._model.tokenizer(list(texts))["input_ids"]]
 
     def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
         if not texts:
