@@ -57,7 +57,7 @@ from bench_common import (
 )
 
 from rag.config import Settings
-from rag.index.ingest import EMBED_BATCH, IngestReport, ingest
+from rag.index.ingest import EMBED_BATCH, IngestReport, embed_lengths, ingest
 from rag.models.embedders import Embedder, TextKind, make_embedder
 from rag.qa.retriever import SEARCH_MODES, Retriever
 
@@ -188,6 +188,10 @@ class RecordingEmbedder:
     @property
     def dim(self) -> int:
         return self.inner.dim
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """The inner embedder's token counts, so the ingest sorts its batches as it would unwrapped."""
+        return embed_lengths(self.inner, texts)
 
     def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
         start = time.perf_counter()
