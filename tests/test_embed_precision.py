@@ -39,3 +39,13 @@ def test_int8_stays_close_to_fp32_and_is_recorded(tmp_path):
     with pytest.raises(IndexStoreError, match="#int8") as refused:
         store.check_model(int8.model_id, int8.dim)
     assert "RAG_EMBED_PRECISION=fp32" in str(refused.value)  # how to open it without rebuilding
+
+
+@pytest.mark.real
+def test_the_bundled_embedder_counts_tokens_as_its_tokenizer_does():
+    embedder = embedder_for(Settings())
+    latin, chinese = "information technology infrastructure", "人工智能产业基金重点投向算力基础设施"
+    counts = embedder.token_lengths([latin, chinese])  # type: ignore[attr-defined]
+    assert counts == [len(ids) for ids in embedder._model.tokenizer([latin, chinese])["input_ids"]]  # type: ignore[attr-defined]
+    assert embedder.count_tokens([latin, chinese]) == sum(counts)  # type: ignore[attr-defined]
+    assert len(latin) > len(chinese) and counts[0] < counts[1]  # why the ingest sorts by tokens, not characters
