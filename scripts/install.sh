@@ -36,7 +36,7 @@ OWN_CMAKE_ARGS=${CMAKE_ARGS:-}
 WANT_AVX512=$(scripts/llama_cmake_args.sh --avx512)
 export CMAKE_ARGS="${CMAKE_ARGS:-$(scripts/llama_cmake_args.sh)}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-step "rag-zh and its dependencies (llama-cpp-python compiles once, about 10 minutes on 2 cores; pip caches the wheel)"
+step "rag-zh and its dependencies (llama-cpp-python compiles once, about 5 minutes on 2 cores; pip caches the wheel)"
 $PY -m pip install -q -e ".[dev]"
 stage_done
 
