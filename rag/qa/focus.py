@@ -1,6 +1,6 @@
 """Passages cut down to the sentences that match the question, so the prompt stays short.
 
-The first token waits for the model to read the whole prompt (about 60 tokens/s on 2 cores), and
+The first token waits for the model to read the whole prompt (60-80 tokens/s on 2 cores), and
 the passages are most of it. A passage longer than its budget keeps the sentences that share the
 most words with the question, in their original order, with ``…`` where text was left out.
 """
