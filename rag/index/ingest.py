@@ -87,8 +87,8 @@ def _embed_missing(
 
 
 def embed_lengths(embedder: Embedder, texts: Sequence[str]) -> list[int]:
-    """Token counts where the embedder can tell them (measured: sorting by characters left 14.5 %
-    padding in e5-small's mini-batches, by tokens 0.3 %), else character counts."""
+    """Token counts where the embedder can tell them (measured: sorting by characters left 14.5-20 %
+    padding in e5-small's mini-batches, by tokens 0.6-1.0 %), else character counts."""
     token_lengths = getattr(embedder, "token_lengths", None)
     return list(token_lengths(texts)) if token_lengths else [len(text) for text in texts]
 

@@ -116,8 +116,14 @@ class SentenceTransformerEmbedder:
         return sum(self.token_lengths(texts))
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text, special tokens included (no truncation)."""
-        return [len(ids) for ids in self._model.tokenizer(list(texts))["input_ids"]]
+        """Tokens per text, special tokens included (no truncation); tokenized a slice at a time,
+        so a whole archive's chunks never hold their token ids in memory at once."""
+        slice_size = 1024
+        return [
+            len(ids)
+            for start in range(0, len(texts), slice_size)
+            for ids in self._model.tokenizer(list(texts[start : start + slice_size]))["input_ids"]
+        ]
 
     def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
         if not texts:
