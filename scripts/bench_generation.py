@@ -11,7 +11,6 @@ Results: benchmarks/generation.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -32,6 +31,7 @@ from bench_common import (  # noqa: E402
 )
 
 from rag.config import Settings  # noqa: E402
+from rag.evaluation.scoring import load_questions  # noqa: E402
 from rag.models.embedders import embedder_for  # noqa: E402
 from rag.models.generators import LlamaCppGenerator, llama_settings  # noqa: E402
 from rag.models.llm_weights import ensure_bundled_gguf  # noqa: E402
@@ -40,13 +40,11 @@ from rag.qa.prompts import answer_messages  # noqa: E402
 from rag.qa.retriever import Retriever  # noqa: E402
 
 EVAL_QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
-STANDALONE_ANSWERABLE = {"figures", "dates", "entities", "policy", "paraphrase", "multi_passage"}
 
 
 def standalone_questions(path: Path, count: int) -> list[str]:
     """The first ``count`` answerable questions of an eval set that need no chat history."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [row["question"] for row in rows if row.get("category") in STANDALONE_ANSWERABLE][:count]
+    return [q.question for q in load_questions(path) if q.answerable and not q.history][:count]
 
 
 def bare_run(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:

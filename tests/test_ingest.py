@@ -234,7 +234,7 @@ def test_remove_unknown_target_is_an_error_and_changes_nothing(built):
 
 
 class TokenCountingEmbedder(CountingEmbedder):
-    """Reports a token count unrelated to the character count: one token per ASCII digit."""
+    """Reports a token count unrelated to the character count: one token per digit."""
 
     def token_lengths(self, texts):
         return [sum(ch.isdigit() for ch in text) for text in texts]
