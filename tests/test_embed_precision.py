@@ -49,3 +49,5 @@ def test_the_bundled_embedder_counts_tokens_as_its_tokenizer_does():
     assert counts == [len(ids) for ids in embedder._model.tokenizer([latin, chinese])["input_ids"]]  # type: ignore[attr-defined]
     assert embedder.count_tokens([latin, chinese]) == sum(counts)  # type: ignore[attr-defined]
     assert len(latin) > len(chinese) and counts[0] < counts[1]  # why the ingest sorts by tokens, not characters
+    many = [f"第{n}段：{chinese}" for n in range(1030)]  # more than one slice of the tokenizer calls
+    assert embedder.token_lengths(many) == [len(ids) for ids in embedder._model.tokenizer(many)["input_ids"]]  # type: ignore[attr-defined]
