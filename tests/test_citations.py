@@ -1,7 +1,7 @@
 """The post-hoc citation check: markers, facts, quotes, refusals."""
 
 from rag.index.chunking import Chunk
-from rag.qa.citations import check_answer, is_refusal, key_facts, mentions_subject, supports
+from rag.qa.citations import check_answer, is_refusal, key_facts, mentions_subject, subject_names, supports
 from rag.qa.prompts import REFUSAL
 
 PASSAGES = [
@@ -42,6 +42,14 @@ def test_wrong_passage_number_is_repointed_to_the_supporting_passage():
     checked = check_answer("河南设立了30亿元基金[2]。广西是100亿元[2]。", PASSAGES)
     assert checked.text == "河南设立了30亿元基金[1]。广西是100亿元[2]。"
     assert [c.n for c in checked.verified] == [1, 2]
+
+
+def test_citation_past_the_passages_shown_is_repointed_to_the_supporting_passage():
+    # asked again with one passage, the model still cites the [3] it saw in the first prompt
+    checked = check_answer("河南设立了30亿元基金[3]。", PASSAGES[:1])
+    assert not checked.refused and checked.text == "河南设立了30亿元基金[1]。"
+    assert [c.n for c in checked.verified] == [1]
+    assert check_answer("浙江设立了200亿元基金[3]。", PASSAGES[:1]).refused  # no passage supports it: still withheld
 
 
 def test_unsupported_claim_keeps_a_marked_citation():
@@ -108,3 +116,15 @@ def test_a_passage_mentions_the_question_subject_when_it_names_one_of_its_names(
     assert not mentions_subject("浙江省的人工智能基金规模是多少？", "安徽运营总规模200亿元的基金。")
     assert mentions_subject("基金规模是多少？", "任何资料")  # no names asked about: nothing to check
     assert mentions_subject("星河镇隶属于哪个城市？", "星河镇隶属甲市。")
+
+
+def test_subject_names_leave_out_common_words_jieba_tags_as_proper_nouns():
+    assert subject_names("国务院的《意见》是哪一天印发的？") == ["国务院"]  # 印发 is "nz" in jieba's dictionary
+    assert mentions_subject("《意见》提出要大力发展哪些新一代智能终端？", "推动人工智能手机和电脑等智能终端。")
+
+
+def test_a_name_jieba_glued_to_a_neighbouring_character_still_matches():
+    # jieba reads 在整体市场中占比 as 在/整体/市场/中占比, a "place" no passage contains
+    assert subject_names("同比增长多少？在整体市场中占比多少？") == ["中占比"]
+    assert mentions_subject("同比增长多少？在整体市场中占比多少？", "出货量同比增长59.8%，整体市场占比40.7%。")
+    assert not mentions_subject("江苏省出台了哪些政策？", "江西省出台了政策。")  # only an end may be left out

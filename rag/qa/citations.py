@@ -4,8 +4,10 @@ A citation is kept as verified only when the cited passage(s) contain the senten
 facts: every number (with dates) and every proper name found in the sentence. Without such
 facts, the sentence must share enough wording with the passage. Citations to passages that
 were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
-model left without a marker, or cited with the wrong number, is attributed to the first shown
-passage that supports it (small models often forget or misnumber the marker). An answer with no verified citation at all is withheld and becomes the refusal sentence: a small model that
+model left without a marker, or cited with a wrong number (one past the passages shown too), is
+attributed to the first shown passage that supports it (small models often forget or misnumber
+the marker; asked again with one passage, they still write ``[3]``). An answer with no verified
+citation at all is withheld and becomes the refusal sentence: a small model that
 invents a figure usually cannot cite it. Sentences and passages are compared in Simplified
 form, so an answer in one script is checked against passages in the other.
 """
@@ -29,6 +31,7 @@ _MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
 _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
+_SUBJECT_FLAGS = _NAME_FLAGS - {"nz"}
 _NAME_SUFFIXES = ("省", "市", "区", "县", "自治区", "公司", "集团")
 _REFUSAL_HINTS = ("无法回答", "没有提到", "未提及", "没有提及", "没有相关信息", "未提供", "没有提供", "无法确定", "不包含")
 _PASSAGE_SENTENCE = re.compile(r"[^。！？!?；;\s](?:[^。！？!?；;\n]*[^。！？!?；;\s])?[。！？!?；;]*")  # stripped
@@ -165,8 +168,8 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
             sentence, shown = _attribute(sentence, passages)
         joined = "\n".join(passages[n - 1].text for n in shown)
         together = bool(shown) and supports(sentence, joined)
-        if shown and not together:
-            # a wrong passage number: point the sentence at a passage that does support it
+        if cited and not together:
+            # a wrong passage number (or one past the passages shown): point the sentence at a passage that supports it
             repaired, found = _attribute(_MARKER.sub("", sentence), passages)
             if found:
                 sentence, shown, together = repaired, found, True
@@ -219,15 +222,32 @@ def _rewrite_marker(body: str, verdicts: dict[int, bool]) -> str:
     return "".join(f"[{n}]" if verdicts[n] else f"[{n}?]" for n in _numbers_in(body) if n in verdicts)
 
 
-def mentions_subject(question: str, passage: str) -> bool:
-    """True when ``passage`` holds one of the question's proper names (or the question names none).
+def subject_names(question: str) -> list[str]:
+    """The people, places and organisations ``question`` asks about (jieba's nr/ns/nt tags).
 
-    A passage that names none of the people, places, organisations or works asked about
-    answers another question; asked to answer from it alone, a small model does so anyway.
-    A word right after 哪/什么/几 is what is asked for (哪个城市, 哪段时间), not a subject.
+    Not jieba's ``nz`` ("other proper noun"): its dictionary gives it to common words (印发,
+    普及率, 大力发展). A word right after 哪/什么/几 is what is asked for (哪个城市), not a subject.
     """
-    question = to_simplified(question)  # either script names the same subject
-    _, names = key_facts(question)
-    names = [name for name in names if not re.search(_ASKED_FOR + re.escape(name), question)]
+    question = to_simplified(_MARKER.sub("", question))  # either script names the same subject
+    names = [w.word for w in _posseg().cut(question) if w.flag in _SUBJECT_FLAGS and len(w.word) >= 2]
+    return [name for name in names if not re.search(_ASKED_FOR + re.escape(name), question)]
+
+
+def mentions_subject(question: str, passage: str) -> bool:
+    """True when ``passage`` holds one of the question's :func:`subject_names` (or the question names none).
+
+    A passage that names none of the people, places or organisations asked about answers another
+    question; asked to answer from it alone, a small model does so anyway. A name of three or more
+    characters also counts with its first or last character left out: jieba's guess at an unknown
+    word often takes in a neighbouring character (在整体市场中占比 gives the "place" 中占比).
+    """
     body = _squash(to_simplified(passage))
-    return not names or any(_contains_name(body, name) for name in names)
+    return not (names := subject_names(question)) or any(_names_in(body, name) for name in names)
+
+
+def _names_in(body: str, name: str) -> bool:
+    """``name`` in the squashed ``body`` (:func:`_contains_name`), or, from three characters, without one end."""
+    if _contains_name(body, name):
+        return True
+    name = _squash(name)
+    return len(name) >= 3 and (name[1:] in body or name[:-1] in body)
