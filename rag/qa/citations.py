@@ -97,9 +97,12 @@ def _posseg() -> Any:
 def key_facts(sentence: str) -> tuple[list[str], list[str]]:
     """Numbers and proper names that a supporting passage must contain."""
     plain = to_simplified(_MARKER.sub("", sentence))
-    numbers = _NUMBER.findall(_squash(plain))
-    names = [w.word for w in _posseg().cut(plain) if w.flag in _NAME_FLAGS and len(w.word) >= 2]
-    return numbers, names
+    return _NUMBER.findall(_squash(plain)), _proper_nouns(plain, _NAME_FLAGS)
+
+
+def _proper_nouns(plain: str, flags: set[str]) -> list[str]:
+    """Words of two or more characters that jieba tags with one of ``flags``."""
+    return [w.word for w in _posseg().cut(plain) if w.flag in flags and len(w.word) >= 2]
 
 
 def _contains_number(text: str, number: str) -> bool:
@@ -229,7 +232,7 @@ def subject_names(question: str) -> list[str]:
     普及率, 大力发展). A word right after 哪/什么/几 is what is asked for (哪个城市), not a subject.
     """
     question = to_simplified(_MARKER.sub("", question))  # either script names the same subject
-    names = [w.word for w in _posseg().cut(question) if w.flag in _SUBJECT_FLAGS and len(w.word) >= 2]
+    names = _proper_nouns(question, _SUBJECT_FLAGS)
     return [name for name in names if not re.search(_ASKED_FOR + re.escape(name), question)]
 
 
