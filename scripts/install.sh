@@ -4,7 +4,8 @@
 # One line per stage with its elapsed time, so a log shows where the minutes go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+. scripts/python_env.sh
+echo "==> installing into $("$PY" -c 'import sys; print(sys.prefix)')"
 
 START=$(date +%s)
 STAGE_START=$START

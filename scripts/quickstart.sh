@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
-exec "${PYTHON:-python3}" -m rag serve "$@"
+. scripts/python_env.sh
+exec "$PY" -m rag serve "$@"

@@ -51,3 +51,13 @@ def test_the_bundled_embedder_counts_tokens_as_its_tokenizer_does():
     assert len(latin) > len(chinese) and counts[0] < counts[1]  # why the ingest sorts by tokens, not characters
     many = [f"第{n}段：{chinese}" for n in range(1030)]  # more than one slice of the tokenizer calls
     assert embedder.token_lengths(many) == [len(ids) for ids in embedder._model.tokenizer(many)["input_ids"]]  # type: ignore[attr-defined]
+
+
+@pytest.mark.real
+def test_loading_the_int8_embedder_prints_no_deprecation_warning(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embedder_for(Settings()).embed(PASSAGES[:1])
+    assert not [w for w in caught if "deprecated" in str(w.message)], [str(w.message) for w in caught]

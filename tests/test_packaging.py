@@ -25,15 +25,27 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory) -> Path:
-    """A venv (seeing the system's packages for the dependencies) with the project's wheel installed."""
+    """A venv with the project's wheel installed, seeing this interpreter's packages for the dependencies.
+
+    ``--system-site-packages`` would not do: run from a virtual environment it exposes the base
+    interpreter's packages, not the ones installed in that environment.
+    """
     work = tmp_path_factory.mktemp("wheel")
     run = {"check": True, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation", "-w", str(work)], **run)
     [wheel] = work.glob("rag_zh-*.whl")
     venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], **run)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], **run)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], **run)
+    venv_python = str(venv / "bin" / "python")
+    purelib = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], **run).stdout.strip()
+    (Path(purelib) / "outer-site-packages.pth").write_text("\n".join(_site_dirs()) + "\n", encoding="utf-8")
+    subprocess.run([venv_python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], **run)
     return venv
+
+
+def _site_dirs() -> list[str]:
+    """The site-packages folders this interpreter imports from (a virtual environment's, then the base's)."""
+    return [entry for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")]
 
 
 def test_the_wheel_holds_every_subpackage_and_the_static_assets(wheel_venv, tmp_path):

@@ -7,6 +7,7 @@ texts are search queries or passages: e5-style models need different prefixes fo
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -61,7 +62,13 @@ def quantize_int8(model: Any, keep_fp32: str | None = KEEP_FP32) -> None:
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and not (keep_fp32 and re.search(keep_fp32, name))
     }
-    torch.ao.quantization.quantize_dynamic(model, qconfig_spec=names, dtype=torch.qint8, inplace=True)
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates torch.ao.quantization and its quantized tensor dtypes (the int8
+        # weights made here), with a warning on every load; the replacement (torchao) is not a
+        # dependency of this project, and the call works as documented on the pinned torch.
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor.*deprecated", category=UserWarning)
+        torch.ao.quantization.quantize_dynamic(model, qconfig_spec=names, dtype=torch.qint8, inplace=True)
 
 
 class SentenceTransformerEmbedder:
