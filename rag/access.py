@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 
 from rag.errors import RagError
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -41,16 +44,33 @@ def check_exposure(
 
 
 def read_secret_lines(path: Path, what: str) -> list[tuple[int, str]]:
-    """Non-blank, non-``#`` lines of ``path`` with their line numbers; an unreadable or empty file is an error."""
+    """Non-blank, non-``#`` lines of ``path`` with their line numbers; an unreadable or empty file is an error.
+
+    A file other users may read or change is read all the same, with a warning (see :func:`warn_if_shared`)."""
     path = Path(path).expanduser()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
+        warn_if_shared(path, what)
     except (OSError, UnicodeDecodeError) as exc:
         raise RagError(f"cannot read the {what} file {path}: {exc}") from exc
     entries = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")]
     if not entries:
         raise RagError(f"the {what} file {path} has no entries")
     return entries
+
+
+def warn_if_shared(path: Path, what: str) -> None:
+    """Log a warning when group or others may read or write ``path`` (with no logging set up, as
+    in ``rag serve`` and ``rag api``, Python prints it on stderr)."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        log.warning(
+            "the %s file %s can be read or changed by other users (mode %s); run `chmod 600 %s`",
+            what,
+            path,
+            format(mode & 0o777, "04o"),
+            path,
+        )
 
 
 def read_api_keys(path: Path) -> set[str]:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import RagError
 from rag.index.filters import SearchFilter
+from rag.index.locations import redact
 from rag.progress import progress_reporter
+
+if TYPE_CHECKING:
+    from rag.index.ingest import IngestReport
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -55,8 +61,23 @@ def search_filter(
 
 def fail(exc: Exception) -> None:
     """Print a user-facing error and exit 1 (no traceback)."""
-    err.print(f"[bold red]错误 / error:[/] {exc}", highlight=False)
+    err.print(f"[bold red]错误 / error:[/] {escape(redact(str(exc)))}", highlight=False)
     raise typer.Exit(1)
+
+
+def shown(text: object) -> str:
+    """``text`` safe to print: console markup escaped, control, bidi and zero-width characters as
+    ``\\uXXXX``, so a file name cannot restyle, reorder, hide or split a report line."""
+    plain = "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Cf") else char for char in str(text))
+    return escape(plain)
+
+
+def print_problems(report: IngestReport) -> None:
+    """What an ingest or sync skipped, and its warnings, one line each on stderr."""
+    for path, message in [*report.files_failed, *report.folders_unreadable]:
+        err.print(f"[yellow]skipped[/] {shown(path)}: {shown(message)}", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning[/] {shown(warning)}", highlight=False)
 
 
 def settings_for(index: Optional[str]) -> Settings:
@@ -98,19 +119,16 @@ def ingest(
     except RagError as exc:
         fail(exc)
         return
-    for path, message in report.files_failed:
-        err.print(f"[yellow]skipped[/] {path}: {message}", highlight=False)
-    for warning in report.warnings:
-        err.print(f"[yellow]warning[/] {warning}", highlight=False)
+    print_problems(report)
     out.print(
         f"{report.files_seen} files: {len(report.documents_added)} documents added, "
         f"{len(report.documents_replaced)} replaced, {len(report.files_unchanged)} files unchanged, "
-        f"{len(report.files_failed)} failed; {report.chunks_embedded} chunks embedded, "
-        f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {settings.index} "
+        f"{len(report.files_failed) + len(report.folders_unreadable)} failed; {report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {redact(settings.index)} "
         f"({report.seconds:.1f} s)",
         highlight=False,
     )
-    if report.files_failed:
+    if report.files_failed or report.folders_unreadable:
         raise typer.Exit(2)
 
 
@@ -120,6 +138,11 @@ def sync(
     index: Optional[str] = IndexOption,
     watch: bool = typer.Option(False, "--watch", help="Keep running: sync again whenever the folder changes (Ctrl-C stops)."),
     interval: float = typer.Option(2.0, "--interval", min=0.2, help="With --watch: seconds between looks at the folder."),
+    allow_mass_removal: bool = typer.Option(
+        False,
+        "--allow-mass-removal",
+        help="Let a sync remove more than $RAG_SYNC_MAX_REMOVAL % (default 50) of the folder's documents: files deleted on purpose.",
+    ),
 ) -> None:
     """Make the index match a folder: new and changed files in, deleted files out, unchanged ones untouched."""
     from rag.index.chunking import ChunkingConfig
@@ -129,22 +152,28 @@ def sync(
 
     components = components_for(index)
     settings = components.settings
+    max_removal = 100.0 if allow_mass_removal else settings.sync_max_removal
 
     def once() -> None:
+        chunking = ChunkingConfig.from_settings(settings)
         with progress_reporter(err) as progress:
-            report = run_sync(folder, settings.index, components.embedder(), ChunkingConfig.from_settings(settings), progress)
-        for path, message in report.files_failed:
-            err.print(f"[yellow]skipped[/] {path}: {message}", highlight=False)
-        out.print(summary(folder, report), highlight=False)
-        if report.files_failed and not watch:
+            report = run_sync(folder, settings.index, components.embedder(), chunking, progress, max_removal)
+        print_problems(report)
+        out.print(shown(summary(folder, report)), highlight=False)
+        if (report.files_failed or report.folders_unreadable) and not watch:
             raise typer.Exit(2)
 
     try:
         if not watch:
             once()
             return
-        out.print(f"watching {folder} every {interval:g} s (Ctrl-C stops)", highlight=False)
-        watch_folder(folder, once, interval, on_error=lambda exc: err.print(f"[bold red]错误 / error:[/] {exc}", highlight=False))
+        out.print(f"watching {shown(folder)} every {interval:g} s (Ctrl-C stops)", highlight=False)
+        watch_folder(
+            folder,
+            once,
+            interval,
+            on_error=lambda exc: err.print(f"[bold red]错误 / error:[/] {escape(redact(str(exc)))}", highlight=False),
+        )
     except RagError as exc:
         fail(exc)
     except KeyboardInterrupt:
@@ -199,10 +228,8 @@ def ask(
         pipeline = components_for(index, top_k=k).pipeline()
         answer = None
         for event in pipeline.stream(question, where=where):
-            if event.kind == "token" and not as_json:
+            if event.kind == "text" and not as_json:  # verified sentences, as the check keeps them
                 out.print(event.text, end="", highlight=False, markup=False)
-            elif event.kind == "retry" and not as_json:
-                out.print("\n[dim](retrying from passage [1] alone)[/]")
             elif event.kind == "done":
                 answer = event.answer
     except RagError as exc:
@@ -249,7 +276,7 @@ def info(
     size = disk_bytes(settings.index)
     documents = store.documents()
     summary: dict[str, Any] = {
-        "index": settings.index,
+        "index": redact(settings.index),
         "documents": len(documents),
         "chunks": store.count(),
         "sources": len(store.sources()),
@@ -311,7 +338,7 @@ def migrate(
         return
     out.print(
         f"copied {report.documents} documents, {report.sources} sources and {report.chunks} chunks with their vectors "
-        f"from {source} to {target} ({report.seconds:.1f} s); nothing was embedded",
+        f"from {source} to {redact(target)} ({report.seconds:.1f} s); nothing was embedded",
         highlight=False,
     )
 
@@ -385,12 +412,21 @@ def evaluate(
     gate_latency: bool = typer.Option(
         False, "--gate-latency", help="Also fail on slower p50 latencies (only meaningful on the baseline's machine)."
     ),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="Compare with --baseline even when the configuration differs (the report notes it)."
+    ),
     date_from: Optional[str] = DateFromOption,
     date_to: Optional[str] = DateToOption,
     source: Optional[List[str]] = SourceOption,
     tag: Optional[List[str]] = TagOption,
 ) -> None:
     """Run the regression set (or an external set) and write a report; --baseline fails on regressions (exit 3).
+
+    The gate: answer_accuracy, refused_answerable, hit@1 and citation_precision regress when worse, with at least 2 more questions broken than fixed, and the one-sided exact McNemar test of their flips, Holm-corrected across the four at alpha 0.05, rejects chance. Other metrics are shown, not gated. The report states the margin: how many more broken questions would fail the run.
+
+    Configuration (embedder and precision, LLM file sha256, generation settings, passage chars, top-k, mode, filters, question file, eval index fingerprint) must match the baseline's; it is checked before any answer is generated, and a mismatch exits 4 without comparing (--allow-mismatch compares anyway). Environment (CPU model, llama.cpp build, threads, package versions) is printed for information and never blocks: CI machines differ in CPU, and the few flips that causes are what the gate's test absorbs.
+
+    Exit codes: 0 pass (or no --baseline), 1 error, 3 regression, 4 configuration mismatch.
 
     An interrupted run resumes: run the same command again and questions already scored are kept.
     """
@@ -413,6 +449,7 @@ def evaluate(
             fresh=fresh,
             gate_latency=gate_latency,
             where=where,
+            allow_mismatch=allow_mismatch,
         )
     except RagError as exc:
         fail(exc)

@@ -18,7 +18,7 @@ from rag.errors import IndexStoreError
 from rag.models import embedders, generators
 from rag.models.embedders import Embedder
 from rag.models.generators import Generator
-from rag.qa.queue import GenerationQueue
+from rag.qa.queue import GenerationQueue, WorkLimit
 
 if TYPE_CHECKING:
     from rag.index.store import Store
@@ -48,6 +48,7 @@ class Components:
         self._pipeline: QAPipeline | None = None
         self._lock = threading.RLock()
         self.queue = GenerationQueue(settings.queue_capacity)  # every caller of the one LLM waits here
+        self.work = WorkLimit(settings.max_concurrent_work)  # searches and embeddings: only so many at once
 
     def embedder(self) -> Embedder:
         """The embedding model (needed to search and to add documents)."""

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rag.index.limits import ParseLimits
 from rag.index.locations import is_uri, local_dir
+from rag.qa.queue import DEFAULT_WORK_LIMIT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +20,9 @@ BUNDLED_LLM = "bundled:qwen2.5-coder-1.5b-instruct-q4_k_m"
 # in one morning (3.9 s on a faster afternoon) and the gate passes (whole passages failed it on
 # refusal precision); CMRC answers lost 3 points, 0.710 -> 0.680 on 200 questions (README).
 DEFAULT_PASSAGE_CHARS = 540
+# The percent of a folder's documents one `rag sync` may remove (RAG_SYNC_MAX_REMOVAL; 100: no
+# limit): more looks like a share lost, not files deleted (rag.index.sync).
+DEFAULT_SYNC_MAX_REMOVAL = 50.0
 
 
 def _env(name: str, default: str) -> str:
@@ -33,6 +38,20 @@ def _optional_path(name: str) -> Path | None:
 def default_data_dir() -> Path:
     """Where converted/joined model weights are cached (``RAG_DATA_DIR``)."""
     return Path(_env("RAG_DATA_DIR", str(Path.home() / ".cache" / "rag-zh"))).expanduser()
+
+
+def parse_limits_from_env() -> ParseLimits:
+    """What reading one input file may cost (:class:`ParseLimits`; its defaults where a variable is
+    unset): ``RAG_PARSE_TIMEOUT`` seconds (60), ``RAG_PARSE_MEMORY_MB`` (2048), ``RAG_DOCX_MAX_MB``
+    unpacked (200), ``RAG_PDF_MAX_PAGES`` (2000), ``RAG_MAX_MEGAPIXELS`` per image or OCR'd page (50)."""
+    default = ParseLimits()
+    return ParseLimits(
+        timeout_s=float(_env("RAG_PARSE_TIMEOUT", str(default.timeout_s))),
+        memory_mb=int(_env("RAG_PARSE_MEMORY_MB", str(default.memory_mb))),
+        docx_max_mb=int(_env("RAG_DOCX_MAX_MB", str(default.docx_max_mb))),
+        pdf_max_pages=int(_env("RAG_PDF_MAX_PAGES", str(default.pdf_max_pages))),
+        max_pixels=round(float(_env("RAG_MAX_MEGAPIXELS", str(default.max_pixels / 1e6))) * 1e6),
+    )
 
 
 def default_index() -> str:
@@ -69,7 +88,10 @@ class Settings:
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "60")))
     passage_chars: int = field(default_factory=lambda: int(_env("RAG_PASSAGE_CHARS", str(DEFAULT_PASSAGE_CHARS))))
     queue_capacity: int = field(default_factory=lambda: int(_env("RAG_QUEUE_SIZE", "8")))
+    max_concurrent_work: int = field(default_factory=lambda: int(_env("RAG_MAX_CONCURRENT_WORK", str(DEFAULT_WORK_LIMIT))))
+    sync_max_removal: float = field(default_factory=lambda: float(_env("RAG_SYNC_MAX_REMOVAL", str(DEFAULT_SYNC_MAX_REMOVAL))))
     conversations_db: Path | None = field(default_factory=lambda: _optional_path("RAG_CONVERSATIONS_DB"))
+    parse_limits: ParseLimits = field(default_factory=parse_limits_from_env)
 
     @property
     def conversations_file(self) -> Path:

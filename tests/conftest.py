@@ -7,8 +7,10 @@ CLI is pointed at it with ``RAG_EMBED_MODEL=fake:hashing``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,19 @@ def index_state(root: Path) -> tuple[str, int, bytes]:
     """(generation, chunk count, manifest bytes): what must not change after a failed write."""
     manifest = manifest_of(root)
     return manifest["generation"], manifest["n_chunks"], (root / MANIFEST).read_bytes()
+
+
+def modes(folder: Path) -> dict[str, int]:
+    """The permission bits of ``folder`` and everything in it, by path relative to ``folder``."""
+    return {str(p.relative_to(folder)): stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.rglob("*")]}
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], int]]:
+    """``os.umask`` for one test: starts at the usual 0o022; the old umask comes back afterwards."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ from rag.api.app import create_app
 from rag.api.chat import FOOTNOTE_RULE, ChunkStream
 from rag.components import Components
 from rag.config import Settings
+from rag.index.uploads import uploads_dir
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.pipeline import Event
 from rag.qa.prompts import REFUSAL
@@ -39,14 +41,15 @@ KEY = "test-key-0123456789abcdef"
 
 
 class Server:
-    """A uvicorn server on a free loopback port, in a thread."""
+    """A uvicorn server on a free loopback port, in a thread; ``serve_as`` is the host the app is
+    built for (``rag api --host``), to test the rules for a server exposed on purpose."""
 
-    def __init__(self, components: Components, keys: set[str] | None = None) -> None:
+    def __init__(self, components: Components, keys: set[str] | None = None, serve_as: str = "127.0.0.1") -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         self.components = components
-        self.app = create_app(components, keys)
+        self.app = create_app(components, keys, host=serve_as)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -193,6 +196,38 @@ def test_documents_list_upload_and_delete(server, tmp_path):
     assert doc_id not in {d["doc_id"] for d in httpx.get(f"{server.url}/v1/documents").json()["data"]}
     missing = httpx.delete(f"{server.url}/v1/documents/{doc_id}")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+
+
+HOLD_LOCK = "import sys\nfrom rag.index.locations import write_lock\nwith write_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n"
+
+
+def test_an_upload_while_another_process_writes_the_index_is_503_and_changes_nothing(server):
+    url = f"{server.url}/v1/documents"
+    old = "青岚市设立未来产业基金\n\n青岚市人民政府近日宣布，设立总规模77亿元的青岚未来产业基金。\n".encode()
+    new = "青岚市设立未来产业基金\n\n青岚市人民政府近日宣布，设立总规模88亿元的青岚未来产业基金。\n".encode()
+
+    def post(data: bytes) -> httpx.Response:
+        return httpx.post(url, files=[("files", ("qinglan.txt", data, "text/plain"))], timeout=60)
+
+    def served() -> str:
+        answer = server.client().chat.completions.create(model="rag-zh", messages=[{"role": "user", "content": "青岚未来产业基金规模多大？"}])
+        return answer.choices[0].message.content or ""
+
+    stored = uploads_dir(server.components.settings.index_dir) / "qinglan.txt"
+    assert post(old).json()["added"] == ["qinglan"]
+    args = [sys.executable, "-c", HOLD_LOCK, str(server.components.settings.index)]
+    with subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:  # a CLI ingest, say
+        assert holder.stdout and holder.stdout.readline() == "held\n"
+        busy = post(new)
+        holder.communicate("")
+    assert busy.status_code == 503 and "another process is writing" in busy.json()["error"]["message"]
+    answer = served()
+    assert stored.read_bytes() == old and "77亿元" in answer and "88亿元" not in answer
+    assert [path.name for path in stored.parent.iterdir()] == ["qinglan.txt"]
+
+    assert post(new).json()["replaced"] == ["qinglan"]
+    answer = served()
+    assert stored.read_bytes() == new and "88亿元" in answer and "77亿元" not in answer
 
 
 # --------------------------------------------------------------------------- keys and errors
@@ -455,12 +490,20 @@ def test_mcp_over_streamable_http_with_a_key(sample_index):
 
 
 def test_chunk_stream_holds_back_only_what_could_still_be_a_refusal():
-    stream = ChunkStream(include_usage=False)
+    stream = ChunkStream(include_usage=False, raw=True)
+    assert stream.on_event(Event("text", text="甲[1]。")) == []  # raw: the model's tokens, not the verified text
     assert stream.on_event(Event("token", text=REFUSAL[:4])) == []
     [flushed] = stream.on_event(Event("token", text="不对"))
     assert flushed["choices"][0]["delta"]["content"] == REFUSAL[:4] + "不对"
     assert stream.on_event(Event("queued", position=2))[0]["queue_position"] == 2
     assert stream.on_event(Event("queued", position=2)) == []  # only changes are sent
+
+
+def test_chunk_stream_sends_only_verified_text_by_default():
+    stream = ChunkStream(include_usage=False)
+    assert stream.on_event(Event("token", text="浙江")) == [] and stream.on_event(Event("retry")) == []
+    [chunk] = stream.on_event(Event("text", text="甲[1]。"))
+    assert chunk["choices"][0]["delta"]["content"] == "甲[1]。"
 
 
 def test_rag_api_refuses_an_open_host_without_keys_before_loading_anything(monkeypatch, tmp_path):

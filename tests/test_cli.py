@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from conftest import FAKE_MODEL_ID, index_state
 from typer.testing import CliRunner
 
 from rag.cli import app
+from rag.errors import RagError
 from rag.qa.prompts import REFUSAL
 
 runner = CliRunner()
@@ -189,14 +192,14 @@ def test_fast_tier_settings_point_at_throwaway_dirs(session_data_dir, tmp_path):
     assert settings.index_dir == tmp_path / "default-index"
 
 
-def test_ask_says_when_a_refusal_is_retried(cli_index, monkeypatch):
+def test_ask_prints_only_the_verified_answer_of_a_retry(cli_index, monkeypatch):
     replies = [REFUSAL, "河南设立了总规模30亿元的人工智能产业基金[1]。"]
     monkeypatch.setenv("RAG_LLM_BACKEND", "fake:scripted")
     monkeypatch.setenv("RAG_LLM_MODEL", json.dumps(replies, ensure_ascii=False))
     result = run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index)
     assert result.exit_code == 0, result.output
     text = flat(result.output)
-    assert text.index(REFUSAL) < text.index("retrying") < text.index("30亿元的人工智能产业基金[1]")
+    assert REFUSAL not in text and text.startswith("河南设立了总规模30亿元的人工智能产业基金[1]。")
     payload = json.loads(run("ask", "河南设立的人工智能产业基金规模是多少？", "--index", cli_index, "--json").output)
     assert not payload["refused"] and payload["timings"]["attempts"] == 2
 
@@ -237,6 +240,73 @@ def test_sync_watch_stops_cleanly_on_ctrl_c(tagged_folder, index_dir, monkeypatc
     result = run("sync", tagged_folder, "--watch", "--interval", "0.5", "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert "3added" in flat(result.stdout) and "stoppedwatching" in flat(result.stdout)
+
+
+def test_sync_refuses_a_mass_removal_unless_allowed(tagged_folder, index_dir, monkeypatch):
+    assert run("sync", tagged_folder, "--index", index_dir).exit_code == 0
+    before = index_state(index_dir)
+    (tagged_folder / "robots.md").unlink()
+    (tagged_folder / "henan.txt").unlink()
+    refused = run("sync", tagged_folder, "--index", index_dir)
+    assert refused.exit_code == 1 and index_state(index_dir) == before
+    assert flat("would remove 2 of the 3 documents under it (67 %, 2 files gone), over the 50 % limit") in flat(refused.stderr)
+    assert "RAG_SYNC_MAX_REMOVAL" in refused.stderr and "--allow-mass-removal" in refused.stderr
+    monkeypatch.setenv("RAG_SYNC_MAX_REMOVAL", "60")
+    assert flat("over the 60 % limit") in flat(run("sync", tagged_folder, "--index", index_dir).stderr)
+    allowed = run("sync", tagged_folder, "--allow-mass-removal", "--index", index_dir)
+    assert allowed.exit_code == 0 and flat("0 added, 0 replaced, 2 removed, 1 files unchanged") in flat(allowed.stdout)
+
+
+def test_sync_watch_reports_a_refused_round_and_takes_the_flag(tagged_folder, index_dir, monkeypatch):
+    assert run("sync", tagged_folder, "--index", index_dir).exit_code == 0
+    (tagged_folder / "robots.md").unlink()
+    (tagged_folder / "henan.txt").unlink()
+
+    def one_round(folder, run_once, interval, on_error):
+        try:
+            run_once()
+        except RagError as exc:
+            on_error(exc)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rag.index.sync.watch", one_round)
+    refused = run("sync", tagged_folder, "--watch", "--index", index_dir)
+    assert refused.exit_code == 0 and flat("would remove 2 of the 3 documents") in flat(refused.stderr)
+    allowed = run("sync", tagged_folder, "--watch", "--allow-mass-removal", "--index", index_dir)
+    assert allowed.exit_code == 0 and "2removed" in flat(allowed.stdout)
+
+
+def test_ingest_and_sync_name_an_unreadable_subfolder(tagged_folder, index_dir, monkeypatch):
+    """Root reads a chmod 000 folder anyway: listing it fails here as it would for the service's user."""
+    real_scandir, denied = os.scandir, str(tagged_folder / "科技")
+
+    def scandir(path):
+        if str(path) == denied:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    assert run("sync", tagged_folder, "--index", index_dir).exit_code == 0
+    monkeypatch.setattr(os, "scandir", scandir)
+    line = f"skipped {denied}: cannot read this folder (Permission denied); documents indexed from it are kept"
+    for command in ("ingest", "sync"):
+        result = run(command, tagged_folder, "--index", index_dir)
+        assert result.exit_code == 2 and flat(line) in flat(result.stderr), result.output
+    assert flat("0 removed, 2 files unchanged, 0 failed, 1 folders unreadable (their documents kept)") in flat(result.stdout)
+    assert "compute" in run("info", "--docs", "--index", index_dir).stdout
+
+
+def test_sync_report_lines_show_odd_file_names_and_links_out_literally(tagged_folder, index_dir, tmp_path):
+    (tagged_folder / "坏\u202e[bold]fdp.pdf").write_bytes(b"garbage, not a PDF" * 50)
+    (tmp_path / "secret.txt").write_text("机密", encoding="utf-8")
+    (tagged_folder / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    result = run("sync", tagged_folder, "--index", index_dir)
+    assert result.exit_code == 2, result.output
+    assert "\u202e" not in result.stderr and flat("坏\\u202e[bold]fdp.pdf") in flat(result.stderr)
+    link = f"warning skipped the link {tagged_folder / 'leak.txt'} -> {tmp_path.resolve() / 'secret.txt'}"
+    assert flat(link) in flat(result.stderr)
+    assert "机密" not in run("search", "机密", "--index", index_dir).stdout
+    odd = run("sync", tmp_path / "x[" / "bold]", "--index", index_dir)  # an error naming it: markup, literally
+    assert odd.exit_code == 1 and flat("x[/bold]: no such folder") in flat(odd.stderr)
 
 
 def test_search_filters_narrow_the_hits(tagged_folder, index_dir):

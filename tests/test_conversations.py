@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
+from conftest import modes
 
 from rag.errors import InputError
 from rag.index.chunking import Chunk
@@ -59,3 +61,16 @@ def test_rename_and_delete_check_the_owner_and_the_title(tmp_path):
         store.delete("mallory", cid)
     store.delete("", cid)
     assert store.list("") == [] and store.load("", cid) is None
+
+
+def test_the_database_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, umask):
+    path = tmp_path / "conv" / "conversations.db"
+    ConversationStore(path).save("alice", None, [answered()])
+    with closing(sqlite3.connect(path)) as reader:  # keeps the -wal and -shm files open
+        reader.execute("SELECT count(*) FROM conversations").fetchone()
+        assert modes(path.parent) == {
+            ".": 0o700,
+            "conversations.db": 0o600,
+            "conversations.db-wal": 0o600,
+            "conversations.db-shm": 0o600,
+        }

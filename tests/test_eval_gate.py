@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import math
@@ -16,9 +17,11 @@ from rich.console import Console
 
 from rag.config import REPO_ROOT, Settings
 from rag.evaluation.baseline import (
+    GATED_METRICS,
     GATES,
     LATENCY_GATE,
     RATE_GATE,
+    FlipCount,
     FlipTest,
     LatencyDelta,
     RateDelta,
@@ -29,10 +32,23 @@ from rag.evaluation.baseline import (
     stored_rows,
 )
 from rag.evaluation.command import REGRESSION_EXIT_CODE, REGRESSION_QUESTIONS, run_cli_eval
-from rag.evaluation.metrics import mcnemar_p
+from rag.evaluation.metrics import holm_levels, holm_rejected, mcnemar_p
 from rag.evaluation.report_html import render_html
-from rag.evaluation.scoring import OUTCOMES, QuestionRow, outcomes, summarise
-from rag.models.fakes import ScriptedGenerator
+from rag.evaluation.run_settings import (
+    MISMATCH_ALLOWED,
+    NO_SETTINGS,
+    SettingsDiff,
+    cached_sha256,
+    cpu_model,
+    differences,
+    index_fingerprint,
+    llama_build,
+    llm_file,
+    run_environment,
+)
+from rag.evaluation.scoring import OUTCOMES, SCORER_VERSION, QuestionRow, outcomes, summarise
+from rag.models.fakes import ScriptedGenerator, extractive_reply
+from rag.models.llm_weights import EXPECTED_SHA256, EXPECTED_SIZE, GGUF_NAME
 from rag.qa.prompts import REFUSAL
 
 BASELINE = REPO_ROOT / "eval" / "baseline.json"
@@ -60,7 +76,8 @@ def _table(outcomes_before: list[bool], outcomes_after: list[bool], answerable: 
 
 
 def _gate(before: list[QuestionRow], after: list[QuestionRow], **options):
-    stored = {"config": {"questions": {"sha256": "s"}}, "overall": summarise(before), "questions": [r.__dict__ for r in before]}
+    stored = {"config": {"questions": {"sha256": "s"}, "scorer": SCORER_VERSION}, "overall": summarise(before),
+              "questions": [r.__dict__ for r in before]}
     return compare_with_baseline(stored, after, Path("baseline.json"), "s", **options)
 
 
@@ -85,9 +102,15 @@ def test_mcnemar_exact_one_sided_p_values():
     assert mcnemar_p(0, 7) == 1.0 and mcnemar_p(8, 6) == pytest.approx(sum(math.comb(14, k) for k in range(8, 15)) / 2**14)
 
 
-def test_every_rate_metric_is_gated_by_flips_and_latency_by_a_tolerance():
-    assert {m for m, rule in GATES.items() if rule is RATE_GATE} == set(OUTCOMES)
+def test_four_metrics_are_gated_by_flips_latency_by_a_tolerance_and_the_rest_shown():
+    assert {m for m, rule in GATES.items() if rule is RATE_GATE} == set(GATED_METRICS) == {
+        "answer_accuracy", "refused_answerable", "hit@1", "citation_precision"}
     assert {m for m, rule in GATES.items() if rule is LATENCY_GATE} == {"retrieve_ms_p50", "first_token_ms_p50", "total_ms_p50"}
+    comparison = _gate(*_table([True] * 30, [False] * 8 + [True] * 22, answerable=False))  # 8 unanswerable now answered
+    recall = _delta(comparison, "refusal_recall")
+    assert len(recall.flips.broken) == 8 and not recall.gated and not recall.regressed
+    assert recall.explain() == "refusal_recall 1.000 → 0.733: 8 broken, 0 fixed, p = 0.0039 (not gated)"
+    assert _delta(comparison, "answer_accuracy").regressed  # the same questions, gated as wrong answers
 
 
 def test_no_flips_pass():
@@ -133,30 +156,34 @@ def test_flips_both_ways_are_not_a_regression():
 def test_improvements_never_fail():
     comparison = _gate(*_table([False] * 30, [True] * 20 + [False] * 10))
     assert not comparison.regressed and not _delta(comparison, "answer_accuracy").worse
-    assert not RATE_GATE.regressed(worse=False, broken=40, fixed=0)  # a graded metric can have flips and still rise
+    assert not RATE_GATE.regressions({"m": FlipCount(40, 0, worse=False)})  # a pooled metric can have flips and still rise
 
 
 def test_one_question_never_decides_whatever_alpha():
     lenient = FlipTest(alpha=1.0)
-    assert not lenient.regressed(worse=True, broken=1, fixed=0)
-    assert lenient.regressed(worse=True, broken=2, fixed=0)
-    assert not RATE_GATE.regressed(worse=True, broken=4, fixed=0)  # p = 0.0625
-    assert RATE_GATE.regressed(worse=True, broken=5, fixed=0)  # p = 0.031
+    assert not lenient.regressions({"m": FlipCount(1, 0, worse=True)})
+    assert lenient.regressions({"m": FlipCount(2, 0, worse=True)}) == {"m"}
+    assert not RATE_GATE.regressions({"m": FlipCount(4, 0, worse=True)})  # one metric alone: p = 0.0625
+    assert RATE_GATE.regressions({"m": FlipCount(5, 0, worse=True)}) == {"m"}  # p = 0.031 < 0.05 / 1
 
 
 def test_graded_outcomes_flip_when_they_move():
     before = [_row(f"q{n}", True, rank=1) for n in range(12)]
     after = [_row(f"q{n}", True, rank=2) for n in range(12)]  # every gold passage one place lower
-    mrr = _delta(_gate(before, after), "mrr@10")
-    assert (mrr.baseline, mrr.current) == (1.0, 0.5) and len(mrr.flips.broken) == 12 and mrr.regressed
+    comparison = _gate(before, after)
+    mrr = _delta(comparison, "mrr@10")
+    assert (mrr.baseline, mrr.current) == (1.0, 0.5) and len(mrr.flips.broken) == 12 and not mrr.regressed  # shown
+    assert _delta(comparison, "hit@1").regressed  # gated
 
 
-def test_outcomes_average_to_the_summary_except_the_pooled_precisions():
+def test_outcomes_average_to_the_summary_except_the_pooled_precision_and_the_count():
     rows = stored_rows(load_report(BASELINE))
     summary = summarise(rows)
     for metric in OUTCOMES:
-        if metric not in ("refusal_precision", "citation_precision"):
+        if metric not in ("citation_precision", "refused_answerable"):
             assert sum(outcomes(rows, metric)) / len(outcomes(rows, metric)) == pytest.approx(summary[metric]), metric
+    refused = [row for row in rows if row.answerable and row.refused]
+    assert summary["refused_answerable"] == len(refused) == outcomes(rows, "refused_answerable").count(0.0) > 0
 
 
 # --- latency ----------------------------------------------------------------------------------
@@ -226,12 +253,18 @@ def test_a_good_run_passes_its_own_gate_and_a_broken_prompt_fails_it(tmp_path, c
     assert code == REGRESSION_EXIT_CODE
     assert printed.index("Gate: REGRESSION: ") < printed.index("rag eval") < printed.index("broken ")  # decision first
     section = _report(tmp_path, "refusing")["baseline"]
+    refused = next(d for d in section["deltas"] if d["metric"] == "refused_answerable")
+    assert refused["regressed"] and len(refused["broken"]) >= 7 and refused["fixed"] == [] and section["regressed"]
     span = next(d for d in section["deltas"] if d["metric"] == "answer_span_recall")
-    assert span["regressed"] and len(span["broken"]) >= 5 and span["fixed"] == [] and section["regressed"]
+    assert not span["gated"] and not span["regressed"] and len(span["broken"]) >= 7  # shown, not gated
     markdown = (tmp_path / "refusing" / "report.md").read_text(encoding="utf-8")
     gate = markdown.splitlines()[2]
-    assert gate.startswith("**Gate:** REGRESSION: ") and f"answer_span_recall {span['baseline']:.3f} → 0.000" in gate
-    assert "Rule: a rate metric regresses when it got worse, at least 2 more questions broke than were fixed" in markdown
+    assert gate.startswith("**Gate:** REGRESSION: ") and f"refused_answerable {refused['baseline']} → {refused['current']}" in gate
+    assert "Rule: gated: answer_accuracy, refused_answerable, hit@1, citation_precision. One of them regresses" in markdown
+    top = markdown.split("## ")[0]  # before the first section: settings, margin, flips by kind
+    assert section["flip_kinds"]["correct → refused"] >= 7
+    assert f"- correct → refused ×{section['flip_kinds']['correct → refused']}" in top
+    assert "- none: this run fails already" in top and "- configuration: the same" in top
     flipped = markdown[markdown.index("### Questions that flipped: ") :]
     assert re.search(r"^- ✗ \*\*q001\*\* \(figures; broken: .*answer_span_recall", flipped, flags=re.M)
     retried = f"  - retried after a refusal; the attempt not shown: {REFUSAL}\n"  # the pipeline asks once more
@@ -290,3 +323,173 @@ def test_html_rendering_of_the_markdown_report_constructs():
     assert "<tr><th>a</th><th>b | c</th></tr><tr><td>1</td><td>&lt;x&gt;</td></tr>" in page
     assert "<ul><li>one<ul><li>nested</ul><li>two</ul>" in page
     assert f'<img alt="c" src="data:image/png;base64,{base64.b64encode(b"PNG").decode()}">' in page
+
+
+# --- Holm across the gated metrics, and the margin ------------------------------------------------
+
+
+def _wrong(row: QuestionRow) -> QuestionRow:
+    """``row`` answered wrongly, still citing its gold passage."""
+    return replace(row, answer="错[1]。", refused=False, correct=False)
+
+
+def test_five_broken_answers_fail_through_answer_accuracy_which_weighs_most():
+    comparison = _gate(*_table([True] * 30, [False] * 5 + [True] * 25))  # 5 answers now refused, none fixed
+    accuracy, refused = _delta(comparison, "answer_accuracy"), _delta(comparison, "refused_answerable")
+    assert accuracy.flips.p_value == refused.flips.p_value == 1 / 32
+    assert {d.metric for d in comparison.deltas if d.gated} == set(GATED_METRICS)
+    assert accuracy.level == pytest.approx(0.05 * 0.7) and accuracy.regressed  # 1/32 < 0.035
+    assert refused.level == pytest.approx(0.05 * 0.1 / 0.3) and not refused.regressed  # next step: 1/32 > 0.0167
+    assert comparison.regressed and comparison.margins == dict.fromkeys(GATED_METRICS, 0)
+
+
+def test_holm_passes_what_one_uncorrected_test_would_fail_and_states_the_margin():
+    before = [_row(f"q{n}", True) for n in range(30)]
+    after = [replace(row, rank=2) for row in before[:5]] + before[5:]  # 5 gold passages down to rank 2, answers unchanged
+    comparison = _gate(before, after)
+    hit = _delta(comparison, "hit@1")
+    assert hit.flips.p_value == 1 / 32 < RATE_GATE.alpha  # alone, uncorrected, it would fail
+    assert hit.level == pytest.approx(0.05 * 0.1) and not hit.regressed and not comparison.regressed  # 1/32 > 0.005
+    # hit@1 needs 8 broken (p = 1/256 < 0.005): 3 more; any other metric alone needs 5 (answers) or 8
+    assert comparison.margins == {"answer_accuracy": 5, "refused_answerable": 8, "hit@1": 3, "citation_precision": 8}
+    assert comparison.to_dict()["margin_text"] == [
+        "answer_accuracy: 5 more broken answers would fail this run",
+        "refused_answerable: 8 more refused answerable questions would fail this run",
+        "hit@1: 3 more questions losing their gold passage at rank 1 would fail this run",
+        "citation_precision: 8 more questions with fewer gold citations would fail this run",
+    ]
+    worse = replace(comparison, deltas=compare(summarise([_row(f"q{n}", n >= 7) for n in range(30)]), summarise([]), None))
+    assert worse.margins == {}  # no per-question rows: nothing tested, no margin
+
+
+def test_a_strong_regression_fails_and_holm_steps_down_to_a_second_metric():
+    before = [_row(f"q{n}", True) for n in range(30)]
+    after = [_wrong(row) for row in before[:8]] + [replace(row, rank=2) for row in before[8:14]] + before[14:]
+    comparison = _gate(before, after)  # 8 answers wrong (p = 1/256); 6 other gold passages down to rank 2 (p = 1/64)
+    accuracy, hit = _delta(comparison, "answer_accuracy"), _delta(comparison, "hit@1")
+    assert accuracy.regressed and accuracy.level == pytest.approx(0.05 * 0.7)
+    # a one-step weighted Bonferroni would test hit@1 at 0.05 x 0.1 and pass it; Holm's second step tests it at 0.05 x 0.1 / 0.3
+    assert 0.05 * 0.1 < hit.flips.p_value == 1 / 64 < 0.05 * 0.1 / 0.3
+    assert hit.regressed and hit.level == pytest.approx(0.05 * 0.1 / 0.3)
+    assert comparison.margins == dict.fromkeys(GATED_METRICS, 0) and comparison.to_dict()["margin_text"] == [
+        "none: this run fails already"
+    ]
+    assert comparison.decision.startswith(
+        "REGRESSION: answer_accuracy 1.000 → 0.733: 8 broken, 0 fixed, p = 0.0039 (Holm level 0.035); "
+        "hit@1 1.000 → 0.800: 6 broken, 0 fixed, p = 0.016 (Holm level 0.0167)"
+    )
+    kinds = comparison.to_dict()["flip_kinds"]
+    assert kinds == {"correct → wrong": 8, "answer unchanged (broken: hit@1, mrr@10)": 6}
+
+
+def test_a_margin_larger_than_the_questions_left_is_none():
+    comparison = _gate(*_table([True] * 4, [True] * 4))
+    assert comparison.margins["answer_accuracy"] is None
+    assert "answer_accuracy: no number of further broken questions could fail this run (too few left)" in (
+        comparison.to_dict()["margin_text"]
+    )
+
+
+def _refusing(questions: set[str]):
+    """The extractive scripted reply, but a refusal for ``questions``."""
+
+    def reply(messages) -> str:
+        return REFUSAL if any(f"问题：{q}" in messages[-1]["content"] for q in questions) else extractive_reply(messages)
+
+    return ScriptedGenerator(reply)
+
+
+def test_broken_answers_against_a_fixed_baseline_of_stored_rows(tmp_path):
+    """The weighted Holm gate: a scripted model wrong on exactly 5 chosen questions exits 3; 4 pass, with the margin."""
+    assert _run(tmp_path, "baseline", ScriptedGenerator(), limit=20)[0] == 0
+    baseline = tmp_path / "baseline" / "report.json"
+    stored = _report(tmp_path, "baseline")
+    right = [row for row in stored_rows(stored) if row.correct and row.answerable and row.category != "followup"]
+    for broken, expected in ((4, 0), (5, REGRESSION_EXIT_CODE)):
+        code, printed = _run(tmp_path, "run", _refusing({row.question for row in right[:broken]}), baseline, limit=20)
+        section = _report(tmp_path, "run")["baseline"]
+        accuracy = next(d for d in section["deltas"] if d["metric"] == "answer_accuracy")
+        assert (len(accuracy["broken"]), accuracy["fixed"], code) == (broken, [], expected)
+        assert {d["metric"] for d in section["deltas"] if d["gated"]} == set(GATED_METRICS)  # all four compared
+        assert section["flip_kinds"] == {"correct → refused": broken}
+        if broken == 4:
+            assert "margin: answer_accuracy: 1 more broken answer would fail this run" in printed
+            top = (tmp_path / "run" / "report.md").read_text(encoding="utf-8").split("## ")[0]
+            assert "- answer_accuracy: 1 more broken answer would fail this run" in top and "- correct → refused ×4" in top
+    assert "Gate: REGRESSION: answer_accuracy " in printed and section["margins"] == dict.fromkeys(GATED_METRICS, 0)
+
+
+# --- settings: configuration blocks, environment informs -------------------------------------------
+
+
+def test_settings_differences_are_one_line_each_and_skip_what_a_run_did_not_use():
+    before = {"top_k": 3, "llm": {"name": "a.gguf", "sha256": "a" * 64}, "passage_chars": None, "mode": "hybrid"}
+    after = {"top_k": 5, "llm": {"name": "a.gguf", "sha256": "b" * 64}, "passage_chars": 540, "mode": "hybrid", "new": 1}
+    assert differences(before, after) == ["llm.sha256: aaaaaaaaaaaa → bbbbbbbbbbbb", "top_k: 3 → 5"]
+    stored = {"settings": {"configuration": before, "environment": {"cpu": "A"}}}
+    check = SettingsDiff.of(stored, {"configuration": after, "environment": {"cpu": "B"}})
+    assert check.blocks and check.environment == ["cpu: A → B"] and check.notes == []
+    assert not SettingsDiff.of(stored, {"configuration": before, "environment": {"cpu": "B"}}).blocks  # environment only
+    allowed = SettingsDiff.of(stored, {"configuration": after}, allowed=True)
+    assert not allowed.blocks and allowed.notes == [MISMATCH_ALLOWED]
+    old = SettingsDiff.of({"overall": {}}, {"configuration": after})
+    assert not old.blocks and old.notes == [NO_SETTINGS] == ["the baseline records no settings; record a new one"]
+
+
+def test_a_file_is_hashed_once_and_then_read_from_the_cache(tmp_path):
+    model, cache = tmp_path / "model.gguf", tmp_path / "cache.json"
+    model.write_bytes(b"GGUF" * 1000)
+    assert cached_sha256(model, cache) == hashlib.sha256(b"GGUF" * 1000).hexdigest()
+    stamp = json.loads(cache.read_text())[str(model.resolve())]
+    cache.write_text(json.dumps({str(model.resolve()): {**stamp, "sha256": "cached"}}))
+    assert cached_sha256(model, cache) == "cached"  # same path, size and mtime: not hashed again
+    model.write_bytes(b"GGUF" * 1001)
+    assert cached_sha256(model, cache) == hashlib.sha256(b"GGUF" * 1001).hexdigest()
+
+
+def test_the_llm_file_is_named_sized_and_hashed_without_hashing_the_bundled_one(tmp_path):
+    bundled = llm_file(replace(Settings(), data_dir=tmp_path / "empty"), None)  # not joined yet: nothing to read
+    assert bundled == {"name": GGUF_NAME, "size": EXPECTED_SIZE, "sha256": EXPECTED_SHA256}
+    model = tmp_path / "own.gguf"
+    model.write_bytes(b"weights")
+    own = llm_file(replace(Settings(), llm_model=str(model), data_dir=tmp_path), None)
+    assert own == {"name": "own.gguf", "size": 7, "sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert llm_file(Settings(), ScriptedGenerator()) == {"name": "fake:scripted", "size": None, "sha256": None}
+
+
+def test_the_index_fingerprint_covers_texts_and_model_not_vectors(tmp_path, corpus_dir):
+    from rag.index.faiss_store import FaissStore
+    from rag.index.ingest import ingest
+    from rag.models.fakes import HashingEmbedder
+
+    def fingerprint(name: str, dim: int) -> str:
+        ingest([corpus_dir], tmp_path / name, HashingEmbedder(dim=dim, model_id="fake:hashing"))
+        return index_fingerprint(FaissStore.load(tmp_path / name))
+
+    first = fingerprint("a", 256)
+    assert fingerprint("b", 64) == first  # other vectors, same texts and model id
+    (corpus_dir / "henan.txt").write_text("河南设立人工智能产业基金\n\n内容改了。\n", encoding="utf-8")
+    assert fingerprint("c", 256) != first
+
+
+def test_the_environment_names_the_cpu_the_llama_build_and_the_packages(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU @ 2.0GHz\n", encoding="utf-8")
+    assert cpu_model(cpuinfo) == "Test CPU @ 2.0GHz"
+    environment = run_environment(Settings(), uses_llama=False)
+    assert environment["threads"] == 1 and environment["llama_cpp"] is None
+    assert set(environment["packages"]) == {"rag", "torch", "sentence-transformers", "llama-cpp-python", "faiss", "jieba",
+                                            "transformers"}
+    pytest.importorskip("llama_cpp")
+    build = llama_build()
+    assert build["version"] and "CPU" in build["system_info"]
+
+
+def test_weighted_holm_levels_reduce_to_holm_with_equal_weights():
+    p = {"a": 0.01, "b": 0.02, "c": 0.03}
+    assert holm_levels(p, 0.05) == pytest.approx({"a": 0.05 / 3, "b": 0.05 / 2, "c": 0.05})
+    weighted = holm_levels(p, 0.05, {"a": 0.1, "b": 0.8, "c": 0.1})  # taken by p / weight: b 0.025, a 0.1, c 0.3
+    assert list(weighted) == ["b", "a", "c"]
+    assert weighted == pytest.approx({"b": 0.05 * 0.8, "a": 0.05 * 0.1 / 0.2, "c": 0.05})
+    assert holm_rejected(p, 0.05, {"a": 0.1, "b": 0.8, "c": 0.1}) == {"a", "b", "c"}
+    assert holm_rejected({"a": 0.03, "b": 0.04}, 0.05, {"a": 0.5, "b": 0.5}) == set()  # 0.03 is not below 0.025: stop

@@ -21,6 +21,7 @@ from rag.evaluation.baseline import compare_with_baseline, pair_rows, question_c
 from rag.evaluation.calibration import CALIBRATION_MESSAGES
 from rag.evaluation.command import (
     JOURNAL_NAME,
+    MISMATCH_EXIT_CODE,
     REGRESSION_CORPUS,
     REGRESSION_QUESTIONS,
     eval_corpus,
@@ -40,10 +41,14 @@ from rag.evaluation.metrics import (
     refusal_precision_recall,
 )
 from rag.evaluation.report import baseline_values, category_label, failure_kind, failure_lines, render_markdown, worst_failures
+from rag.evaluation.run_settings import MISMATCH_ALLOWED
 from rag.evaluation.scoring import (
+    OUTCOMES,
+    SCORER_VERSION,
     EvalQuestion,
     QuestionRow,
     RowJournal,
+    answer_part_recall,
     load_questions,
     summarise,
     summarise_by_category,
@@ -295,7 +300,7 @@ def _answered(qid: str, correct: bool, category: str = "figures", rank: int | No
 
 
 def _stored(rows: Sequence[QuestionRow], sha: str = "s" * 64) -> dict:
-    return {"config": {"questions": {"sha256": sha}}, "overall": summarise(rows),
+    return {"config": {"questions": {"sha256": sha}, "scorer": SCORER_VERSION}, "overall": summarise(rows),
             "per_category": summarise_by_category(rows), "questions": [row.__dict__ for row in rows]}
 
 
@@ -311,6 +316,7 @@ def test_question_changes_list_broken_before_fixed():
         ("b", [], ["hit@1", "mrr@10", "answer_accuracy", "answer_span_recall"]),
         ("r", [], ["hit@1", "mrr@10"]),
     ]
+    assert [c["kind"] for c in changes] == ["correct → wrong", "wrong → correct", "no answers compared (fixed: hit@1, mrr@10)"]
     assert (changes[0]["baseline"], changes[0]["current"]) == ("gold rank 1 · 对", "gold rank 1 · 错")
     assert (changes[2]["baseline"], changes[2]["current"]) == ("gold rank 2", "gold rank 1")
 
@@ -590,3 +596,111 @@ def test_eval_retrieval_uses_the_filter_and_records_it(tmp_path, corpus_dir):
     assert code == 0 and report["config"]["filters"] == {"sources": [henan]}
     retrieved = [passage["doc_id"] for row in report["questions"] for passage in row["retrieved"]]
     assert retrieved and set(retrieved) == {"henan"}  # robots.md answers q002, but the filter leaves it out
+
+
+# --- settings against the baseline ---------------------------------------------------------
+
+
+def test_a_configuration_mismatch_exits_4_before_generating_and_allow_mismatch_compares(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    baseline = tmp_path / "base" / "report.json"
+    settings = json.loads(baseline.read_text(encoding="utf-8"))["settings"]
+    assert settings["configuration"]["top_k"] == 3 and len(settings["configuration"]["eval_index"]) == 64
+    assert settings["environment"]["threads"] == 1 and "rag" in settings["environment"]["packages"]
+    never = ScriptedGenerator(lambda messages: pytest.fail("an answer was generated despite the mismatch"))
+
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "k2", baseline=baseline, top_k=2, generator=never)
+    assert code == MISMATCH_EXIT_CODE == 4 and "configuration: top_k: 3 → 2" in printed
+    assert not (tmp_path / "k2").exists()  # known up front: not even the index was synced
+
+    henan = corpus_dir / "henan.txt"
+    henan.write_text(henan.read_text(encoding="utf-8") + "\n新的一段：基金首期规模10亿元。\n", encoding="utf-8")
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "edited", baseline=baseline, generator=never)
+    assert code == MISMATCH_EXIT_CODE and re.search(r"configuration: eval_index: [0-9a-f]{12} → [0-9a-f]{12}", printed)
+    assert not (tmp_path / "edited" / "report.json").exists()  # known after the index sync, before any answer
+
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "allowed", baseline=baseline, top_k=2, allow_mismatch=True)
+    section = json.loads((tmp_path / "allowed" / "report.json").read_text(encoding="utf-8"))["baseline"]
+    assert code == 0 and "Gate: PASS: no rate metric got worse" in printed  # compared, and nothing flipped
+    assert [line.split(":")[0] for line in section["settings"]["configuration"]] == ["eval_index", "top_k"]
+    assert section["settings"]["allowed_mismatch"] and MISMATCH_ALLOWED in section["notes"]
+    top = (tmp_path / "allowed" / "report.md").read_text(encoding="utf-8").split("## ")[0]
+    assert "- configuration: top_k: 3 → 2" in top
+    assert f"- note: {MISMATCH_ALLOWED}" in (tmp_path / "allowed" / "report.md").read_text(encoding="utf-8")
+
+
+def test_an_environment_difference_is_printed_and_does_not_block(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    stored = json.loads((tmp_path / "base" / "report.json").read_text(encoding="utf-8"))
+    stored["settings"]["environment"].update(cpu="Another CPU", threads=64)
+    stored["settings"]["environment"]["packages"]["torch"] = "0.1"
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "run", baseline=baseline)
+    assert code == 0 and "configuration: the same" in printed
+    assert "environment (information): cpu: Another CPU → " in printed and "threads: 64 → 1" in printed
+    section = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))["baseline"]
+    assert len(section["settings"]["environment"]) == 3 and section["notes"] == []
+
+
+def test_a_baseline_without_settings_is_compared_as_before_with_a_note(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    assert _eval(tmp_path, questions, [corpus_dir], "base")[0] == 0
+    stored = json.loads((tmp_path / "base" / "report.json").read_text(encoding="utf-8"))
+    del stored["settings"]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+    code, printed = _eval(tmp_path, questions, [corpus_dir], "run", baseline=baseline, top_k=2)  # unknowable: compared
+    assert code == 0 and "the baseline records no settings; record a new one" in printed
+    section = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))["baseline"]
+    assert section["notes"][0] == "the baseline records no settings; record a new one" and section["deltas"]
+
+
+def test_cli_eval_documents_the_exit_codes_and_the_settings_split():
+    result = CliRunner().invoke(app, ["eval", "--help"], terminal_width=200)
+    text = " ".join(result.output.split())
+    assert "Exit codes: 0 pass (or no --baseline), 1 error, 3 regression, 4 configuration mismatch." in text
+    assert "--allow-mismatch" in text and "Environment (CPU model, llama.cpp build, threads, package versions)" in text
+
+
+# --- scoring that long answers cannot game -------------------------------------------------
+
+
+def test_numbers_match_as_whole_tokens():
+    assert not contains_any("公司成立于2023年。", ["3年"]) and contains_any("已经运行3年。", ["3年"])
+    assert contains_any("总投资200亿元", ["200亿"]) and not contains_any("总投资1200亿元", ["200亿"])
+    assert not contains_any("共300家", ["30"]) and contains_any("共30家", ["30"])
+    assert not contains_any("增长5.6%", ["5"]) and not contains_any("约为0.5", ["5"]) and not contains_any("13.5亿", ["3.5亿"])
+    assert contains_any("3年后，2024年", ["3年"])  # the second occurrence is a whole token
+    assert contains_any("总规模３０亿元", ["30亿元"]) and contains_any("第三年", ["三年"])  # only digits are tokens
+    assert not all_parts_found("分别是2023年、2013年、1993年[1]。", [["3年"]])  # listing figures does not help
+
+
+def test_part_recall_is_recorded_per_question_and_summarised_for_lists():
+    parts = [["骨干企业数智化转型升级基金", "数智化转型升级基金"], ["专项并购基金"]]
+    assert answer_part_recall(False, "包括数智化转型升级基金[1]。", parts) == 0.5
+    assert answer_part_recall(True, REFUSAL, parts) == 0.0 and answer_part_recall(True, REFUSAL, []) is None
+    rows = [
+        _row(expected=parts, answer="包括数智化转型升级基金[1]。", refused=False, correct=False, part_recall=0.5),
+        _row(expected=[["x"]], answer="x", refused=False, correct=True, part_recall=1.0),  # one part: not a list
+    ]
+    assert summarise(rows)["list_part_recall"] == 0.5
+
+
+def test_unverified_citations_count_against_citation_precision():
+    rows = [
+        _row(answer="a[1][2?]", refused=False, correct=True, citations=[_cite(True)], unsupported_citations=1),
+        _row(answer=REFUSAL, refused=True, correct=False, unsupported_citations=2),  # withheld: its citations never shown
+    ]
+    assert summarise(rows)["citation_precision"] == 0.5
+    assert OUTCOMES["citation_precision"](rows[0]) == 0.5 and OUTCOMES["citation_precision"](rows[1]) is None
+
+
+def test_undefined_figures_show_as_a_dash_in_the_report(tmp_path, corpus_dir):
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    _eval(tmp_path, questions, [corpus_dir], "run")
+    markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    unanswerable = next(line for line in markdown.splitlines() if line.startswith("| unanswerable | 1 |"))
+    assert unanswerable.startswith("| unanswerable | 1 | — | — | — |") and " 0.000 " not in unanswerable.split("|")[3]

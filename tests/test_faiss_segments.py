@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import index_state, manifest_of
+from conftest import index_state, manifest_of, modes
 
 import rag.index.faiss_store
 from rag.errors import IndexStoreError
@@ -266,3 +266,12 @@ def test_an_index_from_before_dates_and_tags_still_opens(tmp_path, corpus_dir):
     query = embedder.embed(["算力"], kind="query")[0]
     assert store.search_dense(query, 3)[0].chunk.tags == ()
     assert store.search_dense(query, 3, SearchFilter(tags=("科技",))) == []
+
+
+def test_index_files_get_the_mode_the_umask_gives(tmp_path, umask):
+    umask(0o077)  # an owner who wants the index private gets it private, manifest included
+    store = FaissStore.empty(tmp_path / "index", "fake:random", DIM, ChunkingConfig())
+    add(store, [1])
+    found = modes(store.root)
+    assert MANIFEST in found and any(name.startswith("gen-") for name in found)
+    assert found == {name: 0o700 if (store.root / name).is_dir() else 0o600 for name in found}

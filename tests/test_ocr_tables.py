@@ -13,7 +13,7 @@ from rag.index.documents import Document, load_file, split_articles
 from rag.index.ingest import ingest
 from rag.index.ocr import reading_order
 from rag.index.pages import page_marker, take_pages
-from rag.index.tables import header_for, table_markdown
+from rag.index.tables import TableHeaders, table_markdown
 from rag.qa.retriever import Retriever
 from rag.web.render import ChatTurn, sources_html
 
@@ -65,9 +65,10 @@ def test_tables_render_as_rows_and_a_split_table_repeats_its_header():
     table = table_markdown([["城市", "规模"], ["郑州", "30|亿"], [None, ""], ["南宁", "100\n亿元"]])
     assert table.split("\n") == ["| 城市 | 规模 |", "| --- | --- |", "| 郑州 | 30\\|亿 |", "| 南宁 | 100 亿元 |"]
     text = f"引言。\n\n{table}\n\n结语。"
-    assert header_for(text, text.index("| 南宁")) == "| 城市 | 规模 |\n| --- | --- |"
-    assert header_for(text, text.index("| 城市")) == ""  # the chunk already starts with the header
-    assert header_for(text, text.index("结语")) == ""
+    headers = TableHeaders(text)
+    assert headers.at(text.index("| 南宁")) == "| 城市 | 规模 |\n| --- | --- |"
+    assert headers.at(text.index("| 城市")) == ""  # the chunk already starts with the header
+    assert headers.at(text.index("结语")) == ""
 
 
 def test_docx_table_rows_stay_whole_and_every_chunk_has_the_header(tmp_path):

@@ -36,8 +36,9 @@ def test_stream_yields_passages_first_then_tokens_then_checked_answer(index_dir)
     pipeline, _ = make_pipeline(index_dir, "河南设立了总规模30亿元的人工智能产业基金[1]。")
     events = list(pipeline.stream("河南设立的人工智能产业基金规模是多少？"))
     kinds = [e.kind for e in events]
-    assert kinds[0] == "passages" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    assert kinds[0] == "passages" and kinds[-1] == "done" and set(kinds[1:-2]) == {"token"} and kinds[-2] == "text"
     answer = events[-1].answer
+    assert events[-2].text == answer.answer  # one sentence: verified and released once the model is done
     assert not answer.refused
     assert [c.n for c in answer.citations if c.verified] == [1]
     assert "30亿元" in answer.passages[0].chunk.text

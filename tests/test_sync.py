@@ -3,10 +3,13 @@ untouched, resumable, recorded; the tags and dates it stores narrow retrieval. B
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -190,3 +193,165 @@ def test_a_tag_filter_narrows_real_dense_search(tmp_path):
     assert "215.5" in top.text and top.tags == ("其他",)
     narrowed = retriever.search(question, k=3, mode="dense", where=SearchFilter(tags=("证券日报",)))
     assert len(narrowed) == 3 and all(hit.chunk.tags == ("证券日报",) for hit in narrowed)
+
+
+# --------------------------------------------------------------------------- a sync that cannot wipe a share
+
+
+@contextmanager
+def unreadable(*folders: Path) -> Iterator[None]:
+    """Make ``folders`` unreadable to the walk, as ``chmod 000`` does for a user other than root
+    (the tests may run as root, whom permission bits do not stop): listing them fails."""
+    real_scandir, denied = os.scandir, {str(folder) for folder in folders}
+
+    def scandir(path):
+        if str(path) in denied:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        yield
+
+
+def test_an_unreadable_subfolder_keeps_its_documents_and_is_named(folder, tmp_path, embedder):
+    index = tmp_path / "index"
+    sync(folder, index, embedder)
+    (folder / "robots.md").unlink()
+    with unreadable(folder / "财经"):
+        report = sync(folder, index, embedder)
+    assert report.documents_removed == ["robots"]  # the readable rest still syncs
+    why = "cannot read this folder (Permission denied); documents indexed from it are kept"
+    assert report.folders_unreadable == [(str(folder / "财经"), why)]
+    assert names(str(index)) == ["compute.txt", "henan.txt"]
+    assert ", 0 failed, 1 folders unreadable (their documents kept);" in summary(folder, report)
+    record = last_sync(index)
+    assert record is not None and record["unreadable"] == 1
+    (folder / "财经" / "henan.txt").unlink()
+    assert sync(folder, index, embedder).documents_removed == ["henan"]  # readable again: gone files go
+
+
+def test_an_unreadable_folder_is_refused_and_changes_nothing(folder, tmp_path, embedder):
+    index = tmp_path / "index"
+    sync(folder, index, embedder)
+    before = index_state(index)
+    with (
+        unreadable(folder),
+        pytest.raises(
+            InputError, match=r"shared: cannot read this folder \(Permission denied\); nothing synced, its documents are kept"
+        ),
+    ):
+        sync(folder, index, embedder)
+    assert index_state(index) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder anyway (the test above simulates it)")
+def test_a_chmod_000_subfolder_keeps_its_documents(folder, tmp_path, embedder):
+    index = tmp_path / "index"
+    sync(folder, index, embedder)
+    (folder / "财经").chmod(0)
+    try:
+        report = sync(folder, index, embedder)
+    finally:
+        (folder / "财经").chmod(0o755)
+    assert report.documents_removed == [] and [f for f, _ in report.folders_unreadable] == [str(folder / "财经")]
+
+
+def test_ingest_names_an_unreadable_subfolder(folder, tmp_path, embedder):
+    with unreadable(folder / "科技"):
+        report = ingest([folder], tmp_path / "index", embedder)
+    assert sorted(report.documents_added) == ["henan", "robots"]
+    assert [f for f, _ in report.folders_unreadable] == [str(folder / "科技")]
+
+
+def test_removing_most_of_the_folder_is_refused_unless_allowed(folder, tmp_path, embedder):
+    """A nested share unmounted leaves its mount point empty: its documents look deleted."""
+    index = tmp_path / "index"
+    sync(folder, index, embedder)
+    before = index_state(index)
+    for mount_point in ("财经", "科技"):
+        for path in (folder / mount_point).iterdir():
+            path.unlink()
+    with pytest.raises(InputError) as refused:
+        sync(folder, index, embedder)
+    message = str(refused.value)
+    assert "would remove 2 of the 3 documents under it (67 %, 2 files gone), over the 50 % limit" in message
+    assert "RAG_SYNC_MAX_REMOVAL" in message and "--allow-mass-removal" in message
+    assert index_state(index) == before
+    report = sync(folder, index, embedder, max_removal=100)
+    assert sorted(report.documents_removed) == ["compute", "henan"] and names(str(index)) == ["robots.md"]
+
+
+def test_the_limit_holds_for_small_folders_too(tmp_path, embedder):
+    """Half of a folder may go; the only file of a one-file share (renamed here) may not."""
+    share, index = tmp_path / "share", tmp_path / "index"
+    share.mkdir()
+    (share / "a.txt").write_text(FUND_ARTICLE, encoding="utf-8")
+    (share / "b.txt").write_text(COMPUTE_ARTICLE, encoding="utf-8")
+    sync(share, index, embedder)
+    (share / "b.txt").unlink()
+    assert sync(share, index, embedder).documents_removed == ["b"]  # 1 of 2: 50 %, not over
+    (share / "a.txt").rename(share / "c.txt")
+    with pytest.raises(InputError, match="would remove 1 of the 1 documents under it"):
+        sync(share, index, embedder)
+    assert sync(share, index, embedder, max_removal=100).documents_removed == ["a"]
+
+
+def test_watch_reports_a_refused_round_once_and_goes_on(folder, tmp_path, embedder):
+    index, reports, errors, stop = tmp_path / "index", [], [], threading.Event()
+    thread = threading.Thread(
+        target=watch, args=(folder, lambda: reports.append(sync(folder, index, embedder)), 0.05, stop, errors.append)
+    )
+    thread.start()
+    try:
+        wait_until(lambda: len(reports) == 1)
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        for name in ("财经", "科技"):
+            (folder / name).rename(moved / name)
+            (folder / name).mkdir()  # the mount points stay, empty
+        wait_until(lambda: len(errors) == 1)
+        time.sleep(0.5)  # polled again and again: refused each time, reported once
+        assert len(errors) == 1 and "would remove 2 of the 3 documents" in str(errors[0]) and thread.is_alive()
+        for name in ("财经", "科技"):
+            (folder / name).rmdir()
+            (moved / name).rename(folder / name)  # mounted again
+        (folder / "robots2.md").write_text(ROBOT_ARTICLE.replace("人形机器人", "服务机器人"), encoding="utf-8")
+        wait_until(lambda: len(reports) == 2)
+        assert (reports[1].documents_added, reports[1].documents_removed) == (["robots2"], [])
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and names(str(index)) == ["compute.txt", "henan.txt", "robots.md", "robots2.md"]
+
+
+def test_links_are_not_followed_out_of_the_folder(folder, tmp_path, embedder):
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(ROBOT_ARTICLE.replace("人形机器人", "机密文件"), encoding="utf-8")
+    (folder / "leak.txt").symlink_to(outside / "secret.txt")
+    (folder / "private").symlink_to(outside, target_is_directory=True)
+    (folder / "again.md").symlink_to(folder / "robots.md")  # inside: robots.md is read where it lies
+    index = tmp_path / "index"
+    report = sync(folder, index, embedder)
+    assert sorted(report.documents_added) == ["compute", "henan", "robots"]
+    assert all(Path(source).is_relative_to(folder.resolve()) for source in open_store(str(index)).sources())
+    assert report.warnings == [
+        f"skipped the link {folder / 'leak.txt'} -> {outside.resolve() / 'secret.txt'}: it points outside {folder}",
+        f"skipped the link {folder / 'private'} -> {outside.resolve()}: it points outside {folder}",
+    ]
+
+
+def test_a_link_loop_does_not_hang_the_walk(folder, tmp_path, embedder):
+    (folder / "科技" / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "a.txt").symlink_to(folder / "b.txt")
+    (folder / "b.txt").symlink_to(folder / "a.txt")
+    report = sync(folder, tmp_path / "index", embedder)
+    assert sorted(report.documents_added) == ["compute", "henan", "robots"] and report.warnings == []
+
+
+def test_a_folder_named_through_a_link_is_synced(folder, tmp_path, embedder):
+    """The operator's own link to the share (``~/shared -> /mnt/nas``) is followed."""
+    (tmp_path / "mnt").symlink_to(folder, target_is_directory=True)
+    report = sync(tmp_path / "mnt", tmp_path / "index", embedder)
+    assert sorted(report.documents_added) == ["compute", "henan", "robots"] and report.warnings == []

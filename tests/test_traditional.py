@@ -155,6 +155,7 @@ def test_a_traditional_question_gets_a_traditional_answer_from_a_simplified_arti
     answer = events[-1].answer
     assert answer.answer == "河南設立了總規模30億元的人工智能產業基金[1]。"
     assert "".join(e.text for e in events if e.kind == "token") == answer.answer  # streamed in Traditional too
+    assert "".join(e.text for e in events if e.kind == "text") == answer.answer  # and verified in Traditional
     assert [c.verified for c in answer.citations] == [True] and "设立总规模30亿元" in answer.citations[0].quote
     assert answer.draft == "河南设立了总规模30亿元的人工智能产业基金[1]。"
 
@@ -192,7 +193,7 @@ def test_gold_answers_match_answers_in_the_other_script():
 
 
 def test_the_api_holds_back_a_refusal_streamed_in_traditional():
-    stream = ChunkStream(include_usage=False)
+    stream = ChunkStream(include_usage=False, raw=True)
     assert stream.on_event(Event("token", text="根據現有資料，")) == []  # could still be the refusal: held
     assert stream.on_event(Event("retry")) == []  # the retry replaces it before any client saw it
 

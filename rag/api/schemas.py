@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.index.filters import SearchFilter
+from rag.index.locations import redact
 from rag.qa.retriever import MAX_QUERY_CHARS
 
 MAX_MESSAGES = 100
@@ -14,6 +15,7 @@ MAX_MESSAGE_CHARS = 20_000
 MAX_EMBED_INPUTS = 256
 MAX_EMBED_CHARS = 8_192
 MAX_FILTER_VALUES = 100
+MAX_DATE_CHARS = 32
 
 
 class Filters(BaseModel):
@@ -21,8 +23,8 @@ class Filters(BaseModel):
     paths as ``GET /v1/documents`` lists them), any of ``tags``."""
 
     model_config = ConfigDict(extra="forbid")
-    date_from: str | None = Field(default=None, max_length=32)
-    date_to: str | None = Field(default=None, max_length=32)
+    date_from: str | None = Field(default=None, max_length=MAX_DATE_CHARS)
+    date_to: str | None = Field(default=None, max_length=MAX_DATE_CHARS)
     sources: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     tags: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
 
@@ -57,8 +59,15 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """``POST /v1/chat/completions``. ``top_k`` (passages shown to the model) and ``filters`` (which
-    passages retrieval may use) are our extensions."""
+    """``POST /v1/chat/completions``. ``top_k`` (passages shown to the model), ``filters`` (which
+    passages retrieval may use) and ``rag_raw_stream`` are our extensions.
+
+    A stream sends only verified text by default: whole sentences once the citation check keeps
+    them, so what a client assembles is always a prefix of the final answer. ``rag_raw_stream:
+    true`` streams the model's raw tokens as it writes them instead, including drafts that are
+    then withheld or retried; only for clients that show the ``answer`` field of the last chunk
+    (the checked answer) in place of the streamed text.
+    """
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
@@ -67,6 +76,7 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     top_k: int | None = Field(default=None, ge=1, le=10)
     filters: Filters | None = None
+    rag_raw_stream: bool = False
 
 
 class EmbeddingsRequest(BaseModel):
@@ -92,5 +102,5 @@ class SearchRequest(Filters):
 
 
 def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
-    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}`` (credentials in URIs hidden)."""
+    return {"error": {"message": redact(message), "type": kind, "param": param, "code": code}}

@@ -1,4 +1,9 @@
-"""The ``rag eval`` command: sync the eval corpus, score every question, report, compare, resume."""
+"""The ``rag eval`` command: sync the eval corpus, score every question, report, compare, resume.
+
+With a baseline, the settings are checked before any answer is generated (see
+:mod:`rag.evaluation.run_settings`): a different configuration exits :data:`MISMATCH_EXIT_CODE`
+unless ``--allow-mismatch``; a different environment is printed and compared anyway.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,18 @@ from rag.config import REPO_ROOT, Settings
 from rag.errors import InputError
 from rag.evaluation.baseline import check_comparable, compare_with_baseline, load_report
 from rag.evaluation.calibration import calibrate
-from rag.evaluation.report import print_baseline, print_gate, print_summary, write_report
+from rag.evaluation.report import print_baseline, print_gate, print_settings_diff, print_summary, write_report
+from rag.evaluation.run_settings import (
+    DECODING,
+    SettingsDiff,
+    index_fingerprint,
+    run_configuration,
+    run_environment,
+    uses_llama,
+)
 from rag.evaluation.scoring import (
     RETRIEVAL_K,
+    SCORER_VERSION,
     ModeRetriever,
     QuestionRow,
     RowJournal,
@@ -38,10 +52,10 @@ from rag.qa.pipeline import QAPipeline
 from rag.qa.retriever import SEARCH_MODES, SearchMode
 
 REGRESSION_EXIT_CODE = 3
+MISMATCH_EXIT_CODE = 4  # the configuration differs from the baseline's: not compared
 JOURNAL_NAME = "rows.partial.jsonl"  # rows of an unfinished run, in the --out folder
 REGRESSION_QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
 REGRESSION_CORPUS = REPO_ROOT / "corpus"  # the articles the regression set was written from
-DECODING = "greedy"  # every generator backend decodes at temperature 0 (rag.models.generators)
 
 
 def eval_corpus(questions: Path, corpus: Sequence[Path], index: str | Path | None) -> list[Path]:
@@ -66,8 +80,8 @@ def sync_index(corpus: Sequence[Path], settings: Settings, embedder: Embedder, p
     """Make the index of ``settings`` hold exactly ``corpus`` (unchanged files are skipped)."""
     chunking = ChunkingConfig.from_settings(settings)
     report = ingest(corpus, settings.index, embedder, chunking, progress=progress)
-    if report.files_failed:
-        failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed)
+    if report.files_failed or report.folders_unreadable:
+        failed = "; ".join(f"{path}: {message}" for path, message in report.files_failed + report.folders_unreadable)
         raise InputError(f"the eval corpus could not be ingested: {failed}")
     wanted = {str(path.resolve()) for path in iter_input_files(corpus)}
     for source in set(Components(settings).open_store().sources()) - wanted:
@@ -89,10 +103,13 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def build_report(rows: Sequence[QuestionRow], config: dict[str, Any], calibration: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    rows: Sequence[QuestionRow], config: dict[str, Any], settings: dict[str, Any], calibration: dict[str, Any]
+) -> dict[str, Any]:
     """The ``report.json`` payload (a ``baseline`` section is added when comparing)."""
     return {
         "config": config,
+        "settings": settings,
         "calibration": calibration,
         "overall": summarise(rows),
         "per_category": summarise_by_category(rows),
@@ -152,6 +169,7 @@ def run_config(
         "retrieval_only": pipeline is None,
         "threads": threads,
         "decoding": DECODING,
+        "scorer": SCORER_VERSION,
     }
 
 
@@ -160,6 +178,22 @@ def run_key(config: Mapping[str, Any]) -> dict[str, Any]:
     key = {name: value for name, value in config.items() if name not in ("date", "git_commit")}
     key["questions"] = {name: value for name, value in config["questions"].items() if name != "count"}
     return key
+
+
+def check_settings(
+    stored: Mapping[str, Any], settings: Mapping[str, Any], allow_mismatch: bool, console: Console, quiet: bool = False
+) -> SettingsDiff:
+    """``settings`` against the baseline's; the differences printed (``quiet``: only when they block the run)."""
+    check = SettingsDiff.of(stored, settings, allow_mismatch)
+    if check.blocks or not quiet:
+        print_settings_diff(check.to_dict(), console)
+    if check.blocks:
+        console.print(
+            f"[bold red]Gate: NOT COMPARED[/]: the configuration differs from the baseline's (exit {MISMATCH_EXIT_CODE}); "
+            "record a new baseline, or compare anyway with --allow-mismatch",
+            highlight=False,
+        )
+    return check
 
 
 def run_cli_eval(
@@ -179,15 +213,17 @@ def run_cli_eval(
     fresh: bool = False,
     gate_latency: bool = False,
     where: SearchFilter | None = None,
+    allow_mismatch: bool = False,
 ) -> int:
     """``rag eval``: score, write report.json/.md/.html and chart.png to ``out_dir``, return the exit code.
 
     The code is :data:`REGRESSION_EXIT_CODE` when the gate (:data:`rag.evaluation.baseline.GATES`)
-    finds a regression against ``baseline``, else 0; ``gate_latency`` gates the p50 latencies too
-    (meaningful on the baseline's machine only). ``where`` restricts retrieval (search filters).
-    ``generator`` replaces the configured LLM (tests
-    pass a fake). Rows are journalled in ``out_dir`` as they are scored, so an interrupted run
-    resumes where it stopped; ``fresh`` discards such a journal.
+    finds a regression against ``baseline``, :data:`MISMATCH_EXIT_CODE` when the configuration
+    differs from the baseline's (checked before anything is generated; ``allow_mismatch``
+    compares anyway), else 0. ``gate_latency`` gates the p50 latencies too (meaningful on the
+    baseline's machine only). ``where`` restricts retrieval (search filters). ``generator``
+    replaces the configured LLM (tests pass a fake). Rows are journalled in ``out_dir`` as they
+    are scored, so an interrupted run resumes where it stopped; ``fresh`` discards such a journal.
     """
     if mode not in SEARCH_MODES:
         raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
@@ -197,10 +233,27 @@ def run_cli_eval(
         check_comparable(stored, [q.qid for q in items], baseline)
     corpus = eval_corpus(questions, corpus, index)
     settings = settings.with_index(eval_index_dir(index, corpus, out_dir, settings.index))
+    configuration = run_configuration(
+        settings,
+        generator=generator,
+        questions_sha256=file_sha256(Path(questions)),
+        mode=mode,
+        top_k=top_k,
+        retrieval_only=retrieval_only,
+        where=where,
+    )
+    if stored and check_settings(stored, {"configuration": configuration}, allow_mismatch, console, quiet=True).blocks:
+        return MISMATCH_EXIT_CODE  # known before the index is synced
     with progress_reporter(console) as progress:
         retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress, where)  # type: ignore[arg-type]
+        configuration["eval_index"] = index_fingerprint(retriever.store)
+        environment = run_environment(settings, uses_llama(settings, generator, retrieval_only))
+        run_settings = {"configuration": configuration, "environment": environment}
+        check = check_settings(stored, run_settings, allow_mismatch, console) if stored else None
+        if check and check.blocks:
+            return MISMATCH_EXIT_CODE  # known before any answer is generated
         config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
-        journal = RowJournal(out_dir / JOURNAL_NAME, run_key(config))
+        journal = RowJournal(out_dir / JOURNAL_NAME, {**run_key(config), "configuration": configuration})
         if fresh:
             journal.finish()
         resumed = len(set(journal.load()) & {q.qid for q in items})
@@ -208,11 +261,11 @@ def run_cli_eval(
             console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
         rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
     calibration = calibrate(retriever.embedder, pipeline.generator if pipeline else None)  # models warm by now
-    report = build_report(rows, config, calibration)
+    report = build_report(rows, config, run_settings, calibration)
     comparison = None
     if stored and baseline:
         sha256 = config["questions"]["sha256"]
-        comparison = compare_with_baseline(stored, rows, baseline, sha256, calibration, gate_latency)
+        comparison = compare_with_baseline(stored, rows, baseline, sha256, calibration, gate_latency, check)
         report["baseline"] = comparison.to_dict()
     written = write_report(report, out_dir)
     print_gate(report, console)

@@ -1,7 +1,8 @@
-"""Pure scoring functions for the evaluation: text matching, ranks, rates and percentiles.
+"""Pure scoring functions for the evaluation: text matching, ranks, rates, tests and percentiles.
 
 Every text comparison goes through :func:`normalise`, so ``总规模 30亿元`` matches ``总规模30亿元``
-and full-width ``３０`` matches ``30``.
+and full-width ``３０`` matches ``30``. Numbers match as whole tokens (:func:`contains_token`):
+``3年`` is not found in ``2023年``, so an answer cannot score by listing many figures.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 
 from rag.qa.answer_form import without_markers
@@ -24,16 +25,20 @@ RATE_METRICS = (
     "mrr@10",
     "answer_accuracy",
     "answer_span_recall",
+    "list_part_recall",
     "refusal_precision",
     "refusal_recall",
     "citation_precision",
     "citation_recall",
 )
 """The summary metrics that are shares between 0 and 1."""
+COUNT_METRICS = ("refused_answerable",)
+"""The summary metrics that count questions; fewer is better."""
 LATENCY_STEPS = ("retrieve_ms", "first_token_ms", "total_ms")
 """The timed steps; summaries hold ``<step>_p50`` and ``<step>_p95`` in milliseconds."""
 
 _WHITESPACE = re.compile(r"\s+")
+_DIGITS = frozenset("0123456789")
 
 
 def normalise(text: str) -> str:
@@ -56,21 +61,58 @@ def _longest_run(wanted: str, body: str) -> int:
     return SequenceMatcher(None, wanted, body, autojunk=False).find_longest_match(0, len(wanted), 0, len(body)).size
 
 
+def _digit_before(body: str, start: int) -> bool:
+    """``body[:start]`` ends in a digit, or in a digit and a decimal point."""
+    before = body[max(start - 2, 0) : start]
+    return before[-1:] in _DIGITS or (before[-1:] == "." and before[:1] in _DIGITS)
+
+
+def _digit_after(body: str, end: int) -> bool:
+    """``body[end:]`` starts with a digit, or with a decimal point and a digit."""
+    after = body[end : end + 2]
+    return after[:1] in _DIGITS or (after[:1] == "." and after[1:] in _DIGITS)
+
+
+def contains_token(body: str, wanted: str) -> bool:
+    """True when normalised ``body`` holds normalised ``wanted``, numbers as whole tokens.
+
+    A ``wanted`` that starts (ends) with a digit must not be preceded (followed) there by a digit,
+    or by a decimal point and a digit: ``3年`` is not in ``2023年``, ``5`` not in ``5.6``, while
+    ``200亿`` is in ``200亿元``.
+    """
+    start = body.find(wanted) if wanted else -1
+    while start >= 0:
+        end = start + len(wanted)
+        if not (wanted[0] in _DIGITS and _digit_before(body, start)) and not (wanted[-1] in _DIGITS and _digit_after(body, end)):
+            return True
+        start = body.find(wanted, start + 1)
+    return False
+
+
 def contains_any(text: str, alternatives: Sequence[str]) -> bool:
-    """True when ``text`` holds at least one of ``alternatives`` (normalised)."""
+    """True when ``text`` holds at least one of ``alternatives`` (normalised; numbers as whole tokens)."""
     body = normalise(text)
-    wanted = (normalise(alt) for alt in alternatives)
-    return any(alt and alt in body for alt in wanted)
+    return any(contains_token(body, normalise(alt)) for alt in alternatives)
 
 
-def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
-    """True when every required part has one accepted alternative in ``answer``.
+def parts_found(answer: str, parts: Sequence[Sequence[str]]) -> int:
+    """How many required parts have one accepted alternative in ``answer``.
 
     Citation markers are not answer text: the citation check puts one after every sentence,
     inside a gold span of several sentences, so they are removed first.
     """
     answer = without_markers(answer)
-    return bool(parts) and all(contains_any(answer, part) for part in parts)
+    return sum(contains_any(answer, part) for part in parts)
+
+
+def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
+    """True when every required part has one accepted alternative in ``answer`` (see :func:`parts_found`)."""
+    return bool(parts) and parts_found(answer, parts) == len(parts)
+
+
+def part_recall(answer: str, parts: Sequence[Sequence[str]]) -> float | None:
+    """The share of required parts ``answer`` holds; None for no parts."""
+    return ratio(parts_found(answer, parts), len(parts))
 
 
 def answer_span_recall(answer: str, parts: Sequence[Sequence[str]]) -> float:
@@ -128,6 +170,35 @@ def mcnemar_p(worse: int, better: int) -> float:
     """
     changed = worse + better
     return sum(math.comb(changed, k) for k in range(worse, changed + 1)) / 2**changed
+
+
+def holm_levels(p_values: Mapping[str, float], alpha: float, weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The level the (weighted) Holm step-down tests each p-value at.
+
+    Hypotheses are taken in order of ``p / weight``; each is tested at ``alpha * weight / (sum of
+    the weights not yet taken)``. Equal weights give Holm's ``alpha / (m - i)`` for the i-th
+    smallest p (from 0); unequal ones spend more of ``alpha`` on the metrics that matter most,
+    and the family-wise error stays at ``alpha`` either way (Holm 1979).
+    """
+    weight = {name: (weights or {}).get(name, 1.0) for name in p_values}
+    ordered = sorted(p_values, key=lambda name: p_values[name] / weight[name])  # ties keep their order
+    left = sum(weight.values())
+    levels = {}
+    for name in ordered:
+        levels[name] = alpha * weight[name] / left
+        left -= weight[name]
+    return levels
+
+
+def holm_rejected(p_values: Mapping[str, float], alpha: float, weights: Mapping[str, float] | None = None) -> set[str]:
+    """The hypotheses the (weighted) Holm step-down rejects at family-wise ``alpha``: in order of
+    :func:`holm_levels`, until one is not below its level."""
+    rejected: set[str] = set()
+    for name, level in holm_levels(p_values, alpha, weights).items():
+        if p_values[name] >= level:
+            break
+        rejected.add(name)
+    return rejected
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

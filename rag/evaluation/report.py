@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -14,8 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from rag.evaluation.calibration import relative_latency
-from rag.evaluation.metrics import LATENCY_STEPS, RATE_METRICS, answer_span_recall
+from rag.evaluation.metrics import COUNT_METRICS, LATENCY_STEPS, RATE_METRICS, answer_span_recall
 from rag.evaluation.report_html import render_html
+from rag.evaluation.run_settings import flatten
 from rag.files import write_json_atomic
 from rag.qa.citations import is_refusal
 
@@ -31,7 +33,9 @@ FAILURE_KINDS = (
 )
 CHART = "chart.png"
 CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")
-SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_precision", "citation_recall")
+SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "refused_answerable", "citation_precision", "citation_recall")
+SCORE_METRICS = RATE_METRICS + COUNT_METRICS
+UNDEFINED = "—"  # a figure that does not apply (no question it covers), never shown as 0
 CATEGORY_ZH = {
     "overall": "总体",
     "figures": "数字",
@@ -74,9 +78,9 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
 
 def fmt(value: float | int | None, metric: str = "") -> str:
-    """A metric for display: rates to 3 decimals, milliseconds to 0.1 below 100, None as a dash."""
+    """A metric for display: rates to 3 decimals, milliseconds to 0.1 below 100, counts whole, None as a dash."""
     if value is None:
-        return "–"
+        return UNDEFINED
     if metric.endswith(("_p50", "_p95")):
         return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
     return str(value) if isinstance(value, int) else f"{value:.3f}"
@@ -157,6 +161,8 @@ def _failure_lines(row: Mapping[str, Any], kind: str | None = None) -> list[str]
     ]
     if row["answer"] is not None:
         lines.append(f"- got: {_cell(row['answer'])}")
+    if row.get("part_recall") is not None and len(row["expected"]) > 1:
+        lines.append(f"- parts found: {round(row['part_recall'] * len(row['expected']))} of {len(row['expected'])}")
     return lines + _answer_details(row) + [""]
 
 
@@ -190,7 +196,7 @@ def _calibration_text(calibration: Mapping[str, Any]) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}×"
+    return UNDEFINED if value is None else f"{value:.2f}×"
 
 
 def _latency_lines(report: Mapping[str, Any]) -> list[str]:
@@ -208,12 +214,13 @@ def _latency_lines(report: Mapping[str, Any]) -> list[str]:
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown: the gate's decision, setup, scores, latency, baseline changes, worst failures."""
     config, overall = report["config"], report["overall"]
-    rates = _applicable(report, RATE_METRICS)
+    rates = _applicable(report, SCORE_METRICS)
     lines = [
         "# Evaluation report",
         "",
         f"**Gate:** {gate_decision(report)}",
         "",
+        *(_top_lines(report["baseline"]) if "baseline" in report else []),
         f"- date: {config['date']}, commit: {config['git_commit'] or 'unknown'}",
         f"- questions: {config['questions']['path']} ({config['questions']['count']} questions, "
         f"sha256 {config['questions']['sha256'][:12]})",
@@ -238,6 +245,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"![scores per category]({CHART})",
         "",
         *_latency_lines(report),
+        *_settings_lines(report.get("settings")),
     ]
     if "baseline" in report:
         lines += _baseline_lines(report["baseline"], {row["qid"]: row for row in report["questions"]})
@@ -245,25 +253,73 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _deltas(baseline: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
-    return [d for d in baseline["deltas"] if d["kind"] == kind]
+def settings_diff_lines(settings: Mapping[str, Any] | None) -> list[str]:
+    """The settings check against the baseline, one line per difference (``configuration: top_k: 3 → 5``)."""
+    if not settings:
+        return []
+    if not settings["recorded"]:
+        return ["the baseline records no settings; record a new one"]
+    configuration = [f"configuration: {line}" for line in settings["configuration"]] or ["configuration: the same"]
+    environment = [f"environment (information): {line}" for line in settings["environment"]]
+    return configuration + environment
+
+
+def flip_kind_lines(baseline: Mapping[str, Any]) -> list[str]:
+    """The flips by kind: ``correct → refused ×3``."""
+    return [f"{kind} ×{count}" for kind, count in baseline["flip_kinds"].items()] or ["no question flipped"]
+
+
+def _top_lines(baseline: Mapping[str, Any]) -> list[str]:
+    """What an evaluator reads first: the settings against the baseline, the margin, the flips by kind."""
+    sections = [
+        ("Settings against the baseline", settings_diff_lines(baseline.get("settings"))),
+        ("Margin (more broken questions, none more fixed, that would fail this run)", baseline["margin_text"]),
+        ("Flips by kind", flip_kind_lines(baseline)),
+    ]
+    lines = []
+    for title, items in sections:
+        if items:
+            lines += [f"**{title}:**", "", *(f"- {item}" for item in items), ""]
+    return lines
+
+
+def _settings_lines(settings: Mapping[str, Any] | None) -> list[str]:
+    """The recorded settings, configuration then environment, one ``name: value`` per line."""
+    if not settings:
+        return []
+    lines = ["## Settings (configuration must match the baseline's; environment is information)", ""]
+    for part in ("configuration", "environment"):
+        lines += [f"- {part}:", *(f"  - {name}: {_setting(value)}" for name, value in flatten(settings[part]).items())]
+    return lines + [""]
+
+
+def _setting(value: Any) -> str:
+    if value is None:
+        return UNDEFINED
+    return _cell(value) if isinstance(value, str) and value else _cell(json.dumps(value, ensure_ascii=False))
+
+
+def _deltas(baseline: Mapping[str, Any], *kinds: str) -> list[Mapping[str, Any]]:
+    return [d for d in baseline["deltas"] if d["kind"] in kinds]
 
 
 def _rate_table(baseline: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["metric", "baseline", "current", "change", "broken", "fixed", "p (one-sided)", "status"]
-    return header, [_rate_cells(d) for d in _deltas(baseline, "rate")]
+    header = ["metric", "baseline", "current", "change", "broken", "fixed", "p (one-sided)", "Holm level", "status"]
+    return header, [_rate_cells(d) for d in _deltas(baseline, "rate", "count")]
 
 
 def _rate_cells(d: Mapping[str, Any]) -> list[str]:
     tested = d["broken"] is not None
+    count = d["kind"] == "count"
     return [
         d["metric"],
         fmt(d["baseline"]),
         fmt(d["current"]),
-        f"{d['change']:+.3f}",
-        str(len(d["broken"])) if tested else "–",
-        str(len(d["fixed"])) if tested else "–",
-        f"{d['p_value']:.2g}" if tested else "–",
+        f"{d['change']:+.0f}" if count else f"{d['change']:+.3f}",
+        str(len(d["broken"])) if tested else UNDEFINED,
+        str(len(d["fixed"])) if tested else UNDEFINED,
+        f"{d['p_value']:.2g}" if tested else UNDEFINED,
+        f"{d['holm_level']:.3g}" if d.get("holm_level") is not None else UNDEFINED,
         _status(d),
     ]
 
@@ -364,8 +420,25 @@ def _print_table(title: str, header: list[str], rows: list[list[str]], console: 
     console.print(table)
 
 
+def print_settings_diff(settings: Mapping[str, Any], console: Console) -> None:
+    """The settings check: configuration differences in red (yellow when allowed), environment ones dim."""
+    for line in settings_diff_lines(settings):
+        console.print(escape(line), style=_diff_style(line, settings["allowed_mismatch"]), highlight=False)
+
+
+def _diff_style(line: str, allowed: bool) -> str:
+    if line.startswith("environment"):
+        return "dim"
+    if line == "configuration: the same":
+        return "green"
+    return "red" if line.startswith("configuration") and not allowed else "yellow"
+
+
 def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
-    """The baseline comparison: gated metrics (regressions in red), latency, categories, flipped questions."""
+    """The baseline comparison: margin, flips by kind, gated metrics (regressions in red), latency, categories, flips."""
+    for line in baseline["margin_text"]:
+        console.print(f"margin: {escape(line)}", highlight=False)
+    console.print(f"flips by kind: {escape('; '.join(flip_kind_lines(baseline)))}", highlight=False)
     for note in baseline["notes"]:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(f"rule: {escape(baseline['rule'])}", style="dim", highlight=False)

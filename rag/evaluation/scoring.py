@@ -10,7 +10,8 @@ Two question formats load into one :class:`EvalQuestion`:
 
 Retrieval is scored with its own top-:data:`RETRIEVAL_K` search for every question, whether or
 not the LLM runs; answers, refusals and citations are scored from :meth:`QAPipeline.ask`.
-The ``rag eval`` command around it is in :mod:`rag.eval_command`; baselines in :mod:`rag.eval_baseline`.
+The ``rag eval`` command around it is in :mod:`rag.evaluation.command`; baselines in
+:mod:`rag.evaluation.baseline`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rag.evaluation.metrics import (
     first_relevant_rank,
     hit_at,
     mean,
+    part_recall,
     percentile,
     ratio,
     reciprocal_rank,
@@ -50,6 +52,11 @@ from rag.qa.retriever import Retriever, SearchHit, SearchMode
 RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
 CLIP_CHARS = 200
+SCORER_VERSION = 2
+"""Recorded in ``config.scorer``; a baseline scored by another version has its figures recomputed.
+
+2: numbers match as whole tokens, citation precision counts unverified citations, refused_answerable.
+"""
 
 
 # --- questions ---------------------------------------------------------------------------
@@ -172,7 +179,8 @@ class QuestionRow:
     refused: bool | None = None
     correct: bool | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)  # verified citations only
-    unsupported_citations: int = 0
+    unsupported_citations: int = 0  # citations the check could not verify (they count against citation precision)
+    part_recall: float | None = None  # share of the required parts the answer holds; None when unanswerable
     first_token_ms: float | None = None
     total_ms: float | None = None
 
@@ -220,6 +228,11 @@ def is_correct(answerable: bool, refused: bool, answer: str, parts: Sequence[Seq
     return refused if not answerable else not refused and all_parts_found(answer, parts)
 
 
+def answer_part_recall(refused: bool, answer: str, parts: Sequence[Sequence[str]]) -> float | None:
+    """The share of required parts the answer holds (0 when refused); None for an unanswerable question."""
+    return 0.0 if refused and parts else part_recall(answer, parts)
+
+
 def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> QuestionRow:
     """``row`` completed with the scored answer, refusal, citations and timings."""
     verified = [c for c in answer.citations if c.verified]
@@ -234,6 +247,7 @@ def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> Qu
         withheld=answer.withheld,
         refused=answer.refused,
         correct=correct,
+        part_recall=answer_part_recall(answer.refused, answer.answer, question.parts),
         citations=[{"n": c.n, **_passage(chunk, question.supported_by(chunk))} for c, chunk in cited],
         unsupported_citations=len(answer.citations) - len(verified),
         first_token_ms=answer.timings.get("first_token_ms"),
@@ -336,10 +350,20 @@ def _span_recall(row: QuestionRow) -> float | None:
     return 0.0 if row.refused else answer_span_recall(row.answer, row.expected)
 
 
+def _shown_citations(row: QuestionRow) -> bool:
+    """Whether the row's citations count for citation precision: an answer (not a refusal) to an answerable question."""
+    return row.answer is not None and row.answerable and not row.refused
+
+
 def _gold_citation_share(row: QuestionRow) -> float | None:
-    if row.answer is None or not row.answerable:
+    """Gold citations over all citations shown, the unverified ones included."""
+    if not _shown_citations(row):
         return None
-    return ratio(sum(c["gold"] for c in row.citations), len(row.citations))
+    return ratio(sum(c["gold"] for c in row.citations), len(row.citations) + row.unsupported_citations)
+
+
+def _list_part_recall(row: QuestionRow) -> float | None:
+    return row.part_recall if row.answer is not None and len(row.expected) > 1 else None
 
 
 Outcome = Callable[[QuestionRow], "float | None"]
@@ -349,18 +373,21 @@ OUTCOMES: dict[str, Outcome] = {
     "mrr@10": lambda row: reciprocal_rank(row.rank, RETRIEVAL_K) if row.has_gold else None,
     "answer_accuracy": lambda row: None if row.answer is None else float(bool(row.correct)),
     "answer_span_recall": _span_recall,
-    "refusal_precision": lambda row: None if row.answer is None or not row.answerable else float(not row.refused),
+    "list_part_recall": _list_part_recall,
+    "refused_answerable": lambda row: None if row.answer is None or not row.answerable else float(not row.refused),
     "refusal_recall": lambda row: None if row.answer is None or row.answerable else float(bool(row.refused)),
     "citation_precision": _gold_citation_share,
     "citation_recall": lambda row: (
         None if row.answer is None or not row.answerable or row.refused else float(any(c["gold"] for c in row.citations))
     ),
 }
-"""Each rate metric's outcome for one question (None where it does not apply).
+"""Each metric's outcome for one question (None where it does not apply); higher is better.
 
-The baseline gate compares them question by question. A metric is the mean of its outcome,
-except the two precisions, which pool counts over questions; their outcome is the side of one
-question that lowers them: an answerable question refused, a question's share of gold citations.
+The baseline gate compares them question by question. A rate metric is the mean of its outcome,
+except citation precision, which pools citations over questions (its outcome is one question's
+share of gold citations). ``refused_answerable`` counts the answerable questions refused (its
+outcome: 1 when not refused). Refusal precision pools both kinds of question and has no outcome
+of its own: its flips are those of ``refused_answerable`` and ``refusal_recall``.
 """
 
 
@@ -373,20 +400,24 @@ def summarise(rows: Sequence[QuestionRow]) -> dict[str, float | int | None]:
     """All metrics for a group of questions; None where a metric does not apply.
 
     Retrieval metrics cover questions with gold evidence; answer metrics cover questions the
-    LLM answered; citation metrics cover answerable ones.
+    LLM answered; citation metrics cover the answers (not refusals) to answerable questions,
+    and unverified citations count against precision.
     """
     answered = [row for row in rows if row.answer is not None]
-    citations = [c for row in answered if row.answerable for c in row.citations]
+    shown = [row for row in rows if _shown_citations(row)]
+    cited = sum(len(row.citations) + row.unsupported_citations for row in shown)
     refusal_precision, _ = refusal_precision_recall(
         [not row.answerable for row in answered], [bool(row.refused) for row in answered]
     )
     pooled = {
         "refusal_precision": refusal_precision,
-        "citation_precision": ratio(sum(c["gold"] for c in citations), len(citations)),
+        "citation_precision": ratio(sum(c["gold"] for row in shown for c in row.citations), cited),
     }
+    not_refused = outcomes(rows, "refused_answerable")
     return {
         "questions": len(rows),
         **{m: pooled[m] if m in pooled else mean(outcomes(rows, m)) for m in RATE_METRICS},
+        "refused_answerable": not_refused.count(0.0) if not_refused else None,
         **latency_summary(rows),
     }
 

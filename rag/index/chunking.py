@@ -10,7 +10,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.errors import InputError
 from rag.index.documents import Document
-from rag.index.tables import header_for
+from rag.index.tables import TableHeaders
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -111,14 +111,14 @@ def _page_texts(document: Document) -> list[tuple[str, int]]:
 def _pieces(document: Document, config: ChunkingConfig) -> list[tuple[str, int]]:
     """The chunk texts with their start offsets in the document; a chunk starting inside a
     table's rows gets the table's header lines in front."""
-    splitter = make_splitter(config)
+    splitter, headers = make_splitter(config), TableHeaders(document.text)
     pieces = []
     for text, offset in _page_texts(document):
         for split in splitter.create_documents([text]):
             if not split.page_content.strip():
                 continue
             start = offset + int(split.metadata["start_index"])
-            header = header_for(document.text, start)
+            header = headers.at(start)
             pieces.append((f"{header}\n{split.page_content}" if header else split.page_content, start))
     return pieces
 

@@ -11,14 +11,17 @@ import bisect
 import hashlib
 import itertools
 import json
+import os
 import re
 import statistics
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import InputError
 from rag.index.dates import date_in_head, parse_date
+from rag.index.limits import ParseLimits
 from rag.index.pages import PAGE_MARK, last_page, strip_pages, take_pages
 from rag.index.tables import is_table_row, table_markdown
 from rag.progress import ProgressCallback
@@ -77,23 +80,73 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def iter_input_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand files and folders into supported files (folders recursively, sorted).
+@dataclass
+class FolderScan:
+    """What a look at a named file or folder found.
 
-    An explicitly named file of an unknown type or a missing path is an :class:`InputError`;
-    inside folders, unsupported files are silently skipped.
+    ``files``: the supported files, sorted; ``unreadable``: folders that could not be read, with
+    why; ``links_outside``: symbolic links not followed whose target lies outside the folder, with
+    that target.
     """
+
+    files: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    links_outside: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def scan_input(raw: str | Path) -> FolderScan:
+    """A named file (checked: a known type, not empty) or a folder walked recursively.
+
+    Inside a folder, unsupported and hidden files are skipped, and symbolic links are never
+    followed: a link outside the folder would index a file nobody put there (and record its
+    source out of the folder's reach), a link inside it names a file read where it lies anyway,
+    and a link loop cannot hang the walk. A folder that cannot be read is listed, not skipped in
+    silence. A missing path is an :class:`InputError`.
+    """
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        return _walk(path)
+    if path.is_file():
+        check_supported(path)
+        return FolderScan(files=[path])
+    raise InputError(f"{path}: no such file or folder")
+
+
+def iter_input_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The supported files of the named files and folders (see :func:`scan_input`)."""
     for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES and not child.name.startswith("."):
-                    yield child
-        elif path.is_file():
-            check_supported(path)
-            yield path
-        else:
-            raise InputError(f"{path}: no such file or folder")
+        yield from scan_input(raw).files
+
+
+def _walk(root: Path) -> FolderScan:
+    """Every folder under ``root`` with ``os.scandir``: unlike ``Path.rglob`` it cannot skip an
+    unreadable folder without saying so."""
+    scan, top, folders = FolderScan(), Path(os.path.realpath(root)), [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    _visit(entry, top, scan, folders)
+        except OSError as exc:
+            scan.unreadable.append((folder, exc.strerror or str(exc)))
+    scan.files.sort()
+    scan.unreadable.sort()
+    scan.links_outside.sort()
+    return scan
+
+
+def _visit(entry: os.DirEntry[str], top: Path, scan: FolderScan, folders: list[Path]) -> None:
+    """Sort one folder entry into ``scan`` (a file), ``folders`` (a subfolder to walk) or neither."""
+    path, hidden = Path(entry.path), entry.name.startswith(".")
+    if entry.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not hidden and not target.is_relative_to(top):
+            scan.links_outside.append((path, str(target)))
+    elif entry.is_dir(follow_symlinks=False):
+        folders.append(path)
+    elif not hidden and entry.is_file(follow_symlinks=False) and path.suffix.lower() in SUPPORTED_SUFFIXES:
+        scan.files.append(path)
 
 
 def check_supported(path: Path) -> None:
@@ -313,11 +366,12 @@ def fallback_title(text: str, default: str) -> str:
 # --------------------------------------------------------------------------- file formats
 
 
-def _read_docx(path: Path) -> str:
+def _read_docx(path: Path, max_bytes: int) -> str:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
 
+    _check_unpacked_size(path, max_bytes)
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -333,6 +387,22 @@ def _read_docx(path: Path) -> str:
     return "\n".join(blocks)
 
 
+def _check_unpacked_size(path: Path, max_bytes: int) -> None:
+    """Refuse a Word file whose parts unpack to more than ``max_bytes`` (a zip bomb), before they
+    are unpacked. The sizes are the ones the archive declares, and they hold: zipfile stops each
+    part at its declared size (a part that inflates further fails its CRC check)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path.name}: cannot read this Word file ({exc})") from exc
+    if size > max_bytes:
+        raise InputError(
+            f"{path.name}: its parts unpack to {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit "
+            "for Word files (RAG_DOCX_MAX_MB); the file was skipped"
+        )
+
+
 def _read_html(path: Path) -> tuple[str, str]:
     from bs4 import BeautifulSoup
 
@@ -342,16 +412,6 @@ def _read_html(path: Path) -> tuple[str, str]:
     heading = soup.find("h1")
     title = (heading.get_text(" ", strip=True) if heading else "") or (soup.title.get_text(strip=True) if soup.title else "")
     return title, soup.get_text("\n", strip=True)
-
-
-def _read_markdown(path: Path) -> tuple[str, str]:
-    text = decode_text(path.read_bytes(), path.name)
-    title_match = re.search(r"^#\s+(.+)$", text, flags=re.M)
-    text = re.sub(r"^#{1,6}\s+", "", text, flags=re.M)  # headings become plain lines
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # images
-    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)  # links keep their label
-    text = re.sub(r"[*_`]{1,3}", "", text)
-    return (title_match.group(1).strip() if title_match else ""), text
 
 
 def _doc_id_base(path: Path) -> str:
@@ -434,7 +494,9 @@ def _load_plain(path: Path) -> list[Document]:
 
 
 def _load_markdown(path: Path) -> list[Document]:
-    title, text = _read_markdown(path)
+    from rag.index.markdown import markdown_text
+
+    title, text = markdown_text(decode_text(path.read_bytes(), path.name))
     return _documents_from_text(path, text, title)
 
 
@@ -443,36 +505,40 @@ def _load_html(path: Path) -> list[Document]:
     return _documents_from_text(path, text, title)
 
 
-def _load_docx(path: Path) -> list[Document]:
-    return _documents_from_text(path, _read_docx(path))
-
-
 _LOADERS: dict[str, Callable[[Path], list[Document]]] = {
     ".txt": _load_plain,
     ".md": _load_markdown,
     ".html": _load_html,
     ".htm": _load_html,
-    ".docx": _load_docx,
     ".jsonl": _load_jsonl,
 }
 
 
-def load_file(path: Path, progress: ProgressCallback | None = None, warn: Callable[[str], None] | None = None) -> list[Document]:
+def load_file(
+    path: Path,
+    progress: ProgressCallback | None = None,
+    warn: Callable[[str], None] | None = None,
+    limits: ParseLimits = ParseLimits(),
+) -> list[Document]:
     """Load one file into documents; unusable input raises :class:`InputError`.
 
     PDF pages without a text layer and images are OCR'd (``progress("ocr", page, pages)``); a
-    PDF page that fails is reported through ``warn`` and the rest of the file still loads.
+    PDF page that fails is reported through ``warn`` and the rest of the file still loads. The
+    caps of ``limits`` on unpacked, page and pixel counts are checked here; its time and memory
+    bounds need a worker process (:func:`rag.index.isolation.load_isolated`).
     """
     check_supported(path)
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         from rag.index.pdf import read_pdf
 
-        documents = _documents_from_text(path, read_pdf(path, progress, warn), paged=True)
+        documents = _documents_from_text(path, read_pdf(path, progress, warn, limits), paged=True)
     elif suffix in IMAGE_SUFFIXES:
         from rag.index.ocr import read_image_file
 
-        documents = _documents_from_text(path, read_image_file(path))
+        documents = _documents_from_text(path, read_image_file(path, limits.max_pixels))
+    elif suffix == ".docx":
+        documents = _documents_from_text(path, _read_docx(path, limits.docx_max_mb << 20))
     else:
         documents = _LOADERS[suffix](path)
     if not documents:

@@ -26,8 +26,8 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import threading
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -533,8 +533,8 @@ def _write_segment(root: Path, name: str, rows: Rows) -> None:
     import faiss
 
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
-    staging.chmod(0o755)
+    staging = root / f".{name}.{uuid.uuid4().hex}"
+    staging.mkdir()  # the umask decides its mode, as for the files in it
     try:
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
             for chunk, tokens in zip(rows.chunks, rows.tokens):

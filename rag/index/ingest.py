@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from rag.config import parse_limits_from_env
 from rag.errors import InputError, RagError
 from rag.files import now_iso
 from rag.index.chunking import Chunk, ChunkingConfig, chunk_document
-from rag.index.documents import Document, file_sha256, iter_input_files, load_file
+from rag.index.documents import Document, file_sha256, scan_input
+from rag.index.isolation import IsolatedReader
+from rag.index.limits import ParseLimits
 from rag.index.locations import open_store, open_store_for_writing, write_lock
 from rag.index.store import DocumentRecord, EmbeddingJournal, SourceRecord, Store, text_key
 from rag.models.embedders import Embedder
 from rag.progress import ProgressCallback
 
 EMBED_BATCH = 32
+# Called with the sources a prune would remove and all recorded sources, before anything changes;
+# it raises to stop the ingest.
+RemovalCheck = Callable[[Sequence[str], Mapping[str, SourceRecord]], None]
 
 
 @dataclass
@@ -35,6 +42,7 @@ class IngestReport:
     files_seen: int = 0
     files_unchanged: list[str] = field(default_factory=list)
     files_failed: list[tuple[str, str]] = field(default_factory=list)
+    folders_unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, why): its sources are kept
     warnings: list[str] = field(default_factory=list)  # e.g. a PDF page that could not be read; the rest went in
     documents_added: list[str] = field(default_factory=list)
     documents_replaced: list[str] = field(default_factory=list)
@@ -47,6 +55,14 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.documents_added or self.documents_replaced or self.documents_removed)
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    """A file read before its ingest (an upload, by its check): the documents and the loader's warnings."""
+
+    documents: list[Document]
+    warnings: tuple[str, ...] = ()
 
 
 def _unique_doc_ids(documents: list[Document], taken: set[str], source: str) -> list[Document]:
@@ -101,24 +117,38 @@ def ingest(
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
     prune: bool = False,
+    check_removal: RemovalCheck | None = None,
+    preloaded: Mapping[Path, Preloaded] | None = None,
+    under_lock: AbstractContextManager[None] | None = None,
+    limits: ParseLimits | None = None,
 ) -> IngestReport:
     """Add or update the given files/folders in the index at ``location``.
 
     Files that cannot be read are reported in ``files_failed`` and leave the index as it was;
-    the other files are still ingested. Documents get the folders between a given folder and
+    the other files are still ingested. Folders that cannot be read are reported in
+    ``folders_unreadable``, links out of a folder in ``warnings`` (see
+    :func:`rag.index.documents.scan_input`). Documents get the folders between a given folder and
     their file as tags. ``prune``: sources inside the given folders whose files are gone are
-    removed in the same commit (a folder sync).
+    removed in the same commit (a folder sync), except those under an unreadable folder;
+    ``check_removal`` may refuse that removal. ``preloaded``: files already read (by resolved
+    path), used instead of reading them again. ``under_lock``: entered once the write lock is held
+    and left before it is released; an error of the ingest passes through it (an upload puts its
+    file in place there, and the older one back on an error). Each file is read in a worker
+    process within ``limits`` (default: the ``RAG_*`` settings, :func:`rag.config.parse_limits_from_env`);
+    one that exceeds them is refused like an unreadable file (:mod:`rag.index.isolation`).
     """
     started = time.perf_counter()
     report = IngestReport()
     paths = list(paths)
-    with write_lock(location):
+    with write_lock(location), under_lock or nullcontext(), IsolatedReader(limits or parse_limits_from_env()) as reader:
         store = open_store_for_writing(location, embedder.model_id, embedder.dim, chunking, rebuild)
         sources = store.sources()
         documents = {d.doc_id: d for d in store.documents()}
         loaded: list[tuple[Path, str, list[Document]]] = []
         files = _expand(paths, report)
-        gone = _missing_sources(paths, files, sources) if prune else []
+        gone = _missing_sources(paths, files, sources, report.folders_unreadable) if prune else []
+        if gone and check_removal:
+            check_removal(gone, sources)
         for n, (path, folder_tags) in enumerate(files.items(), start=1):
             key = str(path.resolve())
             try:
@@ -130,7 +160,7 @@ def ingest(
                 taken.update(doc.doc_id for _, _, docs in loaded for doc in docs)  # same name, other folder
                 docs = [
                     replace(d, source=key, tags=tuple(dict.fromkeys(folder_tags + d.tags)))
-                    for d in load_file(path, progress, report.warnings.append)
+                    for d in _read(path, preloaded or {}, progress, report.warnings, reader)
                 ]
                 loaded.append((path, sha, _unique_doc_ids(docs, taken, key)))
             except (InputError, OSError) as exc:
@@ -144,6 +174,21 @@ def ingest(
     return report
 
 
+def _read(
+    path: Path,
+    preloaded: Mapping[Path, Preloaded],
+    progress: ProgressCallback | None,
+    warnings: list[str],
+    reader: IsolatedReader,
+) -> list[Document]:
+    """The documents of ``path``: the preloaded ones (their warnings reported again), else read now."""
+    known = preloaded.get(path.resolve())
+    if known is None:
+        return reader.read(path, progress, warnings.append)
+    warnings.extend(known.warnings)
+    return known.documents
+
+
 def _expand(paths: Iterable[str | Path], report: IngestReport) -> dict[Path, tuple[str, ...]]:
     """The input files, each once even when named both directly and through its folder, with the
     folders between the named folder and the file (the file's tags)."""
@@ -151,22 +196,41 @@ def _expand(paths: Iterable[str | Path], report: IngestReport) -> dict[Path, tup
     for raw in paths:
         root = Path(raw).expanduser()
         try:
-            for path in iter_input_files([raw]):
-                tags = path.relative_to(root).parent.parts if root.is_dir() else ()
-                files.setdefault(path.resolve(), (path, tags))
+            scan = scan_input(root)
         except InputError as exc:
             report.files_failed.append((str(raw), str(exc)))
+            continue
+        for path in scan.files:
+            tags = path.relative_to(root).parent.parts if root.is_dir() else ()
+            files.setdefault(path.resolve(), (path, tags))
+        for folder, why in scan.unreadable:
+            report.folders_unreadable.append(
+                (str(folder), f"cannot read this folder ({why}); documents indexed from it are kept")
+            )
+        for link, target in scan.links_outside:
+            report.warnings.append(f"skipped the link {link} -> {target}: it points outside {raw}")
     report.files_seen = len(files)
     return dict(files.values())
 
 
 def _missing_sources(
-    paths: Sequence[str | Path], files: dict[Path, tuple[str, ...]], sources: dict[str, SourceRecord]
+    paths: Sequence[str | Path],
+    files: dict[Path, tuple[str, ...]],
+    sources: dict[str, SourceRecord],
+    unreadable: Sequence[tuple[str, str]],
 ) -> list[str]:
-    """Recorded sources inside the named folders whose files were not found there now."""
+    """Recorded sources inside the named folders whose files were not found there now; sources
+    under a folder that could not be read are not missing, just unseen."""
     folders = [Path(raw).expanduser().resolve() for raw in paths if Path(raw).expanduser().is_dir()]
+    unseen = [Path(folder).resolve() for folder, _ in unreadable]
     found = {str(path.resolve()) for path in files}
-    return [key for key in sources if key not in found and any(Path(key).is_relative_to(folder) for folder in folders)]
+    return [
+        key
+        for key in sources
+        if key not in found
+        and any(Path(key).is_relative_to(folder) for folder in folders)
+        and not any(Path(key).is_relative_to(folder) for folder in unseen)
+    ]
 
 
 def _apply(
@@ -237,7 +301,7 @@ def remove(location: str | Path, target: str) -> list[str]:
         elif source_key in sources:
             doomed = set(sources[source_key].doc_ids)
         else:
-            raise RagError(f"no document or source '{target}' in {location}; `rag info --docs` lists them")
+            raise RagError(f"no document or source '{target}' in {store.location}; `rag info --docs` lists them")
         for doc_id in doomed:
             documents.pop(doc_id, None)
         remaining_sources = []

@@ -6,6 +6,7 @@
     milvus-lite:///abs/path/kb.db         a Milvus Lite file (one process at a time)
     milvus://host:19530/collection        a Milvus server (``milvus://user:password@host:19530/...``)
 
+A password or token in a location is shown as ``***`` in every message (:func:`redact`).
 Every location also has a local folder (:func:`local_dir`): the index directory itself, or for a
 URI the folder that holds the write lock and the embedding journal, and beside which the web
 page keeps uploads and feedback. This module is the one place that turns a location into a store.
@@ -32,13 +33,33 @@ SERVER_SCHEME = "milvus://"
 LITE_COLLECTION = "rag_zh"
 MILVUS_PORT = 19530
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+# scheme://userinfo@ : up to the last "@" before a space, so that an unescaped "@" or "/" in a
+# password is hidden too (a "/" right after "://" is a path: milvus-lite:///a@b.db is no userinfo)
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/@][^\s]*)@")
+_SECRET_QUERY = re.compile(r"(?P<key>[?&](?:token|password|api_key|apikey|secret)=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URI in it hidden, for messages and logs.
+
+    ``scheme://user:password@host`` becomes ``scheme://user:***@host``; a lone userinfo (in a
+    Milvus URI, ``milvus://TOKEN@host``, it is the token) becomes ``***``, and so do the values
+    of ``token=``, ``password=``, ``api_key=`` and ``secret=`` query parameters.
+    """
+    text = _USERINFO.sub(_hide_userinfo, str(text))
+    return _SECRET_QUERY.sub(r"\g<key>***", text)
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match["userinfo"].partition(":")
+    return f"{match['scheme']}{user}:***@" if colon else f"{match['scheme']}***@"
 
 
 @dataclass(frozen=True)
 class MilvusTarget:
     """Where a Milvus store lives and how to reach it."""
 
-    location: str  # as the user wrote it, for messages
+    location: str  # as the user wrote it with the password hidden (:func:`redact`), for messages
     uri: str  # what MilvusClient connects to: a Milvus Lite ``.db`` path or ``http://host:port``
     collection: str
     journal_dir: Path  # local folder for the write lock and the embedding journal
@@ -68,21 +89,25 @@ def local_dir(location: str | Path) -> Path:
 
 def milvus_target(location: str) -> MilvusTarget:
     """Parse a ``milvus-lite://`` or ``milvus://`` URI; a malformed one is an :class:`IndexStoreError`."""
+    shown = redact(location)
     if location.startswith(LITE_SCHEME):
         path = Path(location[len(LITE_SCHEME) :])
         if not path.is_absolute() or path.suffix != ".db":
-            raise IndexStoreError(f"{location}: a Milvus Lite index is milvus-lite:///absolute/path/name.db")
-        return MilvusTarget(location, str(path), LITE_COLLECTION, path.with_suffix(""))
+            raise IndexStoreError(f"{shown}: a Milvus Lite index is milvus-lite:///absolute/path/name.db")
+        return MilvusTarget(shown, str(path), LITE_COLLECTION, path.with_suffix(""))
     parts = urlsplit(location)
     collection = parts.path.strip("/")
-    if parts.scheme != "milvus" or not parts.hostname or not _NAME.match(collection):
-        raise IndexStoreError(f"{location}: a Milvus server index is milvus://host:19530/collection (letters, digits, _)")
+    try:
+        port = parts.port or MILVUS_PORT
+    except ValueError:  # not a number (or a "/" in the password cut the host part short)
+        port = None
+    if parts.scheme != "milvus" or not parts.hostname or port is None or not _NAME.match(collection):
+        raise IndexStoreError(f"{shown}: a Milvus server index is milvus://host:19530/collection (letters, digits, _)")
     from rag.config import REPO_ROOT
 
-    port = parts.port or MILVUS_PORT
     token = f"{parts.username}:{parts.password}" if parts.password else parts.username or ""
     journal = REPO_ROOT / "index" / f"milvus-{parts.hostname}-{port}-{collection}"
-    return MilvusTarget(location, f"http://{parts.hostname}:{port}", collection, journal, token, dense_index="HNSW")
+    return MilvusTarget(shown, f"http://{parts.hostname}:{port}", collection, journal, token, dense_index="HNSW")
 
 
 def open_store(location: str | Path) -> Store:

@@ -31,7 +31,7 @@ def migrate(source: Path, target: str, rebuild: bool = False) -> MigrateReport:
         store = open_store_for_writing(target, manifest.model_id, manifest.dim, manifest.chunking, rebuild)
         if store.count() or store.documents():
             raise IndexStoreError(
-                f"{target} already holds an index ({len(store.documents())} documents); "
+                f"{store.location} already holds an index ({len(store.documents())} documents); "
                 "migrate into a new one, or pass --rebuild to replace it"
             )
         documents, sources = origin.documents(), list(origin.sources().values())

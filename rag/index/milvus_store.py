@@ -39,7 +39,7 @@ from rag.index.chunking import Chunk, ChunkingConfig
 from rag.index.faiss_store import PendingEmbeddings
 from rag.index.filters import SearchFilter
 from rag.index.lexical import LEXICAL_SCHEME, STOPWORDS, tokenize
-from rag.index.locations import MilvusTarget
+from rag.index.locations import MilvusTarget, redact
 from rag.index.store import (
     DocumentRecord,
     Manifest,
@@ -81,17 +81,24 @@ def milvus_versions() -> dict[str, str]:
 @functools.cache
 def client_for(uri: str, token: str) -> Any:
     """One ``MilvusClient`` per Milvus (Lite file or server) and process."""
-    from pymilvus import MilvusClient, MilvusException
+    from pymilvus import MilvusClient
+
+    return MilvusClient(uri=uri, token=token, timeout=30)
+
+
+def _client(target: MilvusTarget) -> Any:
+    """The client for ``target``; a failure to connect is an :class:`IndexStoreError` naming the index."""
+    from pymilvus import MilvusException
 
     try:
-        return MilvusClient(uri=uri, token=token, timeout=30)
+        return client_for(target.uri, target.token)
     except MilvusException as exc:
         hint = (
             "; a Milvus Lite file serves one process at a time (stop the other `rag` process, or use a Milvus server)"
-            if uri.endswith(".db")
+            if target.is_lite
             else ""
         )
-        raise IndexStoreError(f"cannot connect to Milvus at {uri}: {exc.message}{hint}") from exc
+        raise IndexStoreError(redact(f"cannot connect to Milvus at {target.location}: {exc.message}{hint}")) from exc
 
 
 def _literal_list(values: Iterable[str]) -> str:
@@ -110,7 +117,7 @@ class MilvusStore:
     def __init__(self, target: MilvusTarget, raw: dict[str, Any], generation: str, reset: bool = False) -> None:
         self.target = target
         self.location = target.location
-        self._client = client_for(target.uri, target.token)
+        self._client = _client(target)
         self._snapshot = (generation, raw)  # swapped whole, so readers in other threads see one or the other
         self._reset = reset  # a rebuild: the collections are dropped at the first commit
         self._fields: set[str] | None = None  # the chunk collection's fields, read on first use
@@ -121,7 +128,7 @@ class MilvusStore:
     def exists(cls, target: MilvusTarget) -> bool:
         if target.is_lite and not Path(target.uri).exists():
             return False  # do not create an empty Milvus Lite file just by asking
-        client = client_for(target.uri, target.token)
+        client = _client(target)
         if not client.has_collection(target.meta):
             return False
         for name in (target.meta, target.collection):  # collections another process wrote start released
@@ -134,7 +141,7 @@ class MilvusStore:
         """Open an existing index; a missing or unreadable one is an :class:`IndexStoreError`."""
         if not cls.exists(target):
             raise IndexStoreError(f"no index at {target.location}: run `rag ingest PATH --index {target.location}` first")
-        generation, raw = _read_meta(client_for(target.uri, target.token), target)
+        generation, raw = _read_meta(_client(target), target)
         return cls(target, raw, generation)
 
     @classmethod

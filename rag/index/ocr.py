@@ -5,6 +5,7 @@ The engine loads on first use, so files with a text layer never pay for it.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +16,23 @@ import numpy as np
 from PIL import Image
 
 from rag.errors import InputError
+from rag.index.limits import ParseLimits
 
 _engine: Any = None
 _lock = threading.Lock()
+_inherited: list[Any] = []
+
+
+def _forget_engine() -> None:
+    """In a forked child (:mod:`rag.index.isolation`): the engine's threads did not come along, nor
+    did a thread that may have held the lock, so the child loads an engine of its own. The old one
+    is kept, never freed: its destructor would wait for those threads forever."""
+    global _engine, _lock
+    _inherited.append(_engine)
+    _engine, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_engine)
 
 
 def _get_engine() -> Any:
@@ -104,11 +119,29 @@ def _join(pieces: Sequence[str]) -> str:
     return text
 
 
-def read_image_file(path: Path) -> str:
-    """The OCR text of an image file (.png, .jpg); an unreadable image is an :class:`InputError`."""
+def read_image_file(path: Path, max_pixels: int = ParseLimits.max_pixels) -> str:
+    """The OCR text of an image file (.png, .jpg); an unreadable image, or one of more than
+    ``max_pixels`` pixels, is an :class:`InputError`.
+
+    The size is read from the header, before any pixel is decoded: a small file can claim a
+    huge image (a decompression bomb). PIL refuses on its own only above twice its
+    ``Image.MAX_IMAGE_PIXELS`` (179 Mpx), and just warns from 89 Mpx.
+    """
     try:
         with Image.open(path) as image:
+            _check_pixels(path, image.size, max_pixels)
             image.load()
             return ocr_image(image)
-    except (OSError, Image.DecompressionBombError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:  # refused by Image.open itself
+        raise InputError(f"{path.name}: the image is too large to decode ({exc}); the file was skipped") from exc
+    except (OSError, ValueError) as exc:
         raise InputError(f"{path.name}: cannot read this image ({exc})") from exc
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path.name}: {width} x {height} pixels is over the {max_pixels / 1e6:.0f} Mpx limit for images "
+            "(RAG_MAX_MEGAPIXELS); the file was skipped"
+        )

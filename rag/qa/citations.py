@@ -193,6 +193,22 @@ def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
     return CheckedAnswer("".join(pieces).strip(), checked, False)
 
 
+def settled_end(text: str) -> int:
+    """Where the last sentence of ``text`` that more text cannot change ends (0: none yet).
+
+    Sentences are :func:`check_answer`'s: up to 。！？；, a line end, or the end, with the markers
+    right after the punctuation. One is settled once a character follows that cannot join it:
+    not a space, and not the bracket of a marker still being written (``。[`` may become ``。[1]``).
+    """
+    end = 0
+    for match in _SENTENCE.finditer(text):
+        rest = text[match.end() :].lstrip()
+        if not rest or (rest[0] in "[【" and not re.search(r"[\]】]", rest)):
+            break
+        end = match.end()
+    return end
+
+
 def _attribute(sentence: str, passages: Sequence[Chunk]) -> tuple[str, list[int]]:
     """A sentence the model left uncited gets the first passage that supports it, if any."""
     if not _squash(sentence).strip("。！？!?；;，,"):

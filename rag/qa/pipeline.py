@@ -1,5 +1,9 @@
 """Question -> (rewrite) -> retrieve -> prompt -> streamed LLM answer -> form repair -> citation check -> (retry once).
 
+Answers stream twice: ``token`` events carry the model's raw text as it comes, ``text`` events
+only what the checks keep, sentence by sentence (:mod:`rag.qa.release`); the ``text`` pieces
+joined are always a prefix of the final answer, and the whole answer once the stream is done.
+
 The answer comes in the script of the question: the model reads and writes Simplified (a question
 or passage in Traditional characters is shown to it converted, since the small model answers
 Traditional passages less well), and for a question in Traditional characters the streamed pieces
@@ -20,11 +24,11 @@ from rag.config import DEFAULT_PASSAGE_CHARS
 from rag.index.chunking import Chunk
 from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
-from rag.qa.answer_form import form_flaw, repair
-from rag.qa.citations import CheckedAnswer, Citation, check_answer, mentions_subject
+from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
 from rag.qa.focus import focus_passage
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
+from rag.qa.release import Release
 from rag.qa.retriever import Retriever, SearchHit, check_query
 from rag.text_script import Script, detect_script, in_script, to_simplified
 
@@ -83,11 +87,14 @@ class Event:
     """One step of a streamed answer: the passages found, a piece of text, or the final answer.
 
     ``queued`` says the model is busy and how many requests are ahead (repeated while waiting).
-    ``retry`` means the text streamed so far is withdrawn (a refusal, or an answer of the wrong
-    form) and a second attempt follows: consumers drop the text they showed.
+    ``text`` is the next verified piece of the answer: joined, they are a prefix of the final
+    answer and, by ``done``, all of it (a refusal comes as the refusal sentence). ``token`` is
+    the model's raw text as it writes, for consumers that show the final answer themselves;
+    ``retry`` says the raw tokens so far are withdrawn (a refusal, or an answer of the wrong form)
+    and a second attempt follows. No ``text`` ever comes from a withdrawn attempt.
     """
 
-    kind: Literal["passages", "queued", "token", "retry", "done"]
+    kind: Literal["passages", "queued", "token", "text", "retry", "done"]
     passages: Sequence[SearchHit] = ()
     text: str = ""
     answer: Answer | None = None
@@ -101,6 +108,7 @@ class _Attempt:
     checked: CheckedAnswer
     draft: str
     flaw: str | None = None  # why the answer's form cannot be shown (rag.qa.answer_form.form_flaw)
+    released: str = ""  # the verified text streamed while the model wrote (a prefix of checked.text)
 
 
 def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
@@ -200,9 +208,10 @@ class QAPipeline:
         if not any(hit.lexical_overlap for hit in context) or not any(_about(standalone, hit) for hit in context):
             # nothing shares a single content word with the question, or no passage names anyone or
             # anything the question names: refuse without the LLM
-            timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
             refusal = in_script(REFUSAL, script)
             yield Event("token", text=refusal)
+            yield _text(refusal, started, timings)
+            timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
             answer = Answer(question, standalone, refusal, True, [], context, timings)
             yield Event("done", answer=answer)
             return
@@ -228,9 +237,11 @@ class QAPipeline:
                 attempt, withheld = retried, first.draft
         if retry:
             timings["attempts"] = 2
+        checked = attempt.checked
+        if rest := checked.text[len(attempt.released) :]:  # the last sentence, or a refusal
+            yield _text(rest, started, timings)
         timings["total_ms"] = _ms(started, time.perf_counter())
         timings.setdefault("first_token_ms", timings["total_ms"])
-        checked = attempt.checked
         answer = Answer(
             question,
             standalone,
@@ -254,31 +265,32 @@ class QAPipeline:
         timings: dict[str, float],
         strict: bool = False,
     ) -> typing.Generator[Event, None, _Attempt]:
-        """Stream one answer from ``chunks`` as token events in ``script``; returns the repaired and
-        checked :class:`_Attempt` (its text in ``script``, the draft as the model wrote it).
+        """Stream one answer from ``chunks`` as token events in ``script``, and its verified
+        sentences as text events; returns the repaired and checked :class:`_Attempt` (its text in
+        ``script``, the draft as the model wrote it).
 
         The first token of the first attempt sets ``first_token_ms``; token counts add up.
         """
-        pieces: list[str] = []
+        draft = ""
         asked = to_simplified(question) if script == "traditional" else question
         shown = shown_passages(asked, chunks, self.shown_chars)
-        messages = answer_messages(asked, shown, strict)
-        completion = self.generator.stream(messages, max_tokens=self.max_tokens)
+        release = Release(to_simplified(question), shown, chunks, script)
+        completion = self.generator.stream(answer_messages(asked, shown, strict), max_tokens=self.max_tokens)
         try:
             for piece in completion:
-                if not pieces:
+                if not draft:
                     timings.setdefault("first_token_ms", _ms(started, time.perf_counter()))
-                pieces.append(piece)
+                draft += piece
                 yield Event("token", text=in_script(piece, script))
+                if verified := release.feed(draft):
+                    yield _text(verified, started, timings)
         finally:
             completion.close()  # a reader that stops early frees the model before the next caller takes it
         usage = completion.usage
         for name in ("prompt_tokens", "completion_tokens"):
             timings[name] = timings.get(name, 0) + usage.get(name, 0)
-        draft = "".join(pieces)
-        checked = check_answer(repair(to_simplified(draft), shown), chunks)
-        flaw = None if checked.refused else form_flaw(checked.text, to_simplified(question))
-        return _Attempt(replace(checked, text=in_script(checked.text, script)), draft.strip(), flaw)
+        checked, flaw = release.finish(draft)
+        return _Attempt(checked, draft.strip(), flaw, release.released)
 
     def _wait_turn(self, ticket: Ticket, timings: dict[str, float]) -> Iterator[Event]:
         """Until the ticket holds the model: a ``queued`` event with the position every poll."""
@@ -322,6 +334,12 @@ def _simplified(chunk: Chunk) -> Chunk:
 def _about(question: str, hit: SearchHit) -> bool:
     """The passage (title included) names one of the question's names, or the question names none."""
     return mentions_subject(question, f"{hit.chunk.title}\n{hit.chunk.text}")
+
+
+def _text(text: str, started: float, timings: dict[str, float]) -> Event:
+    """A ``text`` event; the first one sets ``first_text_ms``."""
+    timings.setdefault("first_text_ms", _ms(started, time.perf_counter()))
+    return Event("text", text=text)
 
 
 def _ms(start: float, end: float) -> float:

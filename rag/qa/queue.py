@@ -3,27 +3,63 @@
 One model is in memory and it generates for one caller at a time. Callers (web sessions, API
 requests, MCP tools) take a :class:`Ticket` in arrival order; ticket 0 holds the model, the
 others wait. A full queue refuses at once (:class:`QueueFull`, HTTP 429), and a caller that
-leaves (a closed browser tab, a dropped connection) gives up its place. Retrieval never queues.
+leaves (a closed browser tab, a dropped connection) gives up its place. Retrieval never queues;
+searches and embeddings only count against a :class:`WorkLimit` (:class:`Busy` past it, also 429).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rag.errors import RagError
 
 DEFAULT_CAPACITY = 8
 """Requests that may hold or wait for the model at once; one more is refused."""
+DEFAULT_WORK_LIMIT = 4
+"""Searches and embeddings that may run at once (``RAG_MAX_CONCURRENT_WORK``); one more is refused."""
 
 
-class QueueFull(RagError):
+class Busy(RagError):
+    """Too much work at once; try again in about ``retry_after_s`` seconds (``code``: for the API)."""
+
+    code = "server_busy"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QueueFull(Busy):
     """Every place in the queue is taken; try again in about ``retry_after_s`` seconds."""
 
+    code = "queue_full"
+
     def __init__(self, capacity: int, retry_after_s: int) -> None:
-        super().__init__(f"the answer queue is full ({capacity} requests); try again in about {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        super().__init__(f"the answer queue is full ({capacity} requests); try again in about {retry_after_s} s", retry_after_s)
+
+
+class WorkLimit:
+    """At most ``limit`` searches or embeddings at once (work that never waits for the LLM); one more is refused."""
+
+    def __init__(self, limit: int = DEFAULT_WORK_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError("the work limit needs room for at least one request")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot while the block runs; :class:`Busy` at once when every slot is taken."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy(f"the server is busy ({self.limit} searches or embeddings at once); try again in about 1 s", 1)
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 class Ticket:

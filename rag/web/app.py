@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
 
 from rag.access import check_exposure, open_allowed, read_secret_lines
 from rag.components import Components
@@ -26,9 +30,10 @@ from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from rag.index.filters import SearchFilter
 from rag.index.ingest import IngestReport
+from rag.index.locations import redact
 from rag.index.reassemble import reassemble
 from rag.index.sync import last_sync
-from rag.knowledge_base import KnowledgeBase
+from rag.knowledge_base import CheckedUpload, KnowledgeBase
 from rag.models.generators import Message
 from rag.progress import ProgressCallback
 from rag.qa.queue import QueueFull
@@ -75,6 +80,23 @@ MONO_FONTS = ["SFMono-Regular", "Consolas", "Noto Sans Mono CJK SC", "monospace"
 CHAT_QUEUE = "llm"  # answering events; the pipeline's queue lets one generate at a time and shows the others their place
 INDEX_QUEUE = "index-write"
 CONVERSATION_KEY = "rag-conversation"  # the browser's localStorage key of the open conversation
+PROBE_K_RANGE = (1, 20)  # the 检索测试 slider
+# The page loads nothing from other servers, so an image or frame that a poisoned document gets
+# into an answer cannot send anything anywhere: everything comes from this server (default-src, which
+# also covers fetch/SSE, fonts, frames and media), images also from data: and blob: URLs (Gradio's
+# icons, previews); no plugins, no <base> elsewhere, forms (the login) post here only. Gradio's page
+# needs inline scripts and styles, and runs our js (citations.js, the confirm dialogs) through eval.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+    ]
+)
 
 
 # --------------------------------------------------------------------------- access
@@ -119,13 +141,13 @@ def friendly_error(exc: Exception, index_exists: bool) -> str:
     if isinstance(exc, IndexStoreError) and not index_exists:
         return "知识库还是空的：请先到「知识库」页上传文章，再来提问。"
     if isinstance(exc, IndexStoreError):
-        return f"知识库暂时无法使用：{exc}"
+        return f"知识库暂时无法使用：{redact(str(exc))}"
     if isinstance(exc, QueueFull):
         return f"现在提问的人很多，请约 {exc.retry_after_s} 秒后再试。"
     if isinstance(exc, ModelError):
-        return f"模型无法使用，请联系管理员：{exc}"
+        return f"模型无法使用，请联系管理员：{redact(str(exc))}"
     if isinstance(exc, RagError):
-        return str(exc)
+        return redact(str(exc))
     return "出了点问题，没能完成这次操作。请稍后再试；如果一直出错，请联系管理员（详情在服务器日志中）。"
 
 
@@ -137,6 +159,12 @@ def history_messages(turns: list[ChatTurn]) -> list[Message]:
             history.append({"role": "user", "content": turn.question})
             history.append({"role": "assistant", "content": turn.answer.answer})
     return history
+
+
+def probe_k(k: float) -> int:
+    """The 检索测试 top-k the browser sent, held to the slider's range (a client may send any number)."""
+    low, high = PROBE_K_RANGE
+    return int(max(low, min(high, k)))
 
 
 def ingest_summary(report: IngestReport) -> list[str]:
@@ -210,12 +238,11 @@ class WebApp:
                     if event.position != turn.queue_position:
                         turn.queue_position = event.position
                         yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
-                elif event.kind == "token":
+                elif event.kind == "token" and turn.queue_position:  # the model is writing: no longer queued
                     turn.queue_position = 0
-                    turn.text += event.text
                     yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
-                elif event.kind == "retry":  # the refusal shown so far gives way to a second attempt
-                    turn.text = ""
+                elif event.kind == "text":  # verified sentences only: never taken back
+                    turn.text += event.text
                     yield chat_messages(turns), gr.skip(), gr.skip(), gr.skip()
                 elif event.answer is not None:
                     turn.answer, turn.text = event.answer, event.answer.answer
@@ -247,7 +274,7 @@ class WebApp:
         return document_html(chunks[0].title, chunks[0].source, reassemble(chunks), str(wanted.get("chunk")), start, end, key)
 
     def probe(self, query: str, k: float) -> str:
-        """The 检索测试 page: the dense, BM25 and fused top ``k`` for ``query``."""
+        """The 检索测试 page: the dense, BM25 and fused top ``k`` (held to the slider's range) for ``query``."""
         query = (query or "").strip()
         problem = question_problem(query)
         if problem:
@@ -255,7 +282,7 @@ class WebApp:
         try:
             retriever = self.models.retriever()
             retriever.refresh()
-            return rankings_html(retriever.rankings(query, int(k)))
+            return rankings_html(retriever.rankings(query, probe_k(k)))
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("retrieval test for %r failed", query)
@@ -351,7 +378,7 @@ class WebApp:
         try:
             records = self.kb.documents()
         except IndexStoreError as exc:
-            return f"知识库无法读取：{exc}", [], gr.update(choices=[], value=None)
+            return f"知识库无法读取：{redact(str(exc))}", [], gr.update(choices=[], value=None)
         chunks = sum(r.n_chunks for r in records)
         choices = [(f"{r.title}（{r.doc_id}）", r.doc_id) for r in records]
         summary = f"知识库中共有 **{len(records)}** 篇文章、**{chunks}** 个段落。"
@@ -376,11 +403,11 @@ class WebApp:
     ) -> tuple[Any, ...]:
         """Check, keep and index uploaded files; returns (status, summary, table, dropdown, file box)."""
         messages: list[str] = []
-        accepted: dict[str, Path] = {}
+        accepted: list[CheckedUpload] = []
         for temp in files or []:
             path = Path(temp)
             try:
-                accepted[self.kb.check(path, path.name)] = path
+                accepted.append(self.kb.check(path, path.name))
             except InputError as exc:
                 messages.append(f"❌ 未加入：{exc}")
         if not files:
@@ -389,12 +416,12 @@ class WebApp:
             messages.extend(self._ingest(accepted, progress))
         return ("\n\n".join(messages), *self.kb_view(), None)
 
-    def _ingest(self, accepted: dict[str, Path], progress: gr.Progress) -> list[str]:
+    def _ingest(self, accepted: list[CheckedUpload], progress: gr.Progress) -> list[str]:
         try:
             report = self.kb.add(accepted, progress=progress_reporter(progress))
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
-                log.exception("ingesting %s failed", list(accepted))
+                log.exception("ingesting %s failed", [upload.name for upload in accepted])
             return [f"❌ {friendly_error(exc, self.models.store_exists())}"]
         return ingest_summary(report)
 
@@ -524,7 +551,7 @@ class WebApp:
             query = gr.Textbox(
                 show_label=False, placeholder="输入要测试的问题", scale=5, max_length=MAX_QUERY_CHARS, elem_id="rag-probe-query"
             )
-            top_k = gr.Slider(1, 20, value=5, step=1, label="每列显示条数（top-k）", scale=2, elem_id="rag-probe-k")
+            top_k = gr.Slider(*PROBE_K_RANGE, value=5, step=1, label="每列显示条数（top-k）", scale=2, elem_id="rag-probe-k")
             run = gr.Button("检索", variant="primary", scale=1, min_width=80, elem_id="rag-probe-run")
         results = gr.HTML(elem_id="rag-probe-results")
         for trigger in (query.submit, run.click):
@@ -601,8 +628,27 @@ def build_app(settings: Settings, models: Components | None = None, feedback_fil
     return WebApp(settings, models, feedback_file).build()
 
 
+class ContentSecurityPolicy:
+    """ASGI middleware: every HTTP response carries :data:`CONTENT_SECURITY_POLICY`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: AsgiMessage) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
 def launch_app(demo: gr.Blocks, host: str, port: int, logins: list[tuple[str, str]], block: bool = True) -> None:
-    """Serve ``demo`` with the project's styles, scripts, upload limit and optional login."""
+    """Serve ``demo`` with the project's styles, scripts, upload limit, content policy and optional login."""
     theme = gr.themes.Soft(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
     try:
         demo.queue(default_concurrency_limit=1).launch(
@@ -620,6 +666,7 @@ def launch_app(demo: gr.Blocks, host: str, port: int, logins: list[tuple[str, st
             mcp_server=False,
             show_error=False,
             prevent_thread_lock=not block,
+            app_kwargs={"middleware": [Middleware(ContentSecurityPolicy)]},
         )
     except OSError as exc:
         raise RagError(f"cannot listen on {host}:{port}: {exc}") from exc
@@ -635,7 +682,7 @@ def serve(
     """Run the web chat until interrupted (``rag serve``)."""
     logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
     check_exposure(host, bool(logins), open_allowed())
-    print(f"loading models for {settings.index} ...", file=sys.stderr)
+    print(f"loading models for {redact(settings.index)} ...", file=sys.stderr)
     app = WebApp(settings, feedback_file=feedback_file)
     app.models.preload()
     launch_app(app.build(), host, port, logins)

