@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Prepare the bundled models (offline; done automatically on first use).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer()  # `rag eval [options]` runs the evaluation; its subcommands turn feedback into test cases
+app.add_typer(eval_app, name="eval")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -391,8 +393,9 @@ def mcp(index: Optional[str] = IndexOption) -> None:
         fail(exc)
 
 
-@app.command("eval")
+@eval_app.callback(invoke_without_command=True)
 def evaluate(
+    ctx: typer.Context,
     questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", "-q", help="Question set (JSONL)."),
     corpus: Optional[List[Path]] = typer.Option(
         None,
@@ -429,7 +432,11 @@ def evaluate(
     Exit codes: 0 pass (or no --baseline), 1 error, 3 regression, 4 configuration mismatch.
 
     An interrupted run resumes: run the same command again and questions already scored are kept.
+
+    Feedback becomes test cases: `rag eval candidates` gathers thumbs-down and refused questions to label, `rag eval validate` checks the labelled file.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from rag.evaluation.command import run_cli_eval
 
     try:
@@ -455,6 +462,65 @@ def evaluate(
         fail(exc)
         return
     raise typer.Exit(code)
+
+
+@eval_app.command("candidates")
+def eval_candidates(
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", help="JSONL file to add the new candidates to (its rows, labels included, are kept); default: stdout."
+    ),
+    since: Optional[str] = typer.Option(None, "--since", help="Only feedback and conversations from this date on (2025-09-01)."),
+    feedback_file: Optional[Path] = typer.Option(
+        None, "--feedback-file", help="The web chat's feedback log (default: the one `rag serve` writes, next to the index)."
+    ),
+    conversations_db: Optional[Path] = typer.Option(
+        None, "--conversations-db", help="The saved conversations (default: $RAG_CONVERSATIONS_DB or next to the index)."
+    ),
+    index: Optional[str] = IndexOption,
+) -> None:
+    """Gather thumbs-down answers (with the comment) and refused questions as test cases to label (JSONL).
+
+    One row per question, in the schema of eval/questions.jsonl: qid (c001, ...), question, answer_given, passages, comment, date, kind (thumbs_down or refused), and category, answers, evidence, source left empty for the evaluator. Label them, then check them with `rag eval validate FILE`.
+    """
+    from rag.evaluation.candidates import collect, jsonl
+    from rag.index.filters import iso_date
+
+    settings = settings_for(index)
+    try:
+        day = iso_date(since, "--since") if since else ""
+        feedback = feedback_file or settings.feedback_file
+        collected = collect(settings, out_file, feedback, conversations_db or settings.conversations_file, day)
+    except RagError as exc:
+        fail(exc)
+        return
+    if out_file is None:
+        sys.stdout.write(jsonl(collected.added))
+    err.print(shown(collected.summary(out_file)), highlight=False, soft_wrap=True)
+
+
+@eval_app.command("validate")
+def eval_validate(
+    file: Path = typer.Argument(..., help="Candidates labelled by an evaluator (from `rag eval candidates`)."),
+    corpus: Optional[List[Path]] = typer.Option(
+        None, "--corpus", help="Folders or .txt files holding the articles named in `source` (default: corpus/)."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Rows not labelled yet are errors too."),
+) -> None:
+    """Check labelled candidates: every gold answer and evidence quote a span of its source; exit 1 when a row is invalid.
+
+    Rows not labelled yet (empty category and answers) are listed to label, not errors, unless --strict.
+    """
+    from rag.evaluation.command import REGRESSION_CORPUS
+    from rag.evaluation.validate import candidate_lines, check_candidates
+
+    try:
+        report = check_candidates(file, corpus or [REGRESSION_CORPUS], strict)
+    except RagError as exc:
+        fail(exc)
+        return
+    for line in candidate_lines(file, report):
+        out.print(shown(line), highlight=False)
+    raise typer.Exit(1 if report.errors else 0)
 
 
 @models_app.command("prepare")

@@ -99,6 +99,11 @@ class Settings:
         return self.conversations_db or self.index_dir.parent / "conversations" / "conversations.db"
 
     @property
+    def feedback_file(self) -> Path:
+        """The web chat's thumbs up/down log (JSONL) when ``rag serve --feedback-file`` is not given: next to the index."""
+        return self.index_dir.parent / "feedback" / "feedback.jsonl"
+
+    @property
     def index(self) -> str:
         """Where the index lives: the Milvus URI, or the index directory.
 

@@ -14,16 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import InputError
-from rag.evaluation.baseline import Flips, load_report, pair_rows, question_changes, stored_rows
-from rag.evaluation.scoring import OUTCOMES, QuestionRow
-
-
-def report_rows(path: Path) -> list[QuestionRow]:
-    """The per-question rows of the report at ``path``; an :class:`InputError` when it has none."""
-    rows = stored_rows(load_report(path))
-    if not rows:
-        raise InputError(f"{path} holds no per-question rows")
-    return rows
+from rag.evaluation.baseline import Flips, pair_rows, question_changes, report_rows
+from rag.evaluation.scoring import OUTCOMES
 
 
 def main(argv: Sequence[str] | None = None) -> int:

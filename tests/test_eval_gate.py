@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from rag.config import REPO_ROOT, Settings
+from rag.errors import InputError
 from rag.evaluation.baseline import (
     GATED_METRICS,
     GATES,
@@ -223,6 +224,45 @@ def test_pair_rows_keep_the_current_order_and_shared_questions_only():
     assert [(old.qid, new.qid) for old, new in pair_rows(before, after)] == [("b", "b"), ("a", "a")]
 
 
+# --- questions the baseline marks unstable ------------------------------------------------------
+
+
+def test_an_unstable_question_that_breaks_is_left_out_of_the_flips_and_listed():
+    before, after = _table([True] * 30, [False] * 5 + [True] * 25)  # 5 broken answers fail a run on their own
+    assert _gate(before, after).regressed
+    stored = {"config": {"questions": {"sha256": "s"}, "scorer": SCORER_VERSION}, "overall": summarise(before),
+              "questions": [r.__dict__ for r in before], "unstable": ["q3", "q0", "q99"]}
+    comparison = compare_with_baseline(stored, after, Path("baseline.json"), "s")
+    accuracy = _delta(comparison, "answer_accuracy")
+    assert not comparison.regressed and accuracy.flips.broken == ("q1", "q2", "q4")
+    assert comparison.unstable == ["q0", "q3"] and comparison.compared == 28  # q99: not in this run
+    assert "q0" not in {c["qid"] for c in comparison.changes} and comparison.to_dict()["unstable"] == ["q0", "q3"]
+    assert "compared on the 28 questions both runs scored, less the 2 marked unstable (this run 30, baseline 30)" in (
+        comparison.notes)
+    assert pair_rows(before, after, leave_out={"q0"})[0][1].qid == "q1"
+    with pytest.raises(InputError, match="'unstable' must be a list of question ids"):
+        compare_with_baseline({**stored, "unstable": "q0"}, after, Path("baseline.json"), "s")
+
+
+def test_mark_unstable_writes_the_questions_whose_gated_outcome_differs_into_the_baseline(tmp_path, capsys):
+    first = [_row(f"q{n}", True, rank=2 if n == 3 else 1) for n in range(6)]
+    second = [first[0], _wrong(first[1]), replace(first[2], rank=2), replace(first[3], rank=3), *first[4:]]
+    # q1: answer wrong; q2: gold passage off rank 1 (hit@1); q3: rank 2 -> 3 moves mrr@10 only, which is not gated
+    for name, rows in (("a", first), ("b", second)):
+        report = {"overall": summarise(rows), "questions": [row.__dict__ for row in rows]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({**json.loads((tmp_path / "a.json").read_text()), "unstable": ["q5"]}), encoding="utf-8")
+    mark = runpy.run_path(str(REPO_ROOT / "scripts" / "mark_unstable.py"))["main"]
+    assert mark([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--into", str(baseline)]) == 0
+    marked = json.loads(baseline.read_text(encoding="utf-8"))
+    assert marked["unstable"] == ["q1", "q2", "q5"] and len(marked["questions"]) == 6  # the rest of the report kept
+    assert capsys.readouterr().out.splitlines() == [
+        "2 of 6 questions differ between the runs: q1, q2", f"{baseline} marks 3 questions unstable (2 new)"]
+    assert not list(tmp_path.glob(".baseline.json.*"))  # written through a temporary file, renamed
+    assert mark([str(tmp_path / "a.json"), str(tmp_path / "missing.json"), "--into", str(baseline)]) == 1
+
+
 # --- end to end with the scripted LLM on the regression set --------------------------------------
 
 
@@ -278,6 +318,22 @@ def test_a_good_run_passes_its_own_gate_and_a_broken_prompt_fails_it(tmp_path, c
     assert lines[0].startswith("q001 (figures) broken in B: ")
     assert f"answer_span_recall: {len(span['broken'])} worse in B, 0 better in B" in lines
     assert re.fullmatch(rf"flip rate: {len(section['changes'])} of 40 questions changed outcome \(\d+\.\d%\)", lines[-1])
+
+
+def test_a_run_against_a_baseline_with_unstable_questions_lists_them_at_the_top(tmp_path):
+    assert _run(tmp_path, "base", ScriptedGenerator(), limit=12)[0] == 0
+    stored = _report(tmp_path, "base")
+    right = [row for row in stored_rows(stored) if row.correct and row.answerable and row.category != "followup"]
+    unstable = [row.qid for row in right[:3]]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({**stored, "unstable": unstable}, ensure_ascii=False), encoding="utf-8")
+    code, printed = _run(tmp_path, "run", _refusing({row.question for row in right[:3]}), baseline, limit=12)
+    section = _report(tmp_path, "run")["baseline"]
+    assert code == 0 and section["unstable"] == unstable and section["changes"] == []  # refused, but unstable
+    line = f"left out as unstable: {', '.join(unstable)}"
+    assert (tmp_path / "run" / "report.md").read_text(encoding="utf-8").splitlines()[2:5] == [
+        f"**Gate:** {section['decision']}", "", line]
+    assert line in printed
 
 
 def test_latency_three_times_slower_fails_only_with_gate_latency(tmp_path):

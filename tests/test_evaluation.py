@@ -15,6 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from rag.cli import app
+from rag.components import Components
 from rag.config import Settings
 from rag.errors import InputError
 from rag.evaluation.baseline import compare_with_baseline, pair_rows, question_changes
@@ -44,6 +45,7 @@ from rag.evaluation.report import baseline_values, category_label, failure_kind,
 from rag.evaluation.run_settings import MISMATCH_ALLOWED
 from rag.evaluation.scoring import (
     OUTCOMES,
+    RETRIEVAL_K,
     SCORER_VERSION,
     EvalQuestion,
     QuestionRow,
@@ -59,6 +61,7 @@ from rag.index.filters import SearchFilter
 from rag.models.fakes import ScriptedGenerator
 from rag.models.generators import Message
 from rag.qa.prompts import REFUSAL, REWRITE_SYSTEM
+from rag.qa.retriever import Retriever
 
 # --- metrics ------------------------------------------------------------------------------
 
@@ -378,6 +381,24 @@ def _eval(tmp_path: Path, questions: Path, corpus: Sequence[Path], out: str, **o
                   generator=ScriptedGenerator(scripted_reply))
     code = run_cli_eval(**{**kwargs, **options})
     return code, console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_eval_asks_the_components_for_its_pipeline_and_each_question_for_the_run_mode(tmp_path, corpus_dir, monkeypatch):
+    built, pipeline = [], Components.pipeline
+    monkeypatch.setattr(Components, "pipeline", lambda self: built.append(pipeline(self)) or built[-1])
+    searched, search = [], Retriever.search
+
+    def spy(self, query, k=5, mode="hybrid", where=None):
+        searched.append((k, mode))
+        return search(self, query, k, mode, where)
+
+    monkeypatch.setattr(Retriever, "search", spy)
+    questions = _write_jsonl(tmp_path / "q.jsonl", REGRESSION_ROWS)
+    code, _ = _eval(tmp_path, questions, [corpus_dir], "dense", mode="dense", top_k=2)
+    config = json.loads((tmp_path / "dense" / "report.json").read_text(encoding="utf-8"))["config"]
+    assert code == 0 and len(built) == 1 and built[0].queue.capacity == Settings().queue_capacity  # with its queue
+    assert {mode for _, mode in searched} == {"dense"} and {k for k, _ in searched} == {RETRIEVAL_K, 2}
+    assert (config["mode"], config["top_k"]) == ("dense", 2)
 
 
 def test_end_to_end_report_with_scripted_llm(tmp_path, corpus_dir):

@@ -57,6 +57,23 @@ def test_unrelated_question_is_refused_without_calling_the_llm(index_dir):
     assert generator.calls == []
 
 
+def test_search_mode_and_top_k_travel_with_each_question(index_dir, monkeypatch):
+    pipeline, _ = make_pipeline(index_dir, "河南设立了总规模30亿元的人工智能产业基金[1]。")
+    searched, search = [], pipeline.retriever.search
+
+    def spy(query, k=5, mode="hybrid", where=None):
+        searched.append((k, mode))
+        return search(query, k, mode, where)
+
+    monkeypatch.setattr(pipeline.retriever, "search", spy)
+    question = "河南设立的人工智能产业基金规模是多少？"
+    pipeline.ask(question)
+    pipeline.ask(question, top_k=1, mode="bm25")
+    events = list(pipeline.stream(question, mode="dense"))
+    assert searched == [(3, "hybrid"), (1, "bm25"), (3, "dense")]  # one pipeline serves every mode
+    assert events[0].passages == select_context(search(question, 3, "dense"))
+
+
 def test_model_refusal_is_normalised(index_dir):
     pipeline, _ = make_pipeline(index_dir, "资料中没有提到河南基金的管理人。")
     answer = pipeline.ask("河南的人工智能产业基金由谁管理？")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -433,10 +433,25 @@ def flip_kinds(changes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return dict(Counter(change["kind"] for change in changes).most_common())
 
 
-def pair_rows(before: Sequence[QuestionRow], after: Sequence[QuestionRow]) -> list[tuple[QuestionRow, QuestionRow]]:
-    """The rows of the questions both runs scored, as (before, after), in ``after``'s order."""
-    previous = {row.qid: row for row in before}
+def pair_rows(
+    before: Sequence[QuestionRow], after: Sequence[QuestionRow], leave_out: Collection[str] = ()
+) -> list[tuple[QuestionRow, QuestionRow]]:
+    """The rows of the questions both runs scored, but those in ``leave_out``, as (before, after), in ``after``'s order."""
+    previous = {row.qid: row for row in before if row.qid not in leave_out}
     return [(previous[row.qid], row) for row in after if row.qid in previous]
+
+
+def unstable_questions(pairs: Pairs) -> list[str]:
+    """The questions whose outcome for a gated metric differs between two runs (of the same code: noise)."""
+    return [after.qid for before, after in pairs if any(moved(metric, before, after) for metric in GATED_METRICS)]
+
+
+def marked_unstable(report: Mapping[str, Any], path: Path) -> list[str]:
+    """The qids a baseline marks ``unstable`` (``scripts/mark_unstable.py``); an :class:`InputError` if malformed."""
+    unstable = report.get("unstable", [])
+    if not isinstance(unstable, list) or not all(isinstance(qid, str) for qid in unstable):
+        raise InputError(f"{path}: 'unstable' must be a list of question ids")
+    return unstable
 
 
 # --- the comparison ------------------------------------------------------------------------
@@ -454,6 +469,7 @@ class BaselineComparison:
     changes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: SettingsDiff | None = None
+    unstable: list[str] = field(default_factory=list)  # questions left out: the baseline marks them unstable
 
     @property
     def margins(self) -> dict[str, int | None]:
@@ -486,6 +502,7 @@ class BaselineComparison:
         return {
             "path": self.path,
             "compared": self.compared,
+            "unstable": self.unstable,
             "decision": self.decision,
             "regressed": self.regressed,
             "rule": gate_rule(self.gate_latency),
@@ -512,6 +529,14 @@ def stored_rows(report: Mapping[str, Any]) -> list[QuestionRow] | None:
     except (KeyError, TypeError, AttributeError):
         return None
     return [rescored(row) for row in rows]
+
+
+def report_rows(path: Path) -> list[QuestionRow]:
+    """The per-question rows of the report at ``path``; an :class:`InputError` when it has none."""
+    rows = stored_rows(load_report(path))
+    if not rows:
+        raise InputError(f"{path} holds no per-question rows")
+    return rows
 
 
 def rescored(row: QuestionRow) -> QuestionRow:
@@ -546,12 +571,17 @@ def check_comparable(stored: Mapping[str, Any], qids: Sequence[str], path: Path)
 
 
 def baseline_figures(
-    stored: Mapping[str, Any], base_rows: Sequence[QuestionRow], before: Sequence[QuestionRow], current: int
+    stored: Mapping[str, Any],
+    base_rows: Sequence[QuestionRow],
+    before: Sequence[QuestionRow],
+    current: int,
+    left_out: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """The baseline's overall and per-category figures to compare with, and notes on where they come from.
 
     The accepted figures as stored when the same questions were scored alike by this scorer;
-    otherwise recomputed from the rows of the ``before`` questions (those both runs scored).
+    otherwise recomputed from the rows of the ``before`` questions (those both runs scored, but
+    the ``left_out`` unstable ones).
     """
     notes = []
     rescored_count = sum(row.correct != kept.get("correct") for row, kept in zip(base_rows, stored["questions"], strict=True))
@@ -561,7 +591,10 @@ def baseline_figures(
     if not same_scorer:
         notes.append("the baseline was scored by an earlier scorer: its figures are recomputed from its rows")
     if len(before) != current or len(before) != len(base_rows):
-        notes.append(f"compared on the {len(before)} questions both runs scored (this run {current}, baseline {len(base_rows)})")
+        unstable = f", less the {left_out} marked unstable" if left_out else ""
+        notes.append(
+            f"compared on the {len(before)} questions both runs scored{unstable} (this run {current}, baseline {len(base_rows)})"
+        )
     elif same_scorer and not rescored_count:
         return stored["overall"], stored.get("per_category", {}), notes
     return summarise(before), summarise_by_category(before), notes
@@ -581,6 +614,8 @@ def compare_with_baseline(
     ``questions_sha256`` is this run's question file hash; a different one is noted here (the
     settings check refuses it before the run). ``calibration`` is this run's, shown against the
     baseline's; ``gate_latency`` gates the p50s; ``settings`` is the settings check, reported.
+    Questions the baseline marks ``unstable`` (their outcome differed between two runs of the same
+    code) are left out of the figures and the flips, and listed.
     """
     notes = list(settings.notes) if settings else []
     calibrations = (stored.get("calibration"), calibration)
@@ -591,9 +626,11 @@ def compare_with_baseline(
         notes.append("the baseline holds no per-question rows: rate metrics are shown, not tested")
         deltas = compare(stored["overall"], summarise(rows), None, gate_latency, calibrations)
         return BaselineComparison(str(path), len(rows), deltas, gate_latency, notes=notes, settings=settings)
-    pairs = pair_rows(base_rows, rows)
+    unstable = set(marked_unstable(stored, path)) & {row.qid for row in base_rows}
+    left_out = [row.qid for row in rows if row.qid in unstable]
+    pairs = pair_rows(base_rows, rows, leave_out=unstable)
     before, shared = [old for old, _ in pairs], [new for _, new in pairs]
-    base_overall, base_categories, figure_notes = baseline_figures(stored, base_rows, before, len(rows))
+    base_overall, base_categories, figure_notes = baseline_figures(stored, base_rows, before, len(rows), len(left_out))
     return BaselineComparison(
         path=str(path),
         compared=len(shared),
@@ -603,4 +640,5 @@ def compare_with_baseline(
         changes=question_changes(pairs),
         notes=notes + figure_notes,
         settings=settings,
+        unstable=left_out,
     )

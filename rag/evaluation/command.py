@@ -33,9 +33,9 @@ from rag.evaluation.run_settings import (
 from rag.evaluation.scoring import (
     RETRIEVAL_K,
     SCORER_VERSION,
-    ModeRetriever,
     QuestionRow,
     RowJournal,
+    SearchOptions,
     load_questions,
     run_questions,
     summarise,
@@ -49,7 +49,7 @@ from rag.models.embedders import Embedder
 from rag.models.generators import Generator
 from rag.progress import ProgressCallback, progress_reporter
 from rag.qa.pipeline import QAPipeline
-from rag.qa.retriever import SEARCH_MODES, SearchMode
+from rag.qa.retriever import Retriever, search_mode
 
 REGRESSION_EXIT_CODE = 3
 MISMATCH_EXIT_CODE = 4  # the configuration differs from the baseline's: not compared
@@ -120,31 +120,28 @@ def build_report(
 def open_eval(
     settings: Settings,
     corpus: Sequence[Path],
-    mode: SearchMode,
-    top_k: int,
     retrieval_only: bool,
     generator: Generator | None,
     progress: ProgressCallback,
-    where: SearchFilter | None = None,
-) -> tuple[ModeRetriever, QAPipeline | None]:
-    """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline."""
-    components = Components(settings, generator=generator, top_k=top_k)
-    embedder = components.embedder()
+) -> tuple[Retriever, QAPipeline | None]:
+    """The retriever (after syncing ``corpus`` into the index) and, unless retrieval only, the pipeline.
+
+    Both come from :class:`Components`, as for every other entry point; the search mode, top-k
+    and filter of the run go with each question (:class:`SearchOptions`).
+    """
+    components = Components(settings, generator=generator)
     if corpus:
-        sync_index(corpus, settings, embedder, progress)
-    retriever = ModeRetriever(components.open_store(), embedder, mode, where)
-    if retrieval_only:
-        return retriever, None
-    return retriever, QAPipeline(retriever, components.generator(), top_k=top_k, shown_chars=settings.passage_chars)
+        sync_index(corpus, settings, components.embedder(), progress)
+    return components.retriever(), None if retrieval_only else components.pipeline()
 
 
 def run_config(
     questions: Path,
     count: int,
-    retriever: ModeRetriever,
+    retriever: Retriever,
     pipeline: QAPipeline | None,
     corpus: Sequence[Path],
-    top_k: int,
+    options: SearchOptions,
     threads: int,
 ) -> dict[str, Any]:
     """The ``config`` section of a report: what was run, on what, when, and what makes it repeatable."""
@@ -161,9 +158,9 @@ def run_config(
             "chunking": store.manifest.chunking.to_dict(),
             "corpus": [str(path) for path in corpus],
         },
-        "mode": retriever.mode,
-        **({"filters": retriever.where.to_dict()} if retriever.where else {}),
-        "top_k": top_k,
+        "mode": options.mode,
+        **({"filters": options.where.to_dict()} if options.where else {}),
+        "top_k": options.top_k,
         **({"passage_chars": pipeline.shown_chars} if pipeline else {}),
         "retrieval_k": RETRIEVAL_K,
         "retrieval_only": pipeline is None,
@@ -225,8 +222,7 @@ def run_cli_eval(
     replaces the configured LLM (tests pass a fake). Rows are journalled in ``out_dir`` as they
     are scored, so an interrupted run resumes where it stopped; ``fresh`` discards such a journal.
     """
-    if mode not in SEARCH_MODES:
-        raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
+    options = SearchOptions(search_mode(mode), top_k, where or SearchFilter())
     stored = load_report(baseline) if baseline else None
     items = load_questions(questions, limit)
     if stored and baseline:
@@ -237,29 +233,29 @@ def run_cli_eval(
         settings,
         generator=generator,
         questions_sha256=file_sha256(Path(questions)),
-        mode=mode,
-        top_k=top_k,
+        mode=options.mode,
+        top_k=options.top_k,
         retrieval_only=retrieval_only,
-        where=where,
+        where=options.where,
     )
     if stored and check_settings(stored, {"configuration": configuration}, allow_mismatch, console, quiet=True).blocks:
         return MISMATCH_EXIT_CODE  # known before the index is synced
     with progress_reporter(console) as progress:
-        retriever, pipeline = open_eval(settings, corpus, mode, top_k, retrieval_only, generator, progress, where)  # type: ignore[arg-type]
+        retriever, pipeline = open_eval(settings, corpus, retrieval_only, generator, progress)
         configuration["eval_index"] = index_fingerprint(retriever.store)
         environment = run_environment(settings, uses_llama(settings, generator, retrieval_only))
         run_settings = {"configuration": configuration, "environment": environment}
         check = check_settings(stored, run_settings, allow_mismatch, console) if stored else None
         if check and check.blocks:
             return MISMATCH_EXIT_CODE  # known before any answer is generated
-        config = run_config(questions, len(items), retriever, pipeline, corpus, top_k, settings.threads)
+        config = run_config(questions, len(items), retriever, pipeline, corpus, options, settings.threads)
         journal = RowJournal(out_dir / JOURNAL_NAME, {**run_key(config), "configuration": configuration})
         if fresh:
             journal.finish()
         resumed = len(set(journal.load()) & {q.qid for q in items})
         if resumed:
             console.print(f"resuming: {resumed} of {len(items)} questions already scored in {journal.path}", highlight=False)
-        rows = run_questions(items, retriever, pipeline, top_k, progress, journal)
+        rows = run_questions(items, retriever, pipeline, options, progress, journal)
     calibration = calibrate(retriever.embedder, pipeline.generator if pipeline else None)  # models warm by now
     report = build_report(rows, config, run_settings, calibration)
     comparison = None

@@ -270,17 +270,23 @@ def flip_kind_lines(baseline: Mapping[str, Any]) -> list[str]:
 
 
 def _top_lines(baseline: Mapping[str, Any]) -> list[str]:
-    """What an evaluator reads first: the settings against the baseline, the margin, the flips by kind."""
+    """What an evaluator reads first: the questions left out as unstable, the settings against the
+    baseline, the margin, the flips by kind."""
     sections = [
         ("Settings against the baseline", settings_diff_lines(baseline.get("settings"))),
         ("Margin (more broken questions, none more fixed, that would fail this run)", baseline["margin_text"]),
         ("Flips by kind", flip_kind_lines(baseline)),
     ]
-    lines = []
+    lines = [unstable_line(baseline), ""] if baseline["unstable"] else []
     for title, items in sections:
         if items:
             lines += [f"**{title}:**", "", *(f"- {item}" for item in items), ""]
     return lines
+
+
+def unstable_line(baseline: Mapping[str, Any]) -> str:
+    """``left out as unstable: q012, q037``: the questions the baseline marks unstable, not compared."""
+    return f"left out as unstable: {', '.join(baseline['unstable'])}"
 
 
 def _settings_lines(settings: Mapping[str, Any] | None) -> list[str]:
@@ -435,7 +441,10 @@ def _diff_style(line: str, allowed: bool) -> str:
 
 
 def print_baseline(baseline: Mapping[str, Any], console: Console) -> None:
-    """The baseline comparison: margin, flips by kind, gated metrics (regressions in red), latency, categories, flips."""
+    """The baseline comparison: questions left out as unstable, margin, flips by kind, gated metrics (regressions in
+    red), latency, categories, flips."""
+    if baseline["unstable"]:
+        console.print(escape(unstable_line(baseline)), style="yellow", highlight=False)
     for line in baseline["margin_text"]:
         console.print(f"margin: {escape(line)}", highlight=False)
     console.print(f"flips by kind: {escape('; '.join(flip_kind_lines(baseline)))}", highlight=False)

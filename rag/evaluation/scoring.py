@@ -42,12 +42,10 @@ from rag.evaluation.metrics import (
 )
 from rag.index.chunking import Chunk
 from rag.index.filters import SearchFilter
-from rag.index.store import Store
-from rag.models.embedders import Embedder
 from rag.models.generators import Message
 from rag.progress import ProgressCallback
-from rag.qa.pipeline import Answer, QAPipeline
-from rag.qa.retriever import Retriever, SearchHit, SearchMode
+from rag.qa.pipeline import DEFAULT_TOP_K, Answer, QAPipeline
+from rag.qa.retriever import Retriever, SearchMode
 
 RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
@@ -185,18 +183,17 @@ class QuestionRow:
     total_ms: float | None = None
 
 
-class ModeRetriever(Retriever):
-    """A retriever searching in a fixed mode, so the pipeline answers from the mode under test."""
+@dataclass(frozen=True)
+class SearchOptions:
+    """How every question of a run is asked: search mode, passages shown to the model, filter.
 
-    def __init__(self, index: Path | Store, embedder: Embedder, mode: SearchMode, where: SearchFilter | None = None) -> None:
-        super().__init__(index, embedder)
-        self.mode = mode
-        self.where = where or SearchFilter()
+    They travel with each question (:meth:`QAPipeline.ask`, :meth:`Retriever.search`), so the
+    one pipeline that :class:`rag.components.Components` assembles serves every mode.
+    """
 
-    def search(
-        self, query: str, k: int = 5, mode: SearchMode | None = None, where: SearchFilter | None = None
-    ) -> list[SearchHit]:
-        return super().search(query, k=k, mode=mode or self.mode, where=where or self.where)
+    mode: SearchMode = "hybrid"
+    top_k: int = DEFAULT_TOP_K
+    where: SearchFilter = field(default_factory=SearchFilter)
 
 
 def _passage(chunk: Chunk, gold: bool) -> dict[str, Any]:
@@ -204,10 +201,10 @@ def _passage(chunk: Chunk, gold: bool) -> dict[str, Any]:
     return {"doc_id": chunk.doc_id, "chunk_id": chunk.chunk_id, "title": chunk.title, "text": text, "gold": gold}
 
 
-def score_retrieval(question: EvalQuestion, retriever: Retriever) -> QuestionRow:
-    """The row for ``question`` with its top-:data:`RETRIEVAL_K` retrieval scored."""
+def score_retrieval(question: EvalQuestion, retriever: Retriever, options: SearchOptions) -> QuestionRow:
+    """The row for ``question`` with its top-:data:`RETRIEVAL_K` retrieval (in ``options.mode``) scored."""
     started = time.perf_counter()
-    hits = retriever.search(question.retrieval_query, k=RETRIEVAL_K)
+    hits = retriever.search(question.retrieval_query, k=RETRIEVAL_K, mode=options.mode, where=options.where)
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     gold = [question.is_gold(hit.chunk) for hit in hits]
     return QuestionRow(
@@ -304,11 +301,11 @@ def run_questions(
     questions: Sequence[EvalQuestion],
     retriever: Retriever,
     pipeline: QAPipeline | None,
-    top_k: int,
+    options: SearchOptions,
     progress: ProgressCallback | None = None,
     journal: RowJournal | None = None,
 ) -> list[QuestionRow]:
-    """Score every question; ``pipeline=None`` scores retrieval only.
+    """Score every question, each asked with ``options``; ``pipeline=None`` scores retrieval only.
 
     With a ``journal``, questions it already holds are not asked again and each new row is
     appended to it as soon as it is scored.
@@ -319,9 +316,10 @@ def run_questions(
         journal.start(rows)
     for question in questions:
         if question.qid not in done_before:
-            row = score_retrieval(question, retriever)
+            row = score_retrieval(question, retriever, options)
             if pipeline is not None:
-                row = score_answer(question, pipeline.ask(question.question, question.history, top_k), row)
+                answer = pipeline.ask(question.question, question.history, options.top_k, options.where, options.mode)
+                row = score_answer(question, answer, row)
             rows.append(row)
             if journal:
                 journal.append(row)

@@ -21,6 +21,10 @@ It prints per-category counts and sanity statistics, and exits with status 1 if 
 problem was found (0 otherwise).
 
 Usage: python -m rag.evaluation.validate [--questions FILE] [--corpus DIR]
+
+``rag eval validate FILE`` checks candidates from feedback (``rag eval candidates``) the same way
+(:func:`check_candidates`): qids ``c001`` too, and rows not labelled yet (no category, no answers)
+are listed to label rather than reported, unless ``strict``.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.config import REPO_ROOT as ROOT
+from rag.errors import InputError
 from rag.evaluation.metrics import normalise
 
 CATEGORIES: tuple[str, ...] = (
@@ -49,6 +55,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("qid", "question", "category", "answers", "evidence", "source")
 QID_RE = re.compile(r"^q\d{3,}$")
+CANDIDATE_QID_RE = re.compile(r"^[qc]\d{3,}$")  # candidates from feedback are c001, c002, ...
+NOT_LABELLED = "not labelled yet: fill in category, answers, evidence and source"
 
 
 def join_wrapped_lines(raw: str) -> str:
@@ -82,6 +90,9 @@ class Report:
     """Problems and statistics collected while checking."""
 
     errors: list[str] = field(default_factory=list)
+    invalid: set[str] = field(default_factory=set)  # where each row with a problem is
+    to_label: list[str] = field(default_factory=list)  # candidates not labelled yet: where, and the question
+    rows: int = 0
     categories: Counter[str] = field(default_factory=Counter)
     quotes: int = 0
     quotes_found: int = 0
@@ -94,14 +105,25 @@ class Report:
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
+        self.invalid.add(where)
+
+
+def source_text(path: Path) -> SourceText:
+    """One corpus file, its wrapped lines joined, and normalised."""
+    normalized = join_wrapped_lines(path.read_text(encoding="utf-8"))
+    return SourceText(normalized=normalized, stripped=normalise(normalized))
 
 
 def load_corpus(corpus_dir: Path) -> dict[str, SourceText]:
     """Read every ``*.txt`` file of the corpus directory, keyed by file name."""
+    return {path.name: source_text(path) for path in sorted(corpus_dir.glob("*.txt"))}
+
+
+def load_corpora(paths: Sequence[Path]) -> dict[str, SourceText]:
+    """The ``*.txt`` files of each folder and each file given, keyed by file name."""
     texts: dict[str, SourceText] = {}
-    for path in sorted(corpus_dir.glob("*.txt")):
-        normalized = join_wrapped_lines(path.read_text(encoding="utf-8"))
-        texts[path.name] = SourceText(normalized=normalized, stripped=normalise(normalized))
+    for path in paths:
+        texts.update(load_corpus(path) if path.is_dir() else {path.name: source_text(path)})
     return texts
 
 
@@ -148,7 +170,7 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
     """Check one parsed row (field presence already verified)."""
     category = row["category"]
     if category not in CATEGORIES:
-        report.error(where, f"unknown category {category!r}")
+        report.error(where, f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
     if not isinstance(row["question"], str) or not row["question"].strip():
         report.error(where, "question must be a non-empty string")
     answers, evidence, source = row["answers"], row["evidence"], row["source"]
@@ -208,11 +230,22 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
             report.error(where, f"answers[{i}] {part} not found verbatim in source text")
 
 
-def check_file(path: Path, corpus: dict[str, SourceText]) -> Report:
-    """Check every line of the questions file and return the collected report."""
+def is_unlabelled(row: dict[str, Any]) -> bool:
+    """A candidate the evaluator has not labelled yet: no category and no answers."""
+    return not row["category"] and not row["answers"]
+
+
+def check_file(path: Path, corpus: dict[str, SourceText], candidates: bool = False, strict: bool = False) -> Report:
+    """Check every line of the questions file and return the collected report.
+
+    ``candidates``: qids ``c001`` are accepted too, and unlabelled rows are listed in
+    :attr:`Report.to_label` (reported as not labelled with ``strict``).
+    """
     report = Report()
     questions: dict[str, str] = {}
+    qid_re = CANDIDATE_QID_RE if candidates else QID_RE
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        report.rows += 1
         where = f"line {lineno}"
         if not line.strip():
             report.error(where, "blank line")
@@ -230,17 +263,48 @@ def check_file(path: Path, corpus: dict[str, SourceText]) -> Report:
             report.error(where, f"missing field(s) {missing}")
             continue
         qid = row["qid"]
-        if not isinstance(qid, str) or not QID_RE.match(qid):
+        if not isinstance(qid, str) or not qid_re.match(qid):
             report.error(where, f"bad qid {qid!r}")
             continue
         where = f"line {lineno} ({qid})"
         if qid in questions:
             report.error(where, "duplicate qid")
             continue
+        if candidates and is_unlabelled(row):
+            questions[qid] = str(row["question"])
+            if strict:
+                report.error(where, NOT_LABELLED)
+            else:
+                report.to_label.append(f"{where}: {row['question']}")
+            continue
         report.categories[str(row["category"])] += 1
         check_row(where, row, corpus, questions, report)
         questions[qid] = row["question"] if isinstance(row["question"], str) else ""
     return report
+
+
+def check_candidates(path: Path, corpus_paths: Sequence[Path], strict: bool = False) -> Report:
+    """Check labelled candidates (``rag eval validate``) against the ``.txt`` articles of ``corpus_paths``."""
+    missing = [str(p) for p in [path, *corpus_paths] if not p.exists()]
+    if missing:
+        raise InputError(f"no such file or folder: {', '.join(missing)}")
+    corpus = load_corpora(corpus_paths)
+    if not corpus:
+        raise InputError(f"no .txt articles in {', '.join(map(str, corpus_paths))}")
+    return check_file(path, corpus, candidates=True, strict=strict)
+
+
+def candidate_lines(path: Path, report: Report) -> list[str]:
+    """What ``rag eval validate`` prints: a count line, the rows to label, the problems row by row."""
+    valid = report.rows - len(report.to_label) - len(report.invalid)
+    lines = [
+        f"{path}: {report.rows} rows: {valid} labelled and valid, {len(report.to_label)} to label, {len(report.invalid)} invalid"
+    ]
+    if report.to_label:
+        lines += ["to label (fill in category, answers, evidence and source):", *(f"  {item}" for item in report.to_label)]
+    if report.errors:
+        lines += ["invalid:", *(f"  {error}" for error in report.errors)]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from rag.qa.focus import focus_passage
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.release import Release
-from rag.qa.retriever import Retriever, SearchHit, check_query
+from rag.qa.retriever import Retriever, SearchHit, SearchMode, check_query
 from rag.text_script import Script, detect_script, in_script, to_simplified
 
 DEFAULT_TOP_K = 3
@@ -171,19 +171,25 @@ class QAPipeline:
         return rewritten
 
     def stream(
-        self, question: str, history: Sequence[Message] = (), top_k: int | None = None, where: SearchFilter | None = None
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        top_k: int | None = None,
+        where: SearchFilter | None = None,
+        mode: SearchMode = "hybrid",
     ) -> Iterator[Event]:
         """Yield the passages as soon as they are found, then the queue position while the model is
         busy, then answer pieces, then the checked answer.
 
-        A full queue raises :class:`QueueFull` before anything is yielded; closing the stream gives
-        up its place in the queue.
+        ``top_k`` (passages shown to the model), ``where`` (search filter) and ``mode`` (hybrid,
+        dense or bm25) belong to this question: one pipeline serves them all. A full queue raises
+        :class:`QueueFull` before anything is yielded; closing the stream gives up its place in the queue.
         """
         started = time.perf_counter()
         question = check_query(question)
         self.retriever.refresh()
         with self.queue.enter() as ticket:
-            yield from self._stream(question, history, top_k, ticket, started, where)
+            yield from self._stream(question, history, top_k, ticket, started, where, mode)
 
     def _stream(
         self,
@@ -193,6 +199,7 @@ class QAPipeline:
         ticket: Ticket,
         started: float,
         where: SearchFilter | None = None,
+        mode: SearchMode = "hybrid",
     ) -> Iterator[Event]:
         timings: dict[str, float] = {}
         script = detect_script(question)
@@ -201,7 +208,7 @@ class QAPipeline:
             yield from self._wait_turn(ticket, timings)
             standalone = self._rewrite(question, history)
         rewritten_at = time.perf_counter()
-        hits = self.retriever.search(standalone, k=top_k or self.top_k, where=where)
+        hits = self.retriever.search(standalone, k=top_k or self.top_k, mode=mode, where=where)
         context = select_context(hits, self.max_context_chars)
         timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
@@ -300,10 +307,15 @@ class QAPipeline:
         timings.setdefault("queue_ms", _ms(waited_from, time.perf_counter()))
 
     def ask(
-        self, question: str, history: Sequence[Message] = (), top_k: int | None = None, where: SearchFilter | None = None
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        top_k: int | None = None,
+        where: SearchFilter | None = None,
+        mode: SearchMode = "hybrid",
     ) -> Answer:
         """The finished answer (consumes :meth:`stream`)."""
-        for event in self.stream(question, history, top_k, where):
+        for event in self.stream(question, history, top_k, where, mode):
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without a result")  # pragma: no cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from rag.errors import InputError
 from rag.index.chunking import Chunk
@@ -54,6 +54,13 @@ def check_query(query: str) -> str:
     return query
 
 
+def search_mode(value: str) -> SearchMode:
+    """``value`` checked as a search mode; anything else is an :class:`InputError`."""
+    if value not in SEARCH_MODES:
+        raise InputError(f"unknown search mode '{value}'; choose one of {', '.join(SEARCH_MODES)}")
+    return cast(SearchMode, value)
+
+
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
     """Fuse ranked row lists: score(row) = sum over lists of 1 / (k + rank); ties go to the lower row."""
     scores: dict[int, float] = {}
@@ -93,9 +100,8 @@ class Retriever:
         return changed
 
     def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid", where: SearchFilter | None = None) -> list[SearchHit]:
-        """Top ``k`` chunks for ``query`` among those ``where`` matches (all without it)."""
-        if mode not in SEARCH_MODES:
-            raise InputError(f"unknown search mode '{mode}'; choose one of {', '.join(SEARCH_MODES)}")
+        """Top ``k`` chunks for ``query`` among those ``where`` matches (all without it), found by ``mode``."""
+        search_mode(mode)
         query = _check_k(query, k)
         store = self.store
         if not store.count():

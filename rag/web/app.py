@@ -199,7 +199,7 @@ class WebApp:
         self.settings = settings
         self.models = models or Components(settings)
         self.kb = KnowledgeBase(self.models)
-        self.feedback = FeedbackLog(feedback_file or settings.index_dir.parent / "feedback" / "feedback.jsonl")
+        self.feedback = FeedbackLog(feedback_file or settings.feedback_file)
         self.conversations = ConversationStore(settings.conversations_file)
 
     # ------------------------------------------------------------ chat
