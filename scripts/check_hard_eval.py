@@ -53,6 +53,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from rag.evaluation.metrics import PARTIAL_QUOTE_SHARE, normalise  # noqa: E402
+from rag.evaluation.validate import check_history  # noqa: E402
 
 HARD_DIR = REPO_ROOT / "eval" / "hard"
 QUESTIONS = HARD_DIR / "questions.jsonl"
@@ -118,22 +119,6 @@ def ambiguous_occurrence(alternative: str, texts: dict[str, str]) -> str | None:
             if (check_before and DIGIT_EDGE.fullmatch(before or "x")) or (check_after and DIGIT_EDGE.fullmatch(after or "x")):
                 return name
     return None
-
-
-def check_history(where: str, row: dict[str, Any], questions: dict[str, str], result: Result) -> None:
-    history = row.get("history")
-    if not isinstance(history, list) or len(history) != 2:
-        result.error(where, "a follow-up needs a history of two turns (user, assistant)")
-        return
-    for turn, role in zip(history, ("user", "assistant")):
-        if not isinstance(turn, dict) or turn.get("role") != role or not str(turn.get("content", "")).strip():
-            result.error(where, f"history turn {role!r} is malformed")
-            return
-    parent = row.get("followup_of")
-    if parent not in questions:
-        result.error(where, f"followup_of {parent!r} is not an earlier question")
-    elif questions[parent] != history[0]["content"]:
-        result.error(where, f"the history's user turn is not the question of {parent}")
 
 
 def load_clusters(path: Path = ARTICLES) -> dict[str, str]:

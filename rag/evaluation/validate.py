@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rag.config import REPO_ROOT as ROOT
 from rag.errors import InputError
@@ -145,7 +145,13 @@ def check_answers(where: str, answers: Any, report: Report) -> bool:
     return ok
 
 
-def check_history(where: str, row: dict[str, Any], questions: dict[str, str], report: Report) -> None:
+class Problems(Protocol):
+    """Where problems go: :class:`Report`, or another checker's own collection (scripts/check_hard_eval.py)."""
+
+    def error(self, where: str, message: str) -> None: ...
+
+
+def check_history(where: str, row: dict[str, Any], questions: dict[str, str], report: Problems) -> None:
     """Check ``history`` and ``followup_of`` of a follow-up row."""
     history = row.get("history")
     if not isinstance(history, list) or len(history) != 2:
