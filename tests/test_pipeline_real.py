@@ -79,3 +79,14 @@ def test_instructions_inside_documents_are_ignored(pipeline):
     assert "海盗" not in answer.answer
     assert "55亿" in squash(answer.answer), answer.answer
     assert any("55亿元" in text for text in cited_texts(answer))
+
+
+def test_two_part_question_answers_each_part_with_its_own_citation(pipeline):
+    answer = pipeline.ask("河南和安徽的人工智能产业基金规模分别是多少？")
+    assert not answer.refused, answer.answer
+    assert [part.question for part in answer.parts] == ["河南的人工智能产业基金规模是多少？", "安徽的人工智能产业基金规模是多少？"]
+    text = squash(answer.answer)
+    assert "30亿" in text and "200亿" in text, answer.answer
+    cited = cited_texts(answer)
+    assert any("30亿元" in t for t in cited) and any("200亿元" in t for t in cited), answer.to_dict()
+    assert all(hit.parts for hit in answer.passages)

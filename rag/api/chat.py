@@ -64,6 +64,8 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
             "text": chunk.text,
             "score": round(hit.score, 6),
         }
+        if hit.parts:
+            row["parts"] = list(hit.parts)  # a question in several parts: the sub-questions it served
         if answer is not None:
             row["cited"] = n in cited
             row["quote"] = cited[n].quote if n in cited else ""

@@ -101,6 +101,7 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
                 {"n": c.n, "doc_id": c.doc_id, "title": c.title, "quote": c.quote} for c in answer.citations if c.verified
             ],
             "passages": [{"n": n, **hit.to_dict()} for n, hit in enumerate(answer.passages, start=1)],
+            **({"parts": [part.to_dict() for part in answer.parts]} if answer.parts else {}),
         }
 
     @server.tool(

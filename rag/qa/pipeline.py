@@ -26,6 +26,8 @@ from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
 from rag.qa.focus import focus_passage
+from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, union_passages
+from rag.qa.parts import Part, asks_for_list, split_question
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.release import Release
@@ -35,6 +37,8 @@ from rag.text_script import Script, detect_script, in_script, to_simplified
 DEFAULT_TOP_K = 3
 MAX_CONTEXT_CHARS = 1400
 MAX_ANSWER_TOKENS = 320
+LIST_EXTRA_PASSAGES = 2  # a list question reads more passages: its items are often spread over several
+LIST_SCALE = 1.5  # ... within a larger character budget
 QUEUE_POLL_S = 0.25  # how often a waiting request reports its position (and notices it was abandoned)
 _FOLLOWUP_CUES = re.compile(
     r"^(那|那么|还有|另外|此外|它|其|该|这|他们|她们|他|她)|呢[？?]?$|(它|其|该|这个|那个|这些|那些|上述)"
@@ -55,6 +59,7 @@ class Answer:
     draft: str = ""  # the model's text before the citation check ("" when the LLM was not asked)
     retry: str = ""  # why a second attempt was made: "refusal", "form", or "" (none)
     withheld: str = ""  # the draft of an attempt that was not shown (the first one when retried)
+    parts: list[AnswerPart] = field(default_factory=list)  # a question in several parts, one per part
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` shape."""
@@ -79,7 +84,22 @@ class Answer:
             "unsupported_citations": [{"n": c.n, "chunk_id": c.chunk_id} for c in self.citations if not c.verified],
             "passages": [{"n": n, **hit.to_dict()} for n, hit in enumerate(self.passages, start=1)],
             "timings": self.timings,
+            **({"parts": [part.to_dict() for part in self.parts]} if self.parts else {}),
         }
+
+
+@dataclass(frozen=True)
+class AnswerPart:
+    """One part of a question in several parts: its sub-question, the numbers of the passages it
+    was answered from, and its text (a "not found" clause when ``refused``)."""
+
+    question: str
+    passages: list[int]
+    answer: str
+    refused: bool
+
+    def to_dict(self) -> dict:
+        return {"question": self.question, "passages": self.passages, "answer": self.answer, "refused": self.refused}
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,15 @@ class _Attempt:
     draft: str
     flaw: str | None = None  # why the answer's form cannot be shown (rag.qa.answer_form.form_flaw)
     released: str = ""  # the verified text streamed while the model wrote (a prefix of checked.text)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one question (or one part of it) was answered: the shown attempt, and any retry."""
+
+    attempt: _Attempt
+    retry: str = ""
+    withheld: str = ""
 
 
 def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
@@ -208,60 +237,173 @@ class QAPipeline:
             yield from self._wait_turn(ticket, timings)
             standalone = self._rewrite(question, history)
         rewritten_at = time.perf_counter()
-        hits = self.retriever.search(standalone, k=top_k or self.top_k, mode=mode, where=where)
-        context = select_context(hits, self.max_context_chars)
+        k = top_k or self.top_k
+        if parts := split_question(standalone):
+            yield from self._stream_parts(question, standalone, parts, k, ticket, started, timings, rewritten_at, where, mode)
+            return
+        listing = asks_for_list(standalone)
+        hits = self.retriever.search(standalone, k=k + LIST_EXTRA_PASSAGES if listing else k, mode=mode, where=where)
+        context = select_context(hits, int(self.max_context_chars * (LIST_SCALE if listing else 1)))
         timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
-        if not any(hit.lexical_overlap for hit in context) or not any(_about(standalone, hit) for hit in context):
+        shown_chars = int(self.shown_chars * LIST_SCALE) if listing else self.shown_chars
+        outcome = yield from self._answer_part(standalone, context, script, started, timings, ticket, shown_chars)
+        checked = outcome.attempt.checked
+        if rest := checked.text[len(outcome.attempt.released) :]:  # the last sentence, or a refusal
+            yield _text(rest, started, timings)
+        yield Event("done", answer=self._finish(question, standalone, checked, context, timings, [outcome], started))
+
+    def _stream_parts(
+        self,
+        question: str,
+        standalone: str,
+        parts: Sequence[Part],
+        k: int,
+        ticket: Ticket,
+        started: float,
+        timings: dict[str, float],
+        rewritten_at: float,
+        where: SearchFilter | None,
+        mode: SearchMode,
+    ) -> Iterator[Event]:
+        """A question in several parts: each part retrieved and answered on its own, the answers
+        joined in order; a part the passages do not support becomes one "not found" clause, and the
+        whole is a refusal only when no part is answered."""
+        script = detect_script(question)
+        part_hits = [
+            select_context(self.retriever.search(part.question, k=k, mode=mode, where=where), self.max_context_chars)
+            for part in parts
+        ]
+        context, numbers = union_passages(part_hits, [part.question for part in parts])
+        timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
+        yield Event("passages", passages=context)
+        texts: list[str] = []  # each part's text, in the question's script and the union's numbering
+        pending = ""  # "not found" clauses not sent yet: they wait for an answered part (or the refusal)
+        outcomes: list[_Outcome] = []
+        citations: dict[int, Citation] = {}
+        for part, hits, mine in zip(parts, part_hits, numbers, strict=True):
+            lead = "\n" if texts else ""
+            events = self._answer_part(part.question, hits, script, started, timings, ticket, self.shown_chars)
+            tokens = TokenRenumberer(mine)
+            sent = False
+            while True:
+                try:
+                    event = next(events)
+                except StopIteration as stop:
+                    outcome: _Outcome = stop.value
+                    break
+                if event.kind == "token":
+                    event = Event("token", text=tokens.feed(event.text))
+                elif event.kind == "retry":
+                    tokens.flush()
+                elif event.kind == "text":
+                    event = _text(pending + (lead if not sent else "") + renumber(event.text, mine), started, timings)
+                    pending, sent = "", True
+                yield event
+            if rest := tokens.flush():
+                yield Event("token", text=rest)
+            checked = outcome.attempt.checked
+            if checked.refused:
+                clause = in_script(not_found(part.label), script)
+                texts.append(lead + clause)
+                pending += lead + clause
+            else:
+                text = renumber(checked.text, mine)
+                if rest := text[len(renumber(outcome.attempt.released, mine)) :]:
+                    yield _text(pending + (lead if not sent else "") + rest, started, timings)
+                    pending = ""
+                texts.append(lead + text)
+                for citation in renumber_citations(checked.citations, mine):
+                    if citation.n not in citations or (citation.verified and not citations[citation.n].verified):
+                        citations[citation.n] = citation
+            outcomes.append(outcome)
+        answered = any(not outcome.attempt.checked.refused for outcome in outcomes)
+        if answered:
+            whole = CheckedAnswer("".join(texts), [citations[n] for n in sorted(citations)], False)
+            if pending:  # parts after the last answered one that the passages do not support
+                yield _text(pending, started, timings)
+        else:
+            whole = CheckedAnswer(in_script(REFUSAL, script), [], True)
+            yield _text(whole.text, started, timings)
+        answer = self._finish(question, standalone, whole, context, timings, outcomes, started)
+        answer.parts = [
+            AnswerPart(part.question, mine, text.strip(), outcome.attempt.checked.refused)
+            for part, mine, text, outcome in zip(parts, numbers, texts, outcomes, strict=True)
+        ]
+        yield Event("done", answer=answer)
+
+    def _answer_part(
+        self,
+        question: str,
+        context: Sequence[SearchHit],
+        script: Script,
+        started: float,
+        timings: dict[str, float],
+        ticket: Ticket,
+        shown_chars: int,
+    ) -> typing.Generator[Event, None, _Outcome]:
+        """Answer ``question`` from ``context``: refused without the LLM when no passage shares a word
+        with it or names its subject; else generated, and retried once when the form is wrong or
+        when it declines although the first passage names its subject. Yields token, text and retry
+        events; the text of a refusal (and the checked text past what was released) is the caller's."""
+        if not any(hit.lexical_overlap for hit in context) or not any(_about(question, hit) for hit in context):
             # nothing shares a single content word with the question, or no passage names anyone or
             # anything the question names: refuse without the LLM
             refusal = in_script(REFUSAL, script)
             yield Event("token", text=refusal)
-            yield _text(refusal, started, timings)
-            timings.update(first_token_ms=0.0, total_ms=_ms(started, time.perf_counter()), prompt_tokens=0, completion_tokens=0)
-            answer = Answer(question, standalone, refusal, True, [], context, timings)
-            yield Event("done", answer=answer)
-            return
+            timings.setdefault("first_token_ms", 0.0)
+            return _Outcome(_Attempt(CheckedAnswer(refusal, [], True), ""))
         chunks: list[Chunk] = [hit.chunk for hit in context]
         yield from self._wait_turn(ticket, timings)
-        attempt = first = yield from self._generate(standalone, chunks, script, started, timings)
+        attempt = first = yield from self._generate(question, chunks, script, started, timings, shown_chars=shown_chars)
         retry = withheld = ""
         if attempt.flaw:
             retry, withheld = "form", attempt.draft
             yield Event("retry")
-            attempt = yield from self._generate(standalone, chunks, script, started, timings, strict=True)
+            attempt = yield from self._generate(question, chunks, script, started, timings, strict=True, shown_chars=shown_chars)
             if attempt.flaw:  # wrong twice: withhold it, as the citation check withholds
                 attempt = _Attempt(CheckedAnswer(in_script(REFUSAL, script), [], True), attempt.draft)
-        elif attempt.checked.refused and len(chunks) > 1 and _about(standalone, context[0]):
+        elif attempt.checked.refused and len(chunks) > 1 and _about(question, context[0]):
             # Measured: the small model often declines when three passages compete although the
             # first one answers; asked again with that passage alone it answers a share of them.
             # Only when that passage names the question's subject: else it answers another question.
             retry = "refusal"
             yield Event("retry")
-            retried = yield from self._generate(standalone, chunks[:1], script, started, timings)
+            retried = yield from self._generate(question, chunks[:1], script, started, timings, shown_chars=shown_chars)
             withheld = retried.draft
             if not retried.checked.refused and not retried.flaw:
                 attempt, withheld = retried, first.draft
         if retry:
-            timings["attempts"] = 2
-        checked = attempt.checked
-        if rest := checked.text[len(attempt.released) :]:  # the last sentence, or a refusal
-            yield _text(rest, started, timings)
+            timings["attempts"] = timings.get("attempts", 1) + 1
+        return _Outcome(attempt, retry, withheld)
+
+    def _finish(
+        self,
+        question: str,
+        standalone: str,
+        checked: CheckedAnswer,
+        context: Sequence[SearchHit],
+        timings: dict[str, float],
+        outcomes: Sequence[_Outcome],
+        started: float,
+    ) -> Answer:
+        """The :class:`Answer` of the attempts in ``outcomes`` (one per part)."""
         timings["total_ms"] = _ms(started, time.perf_counter())
         timings.setdefault("first_token_ms", timings["total_ms"])
-        answer = Answer(
+        timings.setdefault("prompt_tokens", 0)
+        timings.setdefault("completion_tokens", 0)
+        return Answer(
             question,
             standalone,
             checked.text,
             checked.refused,
             checked.citations,
-            context,
+            list(context),
             timings,
-            attempt.draft,
-            retry,
-            withheld,
+            "\n\n".join(o.attempt.draft for o in outcomes if o.attempt.draft),
+            next((o.retry for o in outcomes if o.retry), ""),
+            "\n\n".join(o.withheld for o in outcomes if o.withheld),
         )
-        yield Event("done", answer=answer)
 
     def _generate(
         self,
@@ -271,6 +413,7 @@ class QAPipeline:
         started: float,
         timings: dict[str, float],
         strict: bool = False,
+        shown_chars: int | None = None,
     ) -> typing.Generator[Event, None, _Attempt]:
         """Stream one answer from ``chunks`` as token events in ``script``, and its verified
         sentences as text events; returns the repaired and checked :class:`_Attempt` (its text in
@@ -280,7 +423,7 @@ class QAPipeline:
         """
         draft = ""
         asked = to_simplified(question) if script == "traditional" else question
-        shown = shown_passages(asked, chunks, self.shown_chars)
+        shown = shown_passages(asked, chunks, self.shown_chars if shown_chars is None else shown_chars)
         release = Release(to_simplified(question), shown, chunks, script)
         completion = self.generator.stream(answer_messages(asked, shown, strict), max_tokens=self.max_tokens)
         try:

@@ -28,6 +28,7 @@ class SearchHit:
     chunk: Chunk
     score: float
     lexical_overlap: bool
+    parts: tuple[str, ...] = ()  # for a question in several parts: the sub-questions this passage serves
 
     def to_dict(self) -> dict:
         return {
@@ -41,6 +42,7 @@ class SearchHit:
             "page": self.chunk.page,
             "text": self.chunk.text,
             "score": round(self.score, 6),
+            **({"parts": list(self.parts)} if self.parts else {}),
         }
 
 

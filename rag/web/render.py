@@ -136,6 +136,13 @@ def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) 
     )
 
 
+def _part_header(hit: SearchHit, previous: SearchHit | None) -> str:
+    """For a question in several parts: the sub-question heading the passages found for it."""
+    if not hit.parts or (previous is not None and previous.parts[:1] == hit.parts[:1]):
+        return ""
+    return f'<div class="rag-part">{html.escape(hit.parts[0])}</div>'
+
+
 def _meta_html(chunk: Chunk) -> str:
     """The publication date and tags of a passage, after its file name."""
     parts = [f'<span class="rag-date">{chunk.date}</span>'] if chunk.date else []
@@ -160,7 +167,10 @@ def sources_html(turns: Sequence[ChatTurn]) -> str:
         if not turn.passages:
             continue
         cited = _cited(turn)
-        passages = "".join(_passage_html(hit, index, n, cited.get(n)) for n, hit in enumerate(turn.passages, start=1))
+        passages = "".join(
+            _part_header(hit, turn.passages[n - 2] if n > 1 else None) + _passage_html(hit, index, n, cited.get(n))
+            for n, hit in enumerate(turn.passages, start=1)
+        )
         hidden = "" if index == len(turns) - 1 else " hidden"
         refused = turn.answer is not None and turn.answer.refused
         note = f'<div class="rag-note">{REFUSED_SOURCES}</div>' if refused else ""

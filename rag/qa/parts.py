@@ -1,0 +1,245 @@
+"""Questions with several required parts, split into standalone sub-questions by rules.
+
+Two shapes are split:
+
+* **Coordinated items with 分别 / 各 / 各自 / 依次** (or a count word after them, ``广东、湖南、海南三省``):
+  ``河北和山西上半年的GDP分别是多少？`` becomes ``河北上半年的GDP是多少？`` and ``山西上半年的GDP是多少？``.
+  Items are times and ordinals (``2022年和2023年``, ``截至7月31日和8月2日``, ``第20轮和第21轮``), or runs
+  of names and nouns around 和 / 与 / 及 / 、 (jieba's tags). Several coordinations with as many
+  items are zipped (``第20轮和第21轮 … 战胜天津津门虎和青岛海牛``).
+* **Several asks**: clauses that each hold an interrogative (``黄振雷在哪家公司任职？担任什么职务？``).
+  A later clause without a name of its own borrows the first clause's subject (``黄振雷担任什么职务？``);
+  one that starts with a pronoun (``该研究院的院长是谁？``) is too unsure: the question stays whole.
+
+Without 分别 or a count word, coordinated names stay together (``中国和美国的贸易额`` is one
+fact). A question that is not split gives ``[]``. :func:`asks_for_list` tells list questions
+(``有哪些``, ``哪三支球队``), which are answered whole from more passages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rag.text_script import to_simplified
+
+MAX_PARTS = 4
+
+_CONJUNCTIONS = ("以及", "和", "与", "及", "跟", "、")
+_TRIGGERS = ("分别", "各自", "依次", "各")
+_TIME = (
+    r"(?:截至|截止到?|到)?(?:"
+    r"\d{4}年(?:\d{1,2}月(?:\d{1,2}[日号])?|上半年|下半年|第?[一二三四1-4]季度)?"
+    r"|\d{1,2}月(?:份)?(?:\d{1,2}[日号])?(?:[早晚]|\d{1,2}时)?"
+    r"|第[\d一二三四五六七八九十百]+[天轮届期季场次]"
+    r"|第?[一二三四1-4]季度|上半年|下半年"
+    r")"
+)
+_TIME_RUN = re.compile(rf"{_TIME}(?:(?:{'|'.join(_CONJUNCTIONS)}){_TIME})+")
+_TIME_ITEM = re.compile(_TIME)
+_TITLE_RUN = re.compile(rf"《[^》]+》(?:(?:{'|'.join(_CONJUNCTIONS)})《[^》]+》)+")
+_COUNT_WORD = re.compile(r"^[两二三四五六七八九十\d]+(?:个)?(?:省市|省份|城市|地区|部门|公司|国家|省|市|地|国|家|方|队|区)")
+_ITEM_FLAGS = {"n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "eng", "j", "vn", "an", "nw", "h", "l"}
+_ASK = re.compile(r"多少|几[个天年月日号家位名次条项款种岁]?|谁|什么|哪|何时|何地|怎样|如何|是否|还是|吗")
+_LEANING_START = re.compile(r"^(?:该|其|他|她|它|这|那|此|上述|和|与|跟|同)")
+_CLAUSE_END = re.compile(r"[，,；;？?！!]")
+_VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One required part: a standalone sub-question and what it asks about (for "not found")."""
+
+    question: str
+    label: str
+
+
+def split_question(question: str) -> list[Part]:
+    """The parts of a question that needs several facts, or ``[]`` for a single-part question."""
+    plain = to_simplified(question).strip()
+    parts = _split_coordination(plain) or _split_asks(plain)
+    return parts if 2 <= len(parts) <= MAX_PARTS else []
+
+
+def asks_for_list(question: str) -> bool:
+    """The question asks for several items (``有哪些``, ``有谁``, ``哪三支球队``, ``哪几个``)."""
+    return bool(
+        re.search(r"哪些|哪几|有谁|都有|哪[两二三四五六七八九十\d]+[个位名支家座所项块部种条天省队]", to_simplified(question))
+    )
+
+
+@lru_cache(maxsize=1)
+def _posseg() -> Any:
+    from rag.qa.citations import _posseg as load
+
+    return load()
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """jieba's (word, flag) pairs; Latin letters and digits glued together (``NBA2021``) come apart."""
+    out: list[tuple[str, str]] = []
+    for token in _posseg().cut(text):
+        word, flag = token.word, token.flag
+        pieces = re.findall(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", word) if flag == "eng" else [word]
+        out.extend((piece, "m" if piece.isdigit() else flag) for piece in pieces)
+    return out
+
+
+def _has_trigger(text: str) -> bool:
+    return any(word in _TRIGGERS for word, _ in _tokens(text))
+
+
+def _split_coordination(question: str) -> list[Part]:
+    """Parts for coordinated items with a trigger word or a count word after them."""
+    groups = _time_groups(question) + _title_groups(question) + _noun_groups(question)
+    if not groups:
+        return []
+    groups.sort(key=lambda g: g[0])
+    size = len(groups[0][2])
+    chosen = [g for g in groups if len(g[2]) == size]
+    chosen = [g for i, g in enumerate(chosen) if i == 0 or g[0] >= chosen[i - 1][1]]  # no overlaps
+    counted = any(_COUNT_WORD.match(question[end:]) for _, end, _ in chosen)
+    if not (_has_trigger(question) or counted):
+        return []
+    parts = []
+    for i in range(size):
+        text, last = "", 0
+        for start, end, items in chosen:
+            text += question[last:start] + items[i]
+            last = end
+            if count := _COUNT_WORD.match(question[end:]):
+                last = end + count.end()
+        parts.append(Part(_drop_triggers(text + question[last:]), chosen[0][2][i]))
+    return parts
+
+
+def _time_groups(question: str) -> list[tuple[int, int, list[str]]]:
+    """Coordinated times and ordinals: (start, end, items); ``截至`` carried to every item."""
+    groups = []
+    for run in _TIME_RUN.finditer(question):
+        items = [m.group() for m in _TIME_ITEM.finditer(run.group()) if m.group()]
+        prefix = re.match(r"截至|截止到?|到", items[0])
+        if prefix:
+            items = [item if item.startswith(prefix.group()) else prefix.group() + item for item in items]
+        if len(items) >= 2:
+            groups.append((run.start(), run.end(), items))
+    return groups
+
+
+def _title_groups(question: str) -> list[tuple[int, int, list[str]]]:
+    """Coordinated book titles (``《八角笼中》和《封神第一部》``): (start, end, items)."""
+    return [(run.start(), run.end(), re.findall(r"《[^》]+》", run.group())) for run in _TITLE_RUN.finditer(question)]
+
+
+def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
+    """Runs of names and nouns joined by 和 / 与 / 及 / 、: (start, end, items).
+
+    The item before the first conjunction is no longer than the one after it, in words
+    (``7月份北京和西安``: 北京, not 月份北京)."""
+    tokens = _tokens(question)
+    starts = [0]
+    for word, _ in tokens:
+        starts.append(starts[-1] + len(word))
+    groups = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i][0] not in _CONJUNCTIONS or i == 0:
+            i += 1
+            continue
+        rights: list[str] = []
+        first_size = 0
+        j = i
+        while j < len(tokens) and tokens[j][0] in _CONJUNCTIONS:
+            end = j + 1
+            while end < len(tokens) and _is_item(tokens[end]) and not _COUNT_WORD.fullmatch(tokens[end][0]):
+                end += 1
+            if end == j + 1:
+                break
+            first_size = first_size or end - j - 1
+            rights.append("".join(w for w, _ in tokens[j + 1 : end]))
+            j = end
+        left = i
+        while left > 0 and i - left < first_size and _is_item(tokens[left - 1]):
+            left -= 1
+        if left == i or not rights:
+            i += 1
+            continue
+        items = ["".join(w for w, _ in tokens[left:i]), *rights]
+        if len(items) >= 2:
+            groups.append((starts[left], starts[j], items))
+        i = max(j, i + 1)
+    return groups
+
+
+def _is_item(token: tuple[str, str]) -> bool:
+    word, flag = token
+    return flag in _ITEM_FLAGS and word not in _TRIGGERS and not re.search(r"[《》]", word)
+
+
+def _drop_triggers(text: str) -> str:
+    """``text`` without 分别 / 各 / 各自 / 依次 used as adverbs."""
+    return "".join(word for word, _ in _tokens(text) if word not in _TRIGGERS)
+
+
+def _split_asks(question: str) -> list[Part]:
+    """Parts for clauses that each hold an interrogative; ``[]`` when a later one leans on a pronoun."""
+    clauses = [c for c in _clauses(question) if c.strip()]
+    context = ""
+    asks: list[str] = []
+    for clause in clauses:
+        if _ASK.search(clause):
+            asks.append(clause)
+        elif not asks:
+            context += clause + "，"
+        else:
+            asks[-1] += "，" + clause
+    if len(asks) < 2:
+        return []
+    first = asks[0]
+    subject = _subject(first)
+    parts = [Part(f"{context}{first}？", first)]
+    for ask in asks[1:]:
+        ask = re.sub(r"^(?:以及|并且|而且|又|还有|另外)", "", ask)
+        if _LEANING_START.match(ask):
+            return []
+        first_ask = _ASK.search(first)
+        if _ASK.match(ask) and first_ask:  # 多少枚奖牌 after 获得了多少枚金牌: the first ask's words before its own
+            own_subject = first[: first_ask.start()]
+        elif _has_own_subject(ask) or (subject and subject.rstrip("的") in ask):
+            own_subject = ""
+        elif subject:
+            own_subject = subject
+        else:
+            return []
+        parts.append(Part(f"{context}{own_subject}{ask}？", ask))
+    return parts
+
+
+def _clauses(question: str) -> list[str]:
+    """The question cut at ，；？！, and at 、 between two clauses that both ask something."""
+    out: list[str] = []
+    for clause in _CLAUSE_END.split(question):
+        pieces = clause.split("、")
+        if len(pieces) > 1 and all(_ASK.search(p) for p in pieces):
+            out.extend(pieces)
+        else:
+            out.append(clause)
+    return out
+
+
+def _subject(clause: str) -> str:
+    """What the clause is about: its words before the first verb, cut after its last 的."""
+    words = []
+    for word, flag in _tokens(clause):
+        if flag in _VERB_FLAGS or _ASK.match(word):
+            break
+        words.append(word)
+    subject = "".join(words)
+    return subject[: subject.rfind("的") + 1] if "的" in subject else subject
+
+
+def _has_own_subject(clause: str) -> bool:
+    """The clause names its own subject: a book title, a person or an organisation."""
+    return "《" in clause or any(f in {"nr", "nt", "nrt", "nrfg"} and len(w) >= 2 for w, f in _tokens(clause))

@@ -1,0 +1,82 @@
+"""Splitting questions that need several facts into standalone sub-questions (rules, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.qa.parts import asks_for_list, split_question
+
+
+def questions(text: str) -> list[str]:
+    return [part.question for part in split_question(text)]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("上海和北京2021年的GDP分别是多少？", ["上海2021年的GDP是多少？", "北京2021年的GDP是多少？"]),
+        ("2022年和2023年春节档票房冠军分别是哪部电影？", ["2022年春节档票房冠军是哪部电影？", "2023年春节档票房冠军是哪部电影？"]),
+        ("截至5月3日和6月9日，该省分别接待游客多少人次？", ["截至5月3日，该省接待游客多少人次？", "截至6月9日，该省接待游客多少人次？"]),
+        ("《流浪地球》和《满江红》的票房分别是多少？", ["《流浪地球》的票房是多少？", "《满江红》的票房是多少？"]),
+        ("CBA和NBA2021-2022赛季总冠军分别是哪支球队？", ["CBA2021-2022赛季总冠军是哪支球队？", "NBA2021-2022赛季总冠军是哪支球队？"]),
+        ("金牌、银牌、铜牌各有多少枚？", ["金牌有多少枚？", "银牌有多少枚？", "铜牌有多少枚？"]),
+        ("去年浙江、江苏两省的出口额是多少？", ["去年浙江的出口额是多少？", "去年江苏的出口额是多少？"]),
+        ("8月份成都和重庆的房价分别是涨还是跌？", ["8月份成都的房价是涨还是跌？", "8月份重庆的房价是涨还是跌？"]),
+    ],
+)
+def test_coordinated_items_with_a_distributive_word_become_one_question_each(question, expected):
+    assert questions(question) == expected
+
+
+def test_each_part_is_labelled_with_its_item():
+    assert [part.label for part in split_question("上海和北京2021年的GDP分别是多少？")] == ["上海", "北京"]
+
+
+def test_parallel_coordinations_are_zipped():
+    assert questions("第3轮和第4轮，山东泰山分别以什么比分战胜武汉三镇和长春亚泰？") == [
+        "第3轮，山东泰山以什么比分战胜武汉三镇？",
+        "第4轮，山东泰山以什么比分战胜长春亚泰？",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("《心居》的主演有谁，导演是谁？", ["《心居》的主演有谁？", "《心居》的导演是谁？"]),
+        ("张明在哪家公司任职？担任什么职务？", ["张明在哪家公司任职？", "张明担任什么职务？"]),
+        ("截至6月末，全省新增了多少家企业、注销了多少家？", ["截至6月末，全省新增了多少家企业？", "截至6月末，全省注销了多少家？"]),
+    ],
+)
+def test_several_asks_become_one_question_each_and_borrow_the_subject(question, expected):
+    assert questions(question) == expected
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "中国和美国的贸易额是多少？",  # coordinated names without 分别: one fact about both
+        "河南设立的人工智能产业基金规模是多少？",
+        "特斯拉第二季度生产和交付了多少辆电动车？",
+        "发布报告的那家研究院统计了多少家企业？该研究院的院长是谁？",  # a pronoun leans on the first ask: too unsure
+        "马英九访问大陆去了哪些城市？",
+    ],
+)
+def test_single_facts_and_unsure_questions_stay_whole(question):
+    assert split_question(question) == []
+
+
+def test_traditional_questions_are_split_in_simplified():
+    assert questions("上海和北京2021年的GDP分別是多少？") == ["上海2021年的GDP是多少？", "北京2021年的GDP是多少？"]
+
+
+@pytest.mark.parametrize(
+    ("question", "listing"),
+    [
+        ("马英九访问大陆去了哪些城市？", True),
+        ("和中国队同组的是哪三支球队？", True),
+        ("这部电影的主演有谁？", True),
+        ("河南设立的人工智能产业基金规模是多少？", False),
+    ],
+)
+def test_list_questions_are_recognised(question, listing):
+    assert asks_for_list(question) is listing
