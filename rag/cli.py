@@ -247,8 +247,8 @@ def ask(
     out.print("\n[bold]来源 Sources[/]")
     verified = {c.n: c for c in answer.citations if c.verified}
     for n, hit in enumerate(answer.passages, start=1):
-        if hit.parts and (n == 1 or answer.passages[n - 2].parts[:1] != hit.parts[:1]):
-            out.print(f"[bold]· {hit.parts[0]}[/]", highlight=False)
+        if hit.parts and (n == 1 or answer.passages[n - 2].parts != hit.parts):
+            out.print(f"[bold]· {' / '.join(hit.parts)}[/]", highlight=False)
         mark = "[green]✓ cited[/]" if n in verified else "[dim]shown[/]"
         located = f"{hit.chunk.doc_id} {hit.chunk.page_label}".strip()
         out.print(f"[{n}] {hit.chunk.title} [dim]({located})[/] {mark}", highlight=False)

@@ -568,3 +568,18 @@ def test_mcp_search_takes_filters(synced_index):
     server = build_mcp(components_for(synced_index))
     result = asyncio.run(server.call_tool("search_knowledge_base", {"query": FILTER_QUESTION, "top_k": 10, "tags": ["科技"]}))
     assert {p["doc_id"] for p in result.structured_content["passages"]} == {"compute"}
+
+
+def test_sources_say_which_part_of_a_question_each_passage_served(sample_index):
+    def reply(messages) -> str:
+        asked = messages[-1]["content"].split("问题：")[1]
+        return "河南基金总规模30亿元[1]。" if asked.startswith("河南") else "安徽基金总规模不低于200亿元[1]。"
+
+    with Server(components_for(sample_index, ScriptedGenerator(reply))) as running:
+        question = "河南和安徽的人工智能产业基金规模分别是多少？"
+        response = running.client().chat.completions.create(model="rag-zh", messages=[{"role": "user", "content": question}])
+    answer = response.choices[0].message.content.partition(FOOTNOTE_RULE)[0]
+    assert "30亿元" in answer and "200亿元" in answer
+    sources = response.model_extra["sources"]
+    served = {part for source in sources for part in source["parts"]}
+    assert served == {"河南的人工智能产业基金规模是多少？", "安徽的人工智能产业基金规模是多少？"}

@@ -523,3 +523,18 @@ def test_each_login_sees_only_its_own_conversations(tmp_path, sample_index):
     app.delete_conversation(cid, bob)  # not bob's: nothing happens
     assert [c.id for c in app.conversations.list("alice")] == [cid]
     assert app.forget_conversation()[0] == ""
+
+
+def test_sources_of_a_question_in_parts_are_grouped_by_part(tmp_path, sample_index):
+    def reply(messages) -> str:
+        asked = messages[-1]["content"].split("问题：")[1]
+        return "河南基金总规模30亿元[1]。" if asked.startswith("河南") else "安徽基金总规模不低于200亿元[1]。"
+
+    app = make_app(tmp_path, sample_index, replies=reply)
+    _, turns, sources = answer_of(app, "河南和安徽的人工智能产业基金规模分别是多少？")
+    answer = turns[-1].answer
+    assert [part.question for part in answer.parts] == ["河南的人工智能产业基金规模是多少？", "安徽的人工智能产业基金规模是多少？"]
+    headings = [html_part.split("</div>")[0] for html_part in sources.split('<div class="rag-part">')[1:]]
+    assert headings and all(" / ".join(hit.parts) in headings for hit in answer.passages)
+    assert {question for heading in headings for question in heading.split(" / ")} == {part.question for part in answer.parts}
+    assert "30亿元" in answer.answer and "200亿元" in answer.answer

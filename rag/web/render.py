@@ -137,10 +137,10 @@ def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) 
 
 
 def _part_header(hit: SearchHit, previous: SearchHit | None) -> str:
-    """For a question in several parts: the sub-question heading the passages found for it."""
-    if not hit.parts or (previous is not None and previous.parts[:1] == hit.parts[:1]):
+    """For a question in several parts: the sub-questions heading the passages found for them."""
+    if not hit.parts or (previous is not None and previous.parts == hit.parts):
         return ""
-    return f'<div class="rag-part">{html.escape(hit.parts[0])}</div>'
+    return f'<div class="rag-part">{html.escape(" / ".join(hit.parts))}</div>'
 
 
 def _meta_html(chunk: Chunk) -> str:
