@@ -181,7 +181,16 @@ def check_answerable(
             result.error(where, f"paraphrase question copies a run of {run} characters from its source")
 
 
-def check_rows(lines: list[str], texts: dict[str, str], clusters: dict[str, str], verbose: bool = False) -> Result:
+def check_rows(
+    lines: list[str],
+    texts: dict[str, str],
+    clusters: dict[str, str],
+    verbose: bool = False,
+    qid_re: re.Pattern[str] = QID_RE,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> Result:
+    """The per-row checks (module notes); ``qid_re`` and ``categories`` let another set
+    (``scripts/check_near_miss_eval.py``) reuse them with its own qids and categories."""
     result = Result(articles=len(texts))
     normalised = {name: scorer_view(text) for name, text in texts.items()}
     questions: dict[str, str] = {}
@@ -200,14 +209,14 @@ def check_rows(lines: list[str], texts: dict[str, str], clusters: dict[str, str]
             result.error(where, f"missing field(s) {missing}")
             continue
         qid = row["qid"]
-        if not isinstance(qid, str) or not QID_RE.match(qid) or qid in questions:
+        if not isinstance(qid, str) or not qid_re.match(qid) or qid in questions:
             result.error(where, f"bad or duplicate qid {qid!r}")
             continue
         where = f"{qid}"
         result.rows.append(row)
         category = row["category"]
         result.categories[category] += 1
-        if category not in CATEGORIES:
+        if category not in categories:
             result.error(where, f"unknown category {category!r}")
         if not isinstance(row["question"], str) or not row["question"].strip():
             result.error(where, "empty question")

@@ -81,14 +81,20 @@ def main(argv: list[str] | None = None) -> int:
 
     articles = load_articles(args.articles)
     files = render(articles, read_texts(args.data, {a["pid"] for a in articles}))
-    existing = {p.name for p in args.out.glob("*.txt")} if args.out.is_dir() else set()
+    return sync(files, args.out, args.check)
 
-    if args.check:
+
+def sync(files: dict[str, str], out: Path, check: bool) -> int:
+    """Write ``files`` (name -> content) into ``out``, removing other ``.txt`` files; with ``check``,
+    compare instead and return 1 on a difference. Shared with ``make_near_miss_corpus.py``."""
+    existing = {p.name for p in out.glob("*.txt")} if out.is_dir() else set()
+
+    if check:
         stale = sorted(existing - files.keys())
         differ = sorted(
             name
             for name, content in files.items()
-            if name not in existing or (args.out / name).read_text(encoding="utf-8") != content
+            if name not in existing or (out / name).read_text(encoding="utf-8") != content
         )
         for name in differ:
             print(f"differs or missing: {name}", file=sys.stderr)
@@ -96,20 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not on the list: {name}", file=sys.stderr)
         if differ or stale:
             return 1
-        print(f"{args.out}: {len(files)} articles, identical to a rebuild")
+        print(f"{out}: {len(files)} articles, identical to a rebuild")
         return 0
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name in sorted(existing - files.keys()):
-        (args.out / name).unlink()
+        (out / name).unlink()
     for name, content in sorted(files.items()):
-        path = args.out / name
+        path = out / name
         if not path.exists() or path.read_text(encoding="utf-8") != content:
             path.write_text(content, encoding="utf-8")
     chars = sum(len(c) for c in files.values())
-    print(f"wrote {len(files)} articles ({chars:,} characters) to {args.out}")
+    print(f"wrote {len(files)} articles ({chars:,} characters) to {out}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
