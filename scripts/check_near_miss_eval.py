@@ -136,7 +136,10 @@ def check(
     else:
         result.notes.append(f"{data} absent: withheld spans not checked against the removed articles")
     kinds = check_near_miss(result.rows, texts, listing, removed, result)
-    counts = {"near_miss": result.categories["near_miss"], "answerable": sum(result.categories.values()) - result.categories["near_miss"]}
+    counts = {
+        "near_miss": result.categories["near_miss"],
+        "answerable": sum(result.categories.values()) - result.categories["near_miss"],
+    }
     for name, minimum in MINIMUMS.items():
         if counts[name] < minimum:
             result.errors.append(f"{name}: {counts[name]} questions, need at least {minimum}")

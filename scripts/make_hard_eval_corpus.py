@@ -92,9 +92,7 @@ def sync(files: dict[str, str], out: Path, check: bool) -> int:
     if check:
         stale = sorted(existing - files.keys())
         differ = sorted(
-            name
-            for name, content in files.items()
-            if name not in existing or (out / name).read_text(encoding="utf-8") != content
+            name for name, content in files.items() if name not in existing or (out / name).read_text(encoding="utf-8") != content
         )
         for name in differ:
             print(f"differs or missing: {name}", file=sys.stderr)
@@ -115,6 +113,7 @@ def sync(files: dict[str, str], out: Path, check: bool) -> int:
     chars = sum(len(c) for c in files.values())
     print(f"wrote {len(files)} articles ({chars:,} characters) to {out}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ import pytest
 
 from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
-from rag.qa.multipart import TokenRenumberer, not_found, renumber, union_passages
+from rag.qa.multipart import TokenRenumberer, not_found, renumber, tidy_ending, union_passages
 from rag.qa.pipeline import QAPipeline
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import Retriever
@@ -108,3 +108,11 @@ def test_a_passage_found_by_two_parts_is_listed_once_and_names_both(index_dir):
     union, numbers = union_passages([hits, hits[:1]], ["甲？", "乙？"])
     assert len(union) == 2 and numbers == [[1, 2], [1]]
     assert union[0].parts == ("甲？", "乙？") and union[1].parts == ("甲？",)
+
+
+@pytest.mark.parametrize(
+    ("text", "tidy"),
+    [("南京8316.92亿元，[4]", "南京8316.92亿元[4]。"), ("河北20778.9亿元。[1]", "河北20778.9亿元[1]。"), ("甲[1][2?]", "甲[1][2?]。"), ("乙。", "乙。")],
+)
+def test_a_parts_last_sentence_is_closed_like_the_others(text, tidy):
+    assert tidy_ending(text) == tidy

@@ -14,7 +14,6 @@ import hashlib
 import importlib.util
 import json
 import sys
-from pathlib import Path
 from types import ModuleType
 
 from rag.config import REPO_ROOT

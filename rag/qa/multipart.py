@@ -20,6 +20,15 @@ _MARKER = re.compile(r"([\[【])(\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*\??)([\
 _OPEN_MARKER = re.compile(r"[\[【][^\]】]{0,8}$")
 
 
+_LOOSE_END = re.compile(r"[，,、；;：:。]?\s*((?:[\[【]\d{1,2}\??[\]】])*)\s*[，,、；;：:]?\s*$")
+
+
+def tidy_ending(text: str) -> str:
+    """A part's last sentence closed as the others: ``…亿元，[4]`` and ``…亿元。[1]`` become
+    ``…亿元[4]。`` and ``…亿元[1]。``, so that the parts read as one answer."""
+    return _LOOSE_END.sub(lambda m: f"{m.group(1)}。", text.rstrip(), count=1) if text.strip() else text
+
+
 def not_found(label: str) -> str:
     """The clause that stands for a part the passages do not support."""
     return f"资料中没有找到{label.rstrip('？?。')}的相关信息。"

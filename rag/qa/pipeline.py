@@ -26,7 +26,7 @@ from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
 from rag.qa.focus import focus_passage
-from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, union_passages
+from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, tidy_ending, union_passages
 from rag.qa.parts import Part, asks_for_list, split_question
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
@@ -308,8 +308,9 @@ class QAPipeline:
                 texts.append(lead + clause)
                 pending += lead + clause
             else:
-                text = renumber(checked.text, mine)
-                if rest := text[len(renumber(outcome.attempt.released, mine)) :]:
+                released = renumber(outcome.attempt.released, mine)
+                text = released + tidy_ending(renumber(checked.text, mine)[len(released) :])
+                if rest := text[len(released) :]:
                     yield _text(pending + (lead if not sent else "") + rest, started, timings)
                     pending = ""
                 texts.append(lead + text)
