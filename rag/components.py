@@ -21,6 +21,8 @@ from rag.models.generators import Generator
 from rag.qa.queue import GenerationQueue, WorkLimit
 
 if TYPE_CHECKING:
+    from rag.accounts.db import Database
+    from rag.accounts.kbs import KbRegistry
     from rag.index.store import Store
     from rag.qa.pipeline import QAPipeline
     from rag.qa.retriever import Retriever
@@ -46,6 +48,7 @@ class Components:
         self._generator = generator
         self._retriever: Retriever | None = None
         self._pipeline: QAPipeline | None = None
+        self._database: Database | None = None
         self._lock = threading.RLock()
         self.queue = GenerationQueue(settings.queue_capacity)  # every caller of the one LLM waits here
         self.work = WorkLimit(settings.max_concurrent_work)  # searches and embeddings: only so many at once
@@ -63,6 +66,21 @@ class Components:
             if self._generator is None:
                 self._generator = generators.make_generator(self.settings)
             return self._generator
+
+    def database(self) -> Database:
+        """The server's database (``RAG_DB``): knowledge bases, users, keys, the audit log."""
+        from rag.accounts.db import Database
+
+        with self._lock:
+            if self._database is None:
+                self._database = Database(self.settings.db_file)
+            return self._database
+
+    def kbs(self) -> KbRegistry:
+        """The knowledge bases (``default`` is the index at ``RAG_INDEX``)."""
+        from rag.accounts.kbs import registry_for
+
+        return registry_for(self.settings, self.database())
 
     def open_store(self) -> Store:
         """The index store of the settings, opened for reading; :class:`IndexStoreError` if absent."""
