@@ -1,21 +1,39 @@
-"""``rag kb``: create, list and remove knowledge bases (the CLI acts as the local administrator)."""
+"""``rag kb``, ``rag users``: knowledge bases, users and grants (the CLI acts as the local administrator:
+whoever may open the database file)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
 
+from rag.accounts.db import Database
 from rag.accounts.kbs import registry_for
+from rag.accounts.users import GrantKind, Users
 from rag.config import Settings
 from rag.console import fail, out, shown
 from rag.errors import RagError
 from rag.index.locations import redact, store_exists
 
 kb_app = typer.Typer(help="Knowledge bases: separate collections with their own readers and editors.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the web page and the API, their groups and administrators.", no_args_is_help=True)
+GrantUser = typer.Option(None, "--user", help="The user (see `rag users list`).")
+GrantGroup = typer.Option(None, "--group", help="A group (its members now or later, LDAP groups too).")
+
+
+def users() -> Users:
+    """The users of the configured database."""
+    return Users(Database(Settings().db_file))
+
+
+def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
+    """(kind, name) of ``--user`` or ``--group``: exactly one of them."""
+    if bool(user) == bool(group):
+        raise RagError("give --user U or --group G")
+    return ("user", user) if user else ("group", group or "")
 
 
 @kb_app.command("create")
@@ -65,3 +83,100 @@ def kb_remove(name: str = typer.Argument(..., help="The knowledge base to forget
         fail(exc)
         return
     out.print(f"removed knowledge base {shown(kb.name)}; its index stays at {shown(redact(kb.location))}", highlight=False)
+
+
+@kb_app.command("grant")
+def kb_grant(
+    kb: str = typer.Argument(..., help="The knowledge base."),
+    user: Optional[str] = GrantUser,
+    group: Optional[str] = GrantGroup,
+    role: str = typer.Option(..., "--role", help="reader (ask, search, read) or editor (also upload, delete, sync)."),
+) -> None:
+    """Give a user or a group a role on a knowledge base (replaces the role it had there)."""
+    try:
+        kind, name = grantee(user, group)
+        registry_for(Settings()).get(kb)
+        grant = users().grant(kb, kind, name, role)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"{grant.kind} {shown(grant.principal)} is now {grant.role} of {shown(grant.kb)}", highlight=False)
+
+
+@kb_app.command("revoke")
+def kb_revoke(
+    kb: str = typer.Argument(..., help="The knowledge base."),
+    user: Optional[str] = GrantUser,
+    group: Optional[str] = GrantGroup,
+) -> None:
+    """Take a user's or a group's role on a knowledge base away (from the next request on)."""
+    try:
+        kind, name = grantee(user, group)
+        registry_for(Settings()).get(kb)
+        revoked = users().revoke(kb, kind, name)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"{kind} {shown(name)} {'no longer has' if revoked else 'had no'} a role on {shown(kb)}", highlight=False)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="The login name."),
+    group: Optional[List[str]] = typer.Option(None, "--group", help="A group it belongs to (repeatable)."),
+    admin: bool = typer.Option(False, "--admin", help="May do everything: every knowledge base, grants, keys, the audit log."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read its web login password from the first line of stdin (else: API keys only)."
+    ),
+) -> None:
+    """Add a user (once any user exists, the servers need a login or a key)."""
+    try:
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+        user = users().add(name, group or [], admin, password)
+    except RagError as exc:
+        fail(exc)
+        return
+    groups = ", ".join(user.groups) or "no group"
+    role = "administrator" if user.admin else "user"
+    out.print(
+        f"added {role} {shown(user.name)} ({shown(groups)}{', password set' if user.has_password else ''})", highlight=False
+    )
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """Every user with its groups and grants."""
+    try:
+        accounts = users()
+        listed, grants = accounts.all(), accounts.grants()
+    except RagError as exc:
+        fail(exc)
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "name": user.name,
+            "admin": user.admin,
+            "groups": list(user.groups),
+            "password": user.has_password,
+            "grants": {g.kb: g.role for g in grants if (g.kind, g.principal) == ("user", user.name)},
+            "created_at": user.created_at,
+        }
+        for user in listed
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not rows:
+        out.print("no users: single-user mode (the servers answer loopback without a login)")
+        return
+    table = Table("user", "admin", "groups", "grants", "login")
+    for row in rows:
+        grants_shown = ", ".join(f"{kb}:{role}" for kb, role in row["grants"].items())
+        table.add_row(
+            shown(row["name"]),
+            "yes" if row["admin"] else "",
+            shown(", ".join(row["groups"])),
+            shown(grants_shown),
+            "password" if row["password"] else "keys only",
+        )
+    out.print(table)
