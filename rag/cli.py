@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rag.accounts.commands import kb_app, users_app
+from rag.accounts.commands import kb_app, keys_app, users_app
 from rag.accounts.kbs import registry_for
 from rag.components import Components
 from rag.config import Settings
@@ -36,6 +36,7 @@ eval_app = typer.Typer()  # `rag eval [options]` runs the evaluation; its subcom
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 
 KbOption = typer.Option(None, "--kb", help="Knowledge base (see `rag kb list`); default: the index at $RAG_INDEX, KB default.")
 IndexOption = typer.Option(

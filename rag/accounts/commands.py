@@ -12,14 +12,16 @@ from rich.table import Table
 
 from rag.accounts.db import Database
 from rag.accounts.kbs import registry_for
+from rag.accounts.keys import Keys
 from rag.accounts.users import GrantKind, Users
 from rag.config import Settings
-from rag.console import fail, out, shown
+from rag.console import err, fail, out, shown
 from rag.errors import RagError
 from rag.index.locations import redact, store_exists
 
 kb_app = typer.Typer(help="Knowledge bases: separate collections with their own readers and editors.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of the web page and the API, their groups and administrators.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: each acts as its user.", no_args_is_help=True)
 GrantUser = typer.Option(None, "--user", help="The user (see `rag users list`).")
 GrantGroup = typer.Option(None, "--group", help="A group (its members now or later, LDAP groups too).")
 
@@ -180,3 +182,46 @@ def users_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON 
             "password" if row["password"] else "keys only",
         )
     out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    user: str = typer.Option(..., "--user", help="The user the key acts as."),
+    name: Optional[str] = typer.Option(None, "--name", help="A label for it (shown in `rag keys list` and the audit log)."),
+) -> None:
+    """Create an API key: printed once on stdout, only its hash is kept."""
+    try:
+        key, secret = Keys(Database(Settings().db_file)).create(user, name)
+    except RagError as exc:
+        fail(exc)
+        return
+    err.print(f"key {key.id} ({shown(key.label)}) for {shown(key.user)}; it is shown only now:", highlight=False)
+    sys.stdout.write(secret + "\n")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """Every API key: id, user, label, its first characters, when created and revoked."""
+    try:
+        keys = Keys(Database(Settings().db_file)).all()
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([key.to_dict() for key in keys], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("id", "user", "label", "starts with", "created", "revoked")
+    for key in keys:
+        table.add_row(str(key.id), shown(key.user), shown(key.label), shown(key.prefix), key.created_at, key.revoked_at or "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `rag keys list`).")) -> None:
+    """Revoke an API key (from the next request on)."""
+    try:
+        key = Keys(Database(Settings().db_file)).revoke(key_id)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"revoked key {key.id} ({shown(key.label)}) of {shown(key.user)}", highlight=False)
