@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rag.accounts.commands import kb_app, keys_app, users_app
+from rag.accounts.commands import audit_command, kb_app, keys_app, users_app
 from rag.accounts.kbs import registry_for
 from rag.components import Components
 from rag.config import Settings
@@ -37,6 +37,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.command("audit")(audit_command)
 
 KbOption = typer.Option(None, "--kb", help="Knowledge base (see `rag kb list`); default: the index at $RAG_INDEX, KB default.")
 IndexOption = typer.Option(

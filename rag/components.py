@@ -21,6 +21,7 @@ from rag.models.generators import Generator
 from rag.qa.queue import GenerationQueue, WorkLimit
 
 if TYPE_CHECKING:
+    from rag.accounts.audit import AuditLog
     from rag.accounts.db import Database
     from rag.accounts.kbs import KbRegistry
     from rag.index.store import Store
@@ -81,6 +82,12 @@ class Components:
         from rag.accounts.kbs import registry_for
 
         return registry_for(self.settings, self.database())
+
+    def audit(self) -> AuditLog:
+        """The audit log (``RAG_AUDIT_QUESTIONS``, ``RAG_AUDIT_DAYS``)."""
+        from rag.accounts.audit import audit_for
+
+        return audit_for(self.settings, self.database())
 
     def open_store(self) -> Store:
         """The index store of the settings, opened for reading; :class:`IndexStoreError` if absent."""

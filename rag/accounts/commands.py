@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
 
+from rag.accounts.audit import audit_for
 from rag.accounts.db import Database
 from rag.accounts.kbs import registry_for
 from rag.accounts.keys import Keys
-from rag.accounts.users import GrantKind, Users
+from rag.accounts.users import LOCAL_OWNER, GrantKind, Users
 from rag.config import Settings
 from rag.console import err, fail, out, shown
 from rag.errors import RagError
@@ -29,6 +31,11 @@ GrantGroup = typer.Option(None, "--group", help="A group (its members now or lat
 def users() -> Users:
     """The users of the configured database."""
     return Users(Database(Settings().db_file))
+
+
+def audited(action: str, kbs: Sequence[str] = (), detail: str = "", outcome: str = "ok") -> None:
+    """Record an administrator's action of the CLI (``local``) in the audit log (its detail names no question)."""
+    audit_for(Settings()).record(LOCAL_OWNER.actor, action, kbs, detail, outcome, private=False)
 
 
 def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
@@ -99,6 +106,7 @@ def kb_grant(
         kind, name = grantee(user, group)
         registry_for(Settings()).get(kb)
         grant = users().grant(kb, kind, name, role)
+        audited("grant", [kb], f"{kind} {name} {grant.role}")
     except RagError as exc:
         fail(exc)
         return
@@ -116,6 +124,7 @@ def kb_revoke(
         kind, name = grantee(user, group)
         registry_for(Settings()).get(kb)
         revoked = users().revoke(kb, kind, name)
+        audited("revoke", [kb], f"{kind} {name}", "ok" if revoked else "none")
     except RagError as exc:
         fail(exc)
         return
@@ -192,6 +201,7 @@ def keys_create(
     """Create an API key: printed once on stdout, only its hash is kept."""
     try:
         key, secret = Keys(Database(Settings().db_file)).create(user, name)
+        audited("key create", detail=f"{key.id} {key.label} of {key.user}")
     except RagError as exc:
         fail(exc)
         return
@@ -221,7 +231,31 @@ def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `rag k
     """Revoke an API key (from the next request on)."""
     try:
         key = Keys(Database(Settings().db_file)).revoke(key_id)
+        audited("key revoke", detail=f"{key.id} {key.label} of {key.user}")
     except RagError as exc:
         fail(exc)
         return
     out.print(f"revoked key {key.id} ({shown(key.label)}) of {shown(key.user)}", highlight=False)
+
+
+def audit_command(
+    user: Optional[str] = typer.Option(None, "--user", help="Only this user's actions (its keys' included)."),
+    kb: Optional[str] = typer.Option(None, "--kb", help="Only actions on this knowledge base."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only from this date on (2025-09-01, UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """The audit log: who asked, searched, uploaded, deleted, granted or revoked what, and how it ended."""
+    from rag.index.filters import iso_date
+
+    try:
+        rows = audit_for(Settings()).rows(user, kb, iso_date(since, "--since") if since else None)
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("time (UTC)", "who", "action", "KBs", "detail", "outcome")
+    for row in rows:
+        table.add_row(row.time, shown(row.actor), row.action, shown(", ".join(row.kbs)), shown(row.detail), row.outcome)
+    out.print(table)
