@@ -23,6 +23,8 @@ from rag.progress import progress_reporter
 
 if TYPE_CHECKING:
     from rag.index.ingest import IngestReport
+    from rag.qa.pipeline import QAPipeline
+    from rag.qa.retriever import Retriever
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -40,6 +42,9 @@ app.add_typer(keys_app, name="keys")
 app.command("audit")(audit_command)
 
 KbOption = typer.Option(None, "--kb", help="Knowledge base (see `rag kb list`); default: the index at $RAG_INDEX, KB default.")
+KbsOption = typer.Option(
+    None, "--kb", help="Knowledge base (repeatable: several are searched as one ranking, each passage naming its KB)."
+)
 IndexOption = typer.Option(
     None,
     "--index",
@@ -89,6 +94,24 @@ def kb_location(settings: Settings, index: Optional[str], kb: Optional[str]) -> 
     if index and kb:
         raise RagError("give --kb or --index, not both")
     return registry_for(settings).get(kb).location if kb else index
+
+
+def searcher_for(index: Optional[str], kbs: Optional[List[str]]) -> Retriever:
+    """Search over ``--kb`` knowledge bases (one ranking, hits naming their KB), else ``--index``."""
+    kb_location(Settings(), index, kbs[0] if kbs else None)  # not both
+    if not kbs:
+        return components_for(index).retriever()
+    components = components_for(index)
+    return components.searcher([components.kbs().get(name) for name in kbs])
+
+
+def pipeline_for(index: Optional[str], kbs: Optional[List[str]], top_k: int) -> QAPipeline:
+    """The pipeline answering from the ``--kb`` knowledge bases, else from ``--index``."""
+    kb_location(Settings(), index, kbs[0] if kbs else None)  # not both
+    components = components_for(index, top_k=top_k)
+    if not kbs:
+        return components.pipeline()
+    return components.pipeline_for([components.kbs().get(name) for name in kbs])
 
 
 def components_for(index: Optional[str], top_k: int = 3, kb: Optional[str] = None) -> Components:
@@ -190,7 +213,7 @@ def search(
     mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     index: Optional[str] = IndexOption,
-    kb: Optional[str] = KbOption,
+    kb: Optional[List[str]] = KbsOption,
     date_from: Optional[str] = DateFromOption,
     date_to: Optional[str] = DateToOption,
     source: Optional[List[str]] = SourceOption,
@@ -200,7 +223,7 @@ def search(
 
     try:
         where = search_filter(date_from, date_to, source, tag)
-        hits = components_for(index, kb=kb).retriever().search(query, k=k, mode=mode, where=where)  # type: ignore[arg-type]
+        hits = searcher_for(index, kb).search(query, k=k, mode=mode, where=where)  # type: ignore[arg-type]
     except RagError as exc:
         fail(exc)
         return
@@ -221,7 +244,7 @@ def ask(
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model (3-5 keeps it faithful)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, passages, timings)."),
     index: Optional[str] = IndexOption,
-    kb: Optional[str] = KbOption,
+    kb: Optional[List[str]] = KbsOption,
     date_from: Optional[str] = DateFromOption,
     date_to: Optional[str] = DateToOption,
     source: Optional[List[str]] = SourceOption,
@@ -230,7 +253,7 @@ def ask(
     """Answer a question from the index with the local LLM, citing passages as \\[n]."""
     try:
         where = search_filter(date_from, date_to, source, tag)
-        pipeline = components_for(index, top_k=k, kb=kb).pipeline()
+        pipeline = pipeline_for(index, kb, k)
         answer = None
         for event in pipeline.stream(question, where=where):
             if event.kind == "text" and not as_json:  # verified sentences, as the check keeps them

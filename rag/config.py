@@ -99,7 +99,6 @@ class Settings:
     conversations_db: Path | None = field(default_factory=lambda: _optional_path("RAG_CONVERSATIONS_DB"))
     db_file: Path = field(default_factory=default_db_file)
     kb_root: Path = field(default_factory=lambda: default_index_dir().parent)  # new knowledge bases: index/NAME
-    default_kb_index: str = field(default_factory=default_index)  # knowledge base ``default``
     audit_questions: bool = field(default_factory=lambda: _env("RAG_AUDIT_QUESTIONS", "0") == "1")
     audit_days: int = field(default_factory=lambda: int(_env("RAG_AUDIT_DAYS", "365")))
     parse_limits: ParseLimits = field(default_factory=parse_limits_from_env)

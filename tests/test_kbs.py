@@ -89,3 +89,20 @@ def test_kb_option_on_ingest_search_info_and_the_existing_index_is_default(tmp_p
     assert json.loads(run("info", "--json").stdout)["embedding_model"] == FAKE_MODEL_ID
     assert "not both" in run("info", "--kb", "tech", "--index", default_index).output
     assert "no knowledge base named 'nope'" in run("search", "算力", "--kb", "nope").output
+
+
+def test_search_and_ask_over_several_kbs_merge_one_ranking_naming_each_passage_kb(tmp_path, corpus_dir, monkeypatch):
+    monkeypatch.setenv("RAG_LLM_BACKEND", "fake:scripted")
+    for name, file in (("funds", "henan.txt"), ("tech", "compute.txt"), ("robots", "robots.md")):
+        assert run("kb", "create", name).exit_code == 0
+        assert run("ingest", corpus_dir / file, "--kb", name).exit_code == 0
+    assert run("kb", "create", "empty").exit_code == 0  # not written yet: nothing to find there
+    hits = json.loads(run("search", "人工智能产业基金 算力 机器人", "--kb", "funds", "--kb", "tech", "--kb", "empty", "-k", "20", "--json").stdout)
+    assert {hit["kb"] for hit in hits} == {"funds", "tech"}
+    assert [hit["rank"] for hit in hits] == list(range(1, len(hits) + 1))
+    assert all(a["score"] >= b["score"] for a, b in zip(hits, hits[1:]))
+    one = json.loads(run("search", "算力", "--kb", "tech", "--json").stdout)
+    assert {hit["kb"] for hit in one} == {"tech"}
+    answer = json.loads(run("ask", "河南设立的人工智能产业基金规模是多少？", "--kb", "tech", "--kb", "robots", "--json").stdout)
+    assert {p["kb"] for p in answer["passages"]} <= {"tech", "robots"}  # funds was not asked: never shown
+    assert "not both" in run("search", "算力", "--kb", "tech", "--index", tmp_path).output

@@ -105,5 +105,5 @@ class KbRegistry:
 
 
 def registry_for(settings: Settings, db: Database | None = None) -> KbRegistry:
-    """The knowledge bases in ``db`` (default: ``settings``' database)."""
-    return KbRegistry(db or Database(settings.db_file), settings.default_kb_index, settings.kb_root)
+    """The knowledge bases in ``db`` (default: ``settings``' database); ``default`` is ``settings``' index."""
+    return KbRegistry(db or Database(settings.db_file), settings.index, settings.kb_root)
