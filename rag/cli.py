@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rag.accounts.commands import audit_command, kb_app, keys_app, users_app
+from rag.accounts.kbs import registry_for
 from rag.components import Components
 from rag.config import Settings
+from rag.console import err, fail, out, shown
 from rag.errors import RagError
 from rag.index.filters import SearchFilter
 from rag.index.locations import redact
@@ -22,6 +23,8 @@ from rag.progress import progress_reporter
 
 if TYPE_CHECKING:
     from rag.index.ingest import IngestReport
+    from rag.qa.pipeline import QAPipeline
+    from rag.qa.retriever import Retriever
 
 app = typer.Typer(
     help="Local, cited question answering over Chinese articles.",
@@ -33,10 +36,15 @@ models_app = typer.Typer(help="Prepare the bundled models (offline; done automat
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer()  # `rag eval [options]` runs the evaluation; its subcommands turn feedback into test cases
 app.add_typer(eval_app, name="eval")
+app.add_typer(kb_app, name="kb")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.command("audit")(audit_command)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
+KbOption = typer.Option(None, "--kb", help="Knowledge base (see `rag kb list`); default: the index at $RAG_INDEX, KB default.")
+KbsOption = typer.Option(
+    None, "--kb", help="Knowledge base (repeatable: several are searched as one ranking, each passage naming its KB)."
+)
 IndexOption = typer.Option(
     None,
     "--index",
@@ -61,19 +69,6 @@ def search_filter(
     return SearchFilter.of(date_from, date_to, paths, tags)
 
 
-def fail(exc: Exception) -> None:
-    """Print a user-facing error and exit 1 (no traceback)."""
-    err.print(f"[bold red]错误 / error:[/] {escape(redact(str(exc)))}", highlight=False)
-    raise typer.Exit(1)
-
-
-def shown(text: object) -> str:
-    """``text`` safe to print: console markup escaped, control, bidi and zero-width characters as
-    ``\\uXXXX``, so a file name cannot restyle, reorder, hide or split a report line."""
-    plain = "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Cf") else char for char in str(text))
-    return escape(plain)
-
-
 def print_problems(report: IngestReport) -> None:
     """What an ingest or sync skipped, and its warnings, one line each on stderr."""
     for path, message in [*report.files_failed, *report.folders_unreadable]:
@@ -82,25 +77,53 @@ def print_problems(report: IngestReport) -> None:
         err.print(f"[yellow]warning[/] {shown(warning)}", highlight=False)
 
 
-def settings_for(index: Optional[str]) -> Settings:
-    """The settings with ``--index`` (or ``$RAG_INDEX``); a malformed index URI exits 1."""
+def settings_for(index: Optional[str], kb: Optional[str] = None) -> Settings:
+    """The settings with ``--index`` or the index of ``--kb`` (else ``$RAG_INDEX``); a malformed index URI
+    or an unknown knowledge base exits 1."""
     try:
         settings = Settings()
-        return settings.with_index(index) if index else settings
+        location = kb_location(settings, index, kb)
+        return settings.with_index(location) if location else settings
     except RagError as exc:
         fail(exc)
         raise  # not reached: fail() exits
 
 
-def components_for(index: Optional[str], top_k: int = 3) -> Components:
-    """The assembled components for ``--index`` (or the configured index)."""
-    return Components(settings_for(index), top_k=top_k)
+def kb_location(settings: Settings, index: Optional[str], kb: Optional[str]) -> Optional[str]:
+    """``--index``, or the index of knowledge base ``--kb`` (not both), or None for the configured index."""
+    if index and kb:
+        raise RagError("give --kb or --index, not both")
+    return registry_for(settings).get(kb).location if kb else index
+
+
+def searcher_for(index: Optional[str], kbs: Optional[List[str]]) -> Retriever:
+    """Search over ``--kb`` knowledge bases (one ranking, hits naming their KB), else ``--index``."""
+    kb_location(Settings(), index, kbs[0] if kbs else None)  # not both
+    if not kbs:
+        return components_for(index).retriever()
+    components = components_for(index)
+    return components.searcher([components.kbs().get(name) for name in kbs])
+
+
+def pipeline_for(index: Optional[str], kbs: Optional[List[str]], top_k: int) -> QAPipeline:
+    """The pipeline answering from the ``--kb`` knowledge bases, else from ``--index``."""
+    kb_location(Settings(), index, kbs[0] if kbs else None)  # not both
+    components = components_for(index, top_k=top_k)
+    if not kbs:
+        return components.pipeline()
+    return components.pipeline_for([components.kbs().get(name) for name in kbs])
+
+
+def components_for(index: Optional[str], top_k: int = 3, kb: Optional[str] = None) -> Components:
+    """The assembled components for ``--index`` or ``--kb`` (or the configured index)."""
+    return Components(settings_for(index, kb), top_k=top_k)
 
 
 @app.command()
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files or folders: .txt .md .html .pdf .docx .jsonl"),
     index: Optional[str] = IndexOption,
+    kb: Optional[str] = KbOption,
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index from scratch (e.g. after changing model)."),
     chunk_size: Optional[int] = typer.Option(None, help="Characters per chunk (default $RAG_CHUNK_SIZE or 300)."),
     chunk_overlap: Optional[int] = typer.Option(None, help="Overlap between chunks (default 60)."),
@@ -109,7 +132,7 @@ def ingest(
     from rag.index.chunking import ChunkingConfig
     from rag.index.ingest import ingest as run_ingest
 
-    components = components_for(index)
+    components = components_for(index, kb=kb)
     settings = components.settings
     try:
         chunking = ChunkingConfig(
@@ -138,6 +161,7 @@ def ingest(
 def sync(
     folder: Path = typer.Argument(..., help="The folder the index should match (its subfolders become tags)."),
     index: Optional[str] = IndexOption,
+    kb: Optional[str] = KbOption,
     watch: bool = typer.Option(False, "--watch", help="Keep running: sync again whenever the folder changes (Ctrl-C stops)."),
     interval: float = typer.Option(2.0, "--interval", min=0.2, help="With --watch: seconds between looks at the folder."),
     allow_mass_removal: bool = typer.Option(
@@ -152,7 +176,7 @@ def sync(
     from rag.index.sync import sync as run_sync
     from rag.index.sync import watch as watch_folder
 
-    components = components_for(index)
+    components = components_for(index, kb=kb)
     settings = components.settings
     max_removal = 100.0 if allow_mass_removal else settings.sync_max_removal
 
@@ -189,6 +213,7 @@ def search(
     mode: str = typer.Option("hybrid", "--mode", help="hybrid (dense + BM25, RRF), dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     index: Optional[str] = IndexOption,
+    kb: Optional[List[str]] = KbsOption,
     date_from: Optional[str] = DateFromOption,
     date_to: Optional[str] = DateToOption,
     source: Optional[List[str]] = SourceOption,
@@ -198,7 +223,7 @@ def search(
 
     try:
         where = search_filter(date_from, date_to, source, tag)
-        hits = components_for(index).retriever().search(query, k=k, mode=mode, where=where)  # type: ignore[arg-type]
+        hits = searcher_for(index, kb).search(query, k=k, mode=mode, where=where)  # type: ignore[arg-type]
     except RagError as exc:
         fail(exc)
         return
@@ -219,6 +244,7 @@ def ask(
     k: int = typer.Option(3, "-k", "--top-k", min=1, max=10, help="Passages shown to the model (3-5 keeps it faithful)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, passages, timings)."),
     index: Optional[str] = IndexOption,
+    kb: Optional[List[str]] = KbsOption,
     date_from: Optional[str] = DateFromOption,
     date_to: Optional[str] = DateToOption,
     source: Optional[List[str]] = SourceOption,
@@ -227,7 +253,7 @@ def ask(
     """Answer a question from the index with the local LLM, citing passages as \\[n]."""
     try:
         where = search_filter(date_from, date_to, source, tag)
-        pipeline = components_for(index, top_k=k).pipeline()
+        pipeline = pipeline_for(index, kb, k)
         answer = None
         for event in pipeline.stream(question, where=where):
             if event.kind == "text" and not as_json:  # verified sentences, as the check keeps them
@@ -264,6 +290,7 @@ def ask(
 @app.command()
 def info(
     index: Optional[str] = IndexOption,
+    kb: Optional[str] = KbOption,
     docs: bool = typer.Option(False, "--docs", help="List every document."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -271,7 +298,7 @@ def info(
     from rag.index.locations import disk_bytes
     from rag.index.sync import last_sync
 
-    settings = settings_for(index)
+    settings = settings_for(index, kb)
     try:
         store = Components(settings).open_store()
     except RagError as exc:
@@ -407,6 +434,7 @@ def evaluate(
     index: Optional[str] = typer.Option(
         None, "--index", "-i", help="Index to score: a directory or a Milvus URI (with --corpus, synced to it first)."
     ),
+    kb: Optional[str] = KbOption,
     out_dir: Path = typer.Option(Path("out/eval"), "--out", help="Folder for report.json, report.md, report.html, chart.png."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with a stored report.json."),
     retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Score retrieval only; no LLM."),
@@ -443,9 +471,10 @@ def evaluate(
 
     try:
         where = search_filter(date_from, date_to, source, tag)
+        settings = Settings()
         code = run_cli_eval(
-            settings=Settings(),
-            index=index,
+            settings=settings,
+            index=kb_location(settings, index, kb),
             questions=questions,
             corpus=corpus or [],
             out_dir=out_dir,

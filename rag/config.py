@@ -64,6 +64,12 @@ def default_index_dir() -> Path:
     return local_dir(default_index())
 
 
+def default_db_file() -> Path:
+    """The server's database (``RAG_DB``): knowledge bases, users, keys, the audit log; default
+    ``rag.db`` beside the default index (``index/rag.db``)."""
+    return Path(_env("RAG_DB", str(default_index_dir().parent / "rag.db"))).expanduser()
+
+
 def default_index_uri() -> str | None:
     """``RAG_INDEX`` when it is a Milvus URI."""
     return default_index() if is_uri(default_index()) else None
@@ -91,6 +97,10 @@ class Settings:
     max_concurrent_work: int = field(default_factory=lambda: int(_env("RAG_MAX_CONCURRENT_WORK", str(DEFAULT_WORK_LIMIT))))
     sync_max_removal: float = field(default_factory=lambda: float(_env("RAG_SYNC_MAX_REMOVAL", str(DEFAULT_SYNC_MAX_REMOVAL))))
     conversations_db: Path | None = field(default_factory=lambda: _optional_path("RAG_CONVERSATIONS_DB"))
+    db_file: Path = field(default_factory=default_db_file)
+    kb_root: Path = field(default_factory=lambda: default_index_dir().parent)  # new knowledge bases: index/NAME
+    audit_questions: bool = field(default_factory=lambda: _env("RAG_AUDIT_QUESTIONS", "0") == "1")
+    audit_days: int = field(default_factory=lambda: int(_env("RAG_AUDIT_DAYS", "365")))
     parse_limits: ParseLimits = field(default_factory=parse_limits_from_env)
 
     @property

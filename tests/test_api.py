@@ -90,7 +90,7 @@ def server(sample_index) -> Iterator[Server]:
 
 def test_models_list_the_knowledge_base_and_the_embedder(server):
     ids = [model.id for model in server.client().models.list()]
-    assert ids == ["rag-zh", FAKE_MODEL_ID]
+    assert ids == ["rag-zh", "rag-zh:default", FAKE_MODEL_ID]
 
 
 def test_chat_completion_answers_with_citations_sources_and_usage(server):

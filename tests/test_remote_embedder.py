@@ -156,7 +156,7 @@ def test_another_dimension_or_model_behind_the_server_is_refused(server, switch)
 def test_keys_and_model_names_are_explained(server):
     with pytest.raises(ModelError, match="401.*RAG_EMBED_API_KEY"):
         remote(server, api_key="")
-    with pytest.raises(ModelError, match=r"serves 2 models \(rag-zh, fake:hashing\).*RAG_EMBED_REMOTE_MODEL"):
+    with pytest.raises(ModelError, match=r"serves 3 models \(rag-zh, rag-zh:default, fake:hashing\).*RAG_EMBED_REMOTE_MODEL"):
         remote(server, model=None)
     with pytest.raises(ModelError, match="give the server's URL"):
         RemoteEmbedder("gpu-box:8000/v1")

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hmac
-import ipaddress
 import json
 import logging
-import re
-import socket
 import tempfile
 import threading
 import time
@@ -27,22 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
-from rag.access import is_loopback
+from rag.accounts.kbs import DEFAULT_KB, KbNotFound
+from rag.accounts.permissions import Forbidden
+from rag.api.auth import Gate, import_keys, principal_of
 from rag.api.chat import MODEL_ID, ChunkStream, completion_body, conversation
 from rag.api.pump import pump
-from rag.api.schemas import MAX_EMBED_CHARS, ChatRequest, EmbeddingsRequest, SearchRequest, error_body
+from rag.api.schemas import MAX_EMBED_CHARS, ChatRequest, EmbeddingsRequest, SearchRequest, error_body, error_response
 from rag.components import Components
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
 from rag.index.documents import MAX_FILE_BYTES
 from rag.index.uploads import safe_upload_name
 from rag.knowledge_base import CheckedUpload, KnowledgeBase
+from rag.library import Library
 from rag.qa.pipeline import Answer
 from rag.qa.queue import Busy
 
@@ -50,10 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES + 1024 * 1024  # one file of the largest accepted size, plus the form
-PUBLIC_PATHS = ("/health",)
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# a Host header or an origin's authority: a name or an IPv4 address, or [IPv6], then an optional port
-_AUTHORITY = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::[0-9]{1,5})?$")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -70,18 +65,16 @@ class ApiError(Exception):
         self.headers: dict[str, str] = {}
 
 
-def error_response(
-    status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(error_body(message, kind, code), status_code=status, headers=headers)
-
-
 def api_error_for(exc: Exception) -> ApiError:
     """The HTTP status and OpenAI error type for one of the project's errors."""
     if isinstance(exc, Busy):
         error = ApiError(429, str(exc), "rate_limit_error", exc.code)
         error.headers["Retry-After"] = str(exc.retry_after_s)
         return error
+    if isinstance(exc, KbNotFound):
+        return ApiError(404, str(exc), "invalid_request_error", "kb_not_found")
+    if isinstance(exc, Forbidden):
+        return ApiError(403, str(exc), "permission_error", "forbidden")
     if isinstance(exc, IndexStoreError):
         return ApiError(503, str(exc), "server_error", "index_not_ready")
     if isinstance(exc, ModelError):
@@ -143,122 +136,6 @@ def _too_large(limit: int) -> JSONResponse:
     )
 
 
-class ApiKeys:
-    """ASGI middleware: ``Authorization: Bearer KEY`` on every path but ``/health`` when keys are set."""
-
-    def __init__(self, app: ASGIApp, keys: set[str]) -> None:
-        self.app = app
-        self.keys = [key.encode() for key in keys]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in PUBLIC_PATHS:
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope.get("headers") or []).get(b"authorization", b"")
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not any(hmac.compare_digest(token.strip(), key) for key in self.keys):
-            response = error_response(
-                401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "invalid_request_error", "invalid_api_key"
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class BrowserGuard:
-    """ASGI middleware for a server without API keys: no DNS rebinding, no cross-site writes.
-
-    Without keys, any web page a user opens could use the API through the user's browser, so:
-
-    * ``Host`` must name this machine, or a DNS-rebinding page could read documents and search
-      results under its own name: loopback (``localhost``, ``127.0.0.0/8``, ``[::1]``, any port).
-      Served beyond loopback on purpose (``RAG_ALLOW_OPEN=1``), the names it is reached by are not
-      known, so any IP address, the host it listens on and this machine's name pass too: a
-      rebinding page can only send a DNS name it controls (to serve under another name, listen
-      on that name, or give keys).
-    * ``POST``/``PUT``/``PATCH``/``DELETE`` with an ``Origin`` whose host is neither loopback nor
-      the request's own host (``null`` included) is refused: a form or a simple ``fetch`` from any
-      site reaches the API without a CORS preflight (an upload would poison the knowledge base).
-
-    Both are 403 in OpenAI's error JSON, not 421: the request is refused, not sent to the wrong
-    server, and a client should not retry it elsewhere. With keys this middleware is not used: a
-    page cannot send the bearer key cross-site without a preflight, which the API never allows, and
-    a server exposed with keys must answer under whatever name it is reached by.
-    """
-
-    def __init__(self, app: ASGIApp, bound_host: str) -> None:
-        self.app = app
-        self.loopback_only = is_loopback(bound_host)
-        names = (bound_host.strip("[]").lower(), socket.gethostname().lower())
-        self.names = frozenset(name for name in names if not _is_ip(name))  # addresses pass anyway
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        problem = self.problem(scope)
-        if problem:
-            await error_response(403, problem[1], "invalid_request_error", problem[0])(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    def problem(self, scope: Scope) -> tuple[str, str] | None:
-        """(code, message) when the request must be refused, else None."""
-        hosts = _header_values(scope, b"host")
-        host = authority_host(hosts[0]) if len(hosts) == 1 else None
-        if host is None or not self.host_allowed(host):
-            where = (
-                "127.0.0.1, localhost or [::1]" if self.loopback_only else "its IP addresses or " + ", ".join(sorted(self.names))
-            )
-            return "host_not_allowed", (
-                f"this API answers only requests addressed to {where} (a web page may be trying DNS rebinding); "
-                "give --keys-file to serve it under other names"
-            )
-        origins = _header_values(scope, b"origin")
-        if scope["method"] in STATE_CHANGING and not all(origin_allowed(origin, host) for origin in origins):
-            return "cross_site_request", (
-                "a request from another site's page (Origin header) is refused: without API keys only pages "
-                "of this machine may send it"
-            )
-        return None
-
-    def host_allowed(self, host: str) -> bool:
-        """Loopback; or, when served beyond loopback on purpose, an IP address or one of :attr:`names`."""
-        if is_loopback(host):
-            return True
-        return not self.loopback_only and (host in self.names or _is_ip(host))
-
-
-def origin_allowed(origin: str, host: str) -> bool:
-    """Whether a page of ``origin`` may change things on the server reached as ``host``: loopback, or the same host."""
-    found = origin_host(origin)
-    return found is not None and (is_loopback(found) or found == host)
-
-
-def authority_host(value: str) -> str | None:
-    """The host of a ``Host`` header or an origin's ``host[:port]`` (brackets dropped, lower case); None if malformed."""
-    match = _AUTHORITY.match(value.strip())
-    return (match["ipv6"] or match["name"]).lower() if match else None
-
-
-def origin_host(origin: str) -> str | None:
-    """The host of an ``Origin`` header; None for ``null`` or anything but ``http(s)://host[:port]``."""
-    scheme, separator, authority = origin.strip().partition("://")
-    return authority_host(authority) if separator and scheme.lower() in ("http", "https") else None
-
-
-def _header_values(scope: Scope, name: bytes) -> list[str]:
-    return [value.decode("latin-1") for key, value in scope.get("headers") or [] if key == name]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class ModelLoader:
     """Loads the models once in the background; requests that need them get 503 until then."""
 
@@ -294,16 +171,25 @@ class ModelLoader:
             raise ApiError(503, f"the models could not be loaded: {self.error}", "server_error", "model_not_ready")
 
 
-def create_app(components: Components, keys: set[str] | None = None, with_mcp: bool = True, host: str = "127.0.0.1") -> FastAPI:
-    """The API for ``components`` listening on ``host``; ``keys`` (if any) are required as bearer tokens
-    (``/mcp`` too), else :class:`BrowserGuard` keeps other sites' pages out."""
+def create_app(
+    components: Components,
+    keys: set[str] | None = None,
+    with_mcp: bool = True,
+    host: str = "127.0.0.1",
+    keys_source: str = "--keys-file",
+) -> FastAPI:
+    """The API for ``components`` listening on ``host``. Once the database has users, every request
+    needs one of their keys (``/mcp`` too; ``keys`` of a ``--keys-file`` are imported as user ``api``'s
+    once); without users :class:`BrowserGuard` keeps other sites' pages out (see :mod:`rag.api.auth`)."""
     loader = ModelLoader(components)
-    kb = KnowledgeBase(components)
+    if keys:
+        import_keys(components, keys, keys_source)
+    library = Library(components)
     mcp_server = None
     if with_mcp:
         from rag.api.mcp_server import build_mcp
 
-        mcp_server = build_mcp(components, kb)
+        mcp_server = build_mcp(components, library)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -314,10 +200,8 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
             yield
 
     app = FastAPI(title="rag-zh API", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
-    app.add_middleware(ApiKeys, keys=keys or set())
+    app.add_middleware(Gate, components=components, bound_host=host)
     app.add_middleware(BodyLimit)
-    if not keys:
-        app.add_middleware(BrowserGuard, bound_host=host)
     app.state.loader = loader
 
     @app.exception_handler(ApiError)
@@ -351,15 +235,14 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         return {"status": "ok", "models_loaded": loader.ready, "queue": components.queue.waiting()}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        """The knowledge base as a chat model, and the embedding model."""
+    async def models(request: Request) -> dict[str, Any]:
+        """``rag-zh`` (every KB the caller may read), ``rag-zh:KB`` per readable KB, and the embedding model."""
         created = int(time.time())
+        readable = await run_in_threadpool(library.readable, principal_of(request))
+        ids = ([MODEL_ID] if readable else []) + [f"{MODEL_ID}:{kb.name}" for kb in readable] + [components.settings.embed_model]
         return {
             "object": "list",
-            "data": [
-                {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "rag-zh"},
-                {"id": components.settings.embed_model, "object": "model", "created": created, "owned_by": "rag-zh"},
-            ],
+            "data": [{"id": id_, "object": "model", "created": created, "owned_by": "rag-zh"} for id_ in ids],
         }
 
     @app.post("/v1/chat/completions", response_model=None)
@@ -367,9 +250,15 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         """A cited answer from the knowledge base; streamed as server-sent events with ``stream: true``."""
         loader.require()
         question, history = conversation(body)
-        pipeline = await run_in_threadpool(components.pipeline)
+        principal = principal_of(request)
+        try:
+            kbs = await run_in_threadpool(library.resolve, principal, kbs_of_model(body.model))
+        except KbNotFound as exc:
+            raise ApiError(404, f"the model {body.model!r} does not exist", code="model_not_found") from exc
+        pipeline = await run_in_threadpool(components.pipeline_for, kbs)
         where = body.filters.search_filter() if body.filters else None
-        events = pipeline.stream(question, history, body.top_k, where)
+        stream = pipeline.stream(question, history, body.top_k, where)
+        events = library.audited_answer(principal, [kb.name for kb in kbs], question, stream)
         first = await run_in_threadpool(next, events)  # a full queue or a bad question fails here, as JSON
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -410,14 +299,16 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         }
 
     @app.post("/v1/search")
-    async def search(body: SearchRequest) -> dict[str, Any]:
-        """The passages retrieval finds for a query, with scores; never waits for the LLM (429 past
-        ``RAG_MAX_CONCURRENT_WORK`` searches and embeddings at once)."""
+    async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
+        """The passages retrieval finds for a query in the ``kb`` named (every readable one without it),
+        with scores; never waits for the LLM (429 past ``RAG_MAX_CONCURRENT_WORK`` searches and embeddings at once)."""
         loader.require()
         where = body.search_filter()
+        principal = principal_of(request)
         with components.work.slot():
-            retriever = await run_in_threadpool(components.retriever)
+            retriever = await run_in_threadpool(library.searcher, principal, body.kbs())
             hits = await run_in_threadpool(retriever.search, body.query, body.top_k, body.mode, where)
+        library.record(principal, "search", retriever.kbs, body.query)
         return {
             "object": "list",
             "query": body.query,
@@ -427,18 +318,26 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         }
 
     @app.get("/v1/documents")
-    async def list_documents() -> dict[str, Any]:
-        """Every document in the knowledge base."""
-        records = await run_in_threadpool(kb.documents)
-        return {"object": "list", "data": [asdict(record) for record in records]}
+    async def list_documents(request: Request, kb: list[str] | None = Query(None)) -> dict[str, Any]:  # noqa: B008
+        """Every document of the ``kb`` named (repeatable; every readable KB without it), each naming its KB."""
+        found = await run_in_threadpool(library.documents, principal_of(request), kb)
+        return {"object": "list", "data": [{"kb": name, **asdict(record)} for name, record in found]}
 
     @app.post("/v1/documents")
-    async def upload_documents(files: list[UploadFile] = File(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's form syntax
-        """Add files (the same type, size and name checks as the web page)."""
+    async def upload_documents(
+        request: Request,
+        files: list[UploadFile] = File(...),  # noqa: B008 - FastAPI's form syntax
+        kb: str = Form(DEFAULT_KB),
+    ) -> dict[str, Any]:
+        """Add files to KB ``kb`` (an editor's; the same type, size and name checks as the web page)."""
         loader.require()
+        principal = principal_of(request)
+        base = await run_in_threadpool(library.editable, principal, kb)
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
-            accepted, refused = await _receive_uploads(files, Path(folder), kb)
-            report = await run_in_threadpool(kb.add, accepted) if accepted else None
+            accepted, refused = await _receive_uploads(files, Path(folder), base)
+            report = await run_in_threadpool(base.add, accepted) if accepted else None
+        names = ", ".join(upload.filename or "" for upload in files)
+        library.record(principal, "upload", [kb], names, "error" if refused or (report and report.files_failed) else "ok")
         failed = refused + [
             {"file": Path(path).name, "error": message} for path, message in (report.files_failed if report else [])
         ]
@@ -452,11 +351,14 @@ def create_app(components: Components, keys: set[str] | None = None, with_mcp: b
         }
 
     @app.delete("/v1/documents/{doc_id}")
-    async def delete_document(doc_id: str) -> dict[str, Any]:
-        """Remove one document (and its uploaded file once nothing else uses it)."""
-        if doc_id not in {record.doc_id for record in await run_in_threadpool(kb.documents)}:
+    async def delete_document(doc_id: str, request: Request, kb: str = DEFAULT_KB) -> dict[str, Any]:
+        """Remove one document of KB ``kb`` (an editor's; its uploaded file too once nothing else uses it)."""
+        principal = principal_of(request)
+        base = await run_in_threadpool(library.editable, principal, kb)
+        if doc_id not in {record.doc_id for record in await run_in_threadpool(base.documents)}:
             raise ApiError(404, f"no document {doc_id!r} in the knowledge base", code="document_not_found")
-        record = await run_in_threadpool(kb.delete, doc_id)
+        record = await run_in_threadpool(base.delete, doc_id)
+        library.record(principal, "delete", [kb], record.title)
         return {"deleted": record.doc_id, "title": record.title}
 
     if mcp_server is not None:
@@ -523,3 +425,9 @@ async def _receive_uploads(
         except InputError as exc:
             refused.append({"file": name, "error": str(exc)})
     return accepted, refused
+
+
+def kbs_of_model(model: str) -> list[str] | None:
+    """The KBs a chat ``model`` names: ``rag-zh:KB`` one, anything else every readable KB (None)."""
+    prefix = f"{MODEL_ID}:"
+    return [model[len(prefix) :]] if model.startswith(prefix) else None

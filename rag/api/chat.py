@@ -53,6 +53,7 @@ def passages_payload(passages: Sequence[SearchHit], answer: Answer | None = None
     for n, hit in enumerate(passages, start=1):
         chunk = hit.chunk
         row: dict[str, Any] = {
+            **({"kb": hit.kb} if hit.kb else {}),
             "n": n,
             "chunk_id": chunk.chunk_id,
             "doc_id": chunk.doc_id,

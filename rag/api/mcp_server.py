@@ -12,17 +12,21 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
+from starlette.requests import Request
 
 from rag import __version__
+from rag.accounts.users import Principal
+from rag.api.auth import principal_of
 from rag.api.schemas import MAX_DATE_CHARS, MAX_FILTER_VALUES
 from rag.components import Components
 from rag.errors import RagError
 from rag.index.filters import SearchFilter
 from rag.index.locations import redact
-from rag.knowledge_base import KnowledgeBase
+from rag.library import Library
+from rag.qa.pipeline import Answer, Event
 from rag.qa.retriever import check_query
 
 INSTRUCTIONS = (
@@ -33,6 +37,7 @@ INSTRUCTIONS = (
 # Filter arguments, bounded as in the HTTP API (the SDK checks them and lists the bounds in the tool schemas)
 DateArg = Annotated[str | None, Field(max_length=MAX_DATE_CHARS)]
 ValuesArg = Annotated[list[str] | None, Field(max_length=MAX_FILTER_VALUES)]
+KbArg = Annotated[str | None, Field(max_length=40, description="知识库名称 / knowledge base name (default: all you may read)")]
 
 
 @contextmanager
@@ -45,9 +50,11 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(redact(str(exc))) from exc
 
 
-def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPServer:
-    """The MCP server over ``components`` (models load on the first tool call that needs them)."""
-    kb = kb or KnowledgeBase(components)
+def build_mcp(components: Components, library: Library | None = None) -> MCPServer:
+    """The MCP server over ``components`` (models load on the first tool call that needs them). Over
+    HTTP each call acts as the key of its request (:mod:`rag.api.auth`), over stdio as the local owner;
+    ``kb`` names one knowledge base (every readable one without it; one it may not read: not found)."""
+    library = library or Library(components)
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, version=__version__)
 
     @server.tool(
@@ -65,14 +72,18 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
         date_to: DateArg = None,
         sources: ValuesArg = None,
         tags: ValuesArg = None,
+        kb: KbArg = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         with tool_errors():
             query = check_query(query)
             top_k = max(1, min(int(top_k), 50))
             where = SearchFilter.of(date_from, date_to, sources, tags)
+            principal = _principal(ctx)
             with components.work.slot():  # the same limit as the API's /v1/search
-                retriever = await anyio.to_thread.run_sync(components.retriever)
+                retriever = await anyio.to_thread.run_sync(lambda: library.searcher(principal, [kb] if kb else None))
                 hits = await anyio.to_thread.run_sync(lambda: retriever.search(query, top_k, mode, where))
+            library.record(principal, "search", retriever.kbs, query)
         return {"query": query, "mode": mode, "passages": [hit.to_dict() for hit in hits]}
 
     @server.tool(
@@ -88,12 +99,19 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
         date_to: DateArg = None,
         sources: ValuesArg = None,
         tags: ValuesArg = None,
+        kb: KbArg = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         with tool_errors():
             question = check_query(question)
             where = SearchFilter.of(date_from, date_to, sources, tags)
-            pipeline = await anyio.to_thread.run_sync(components.pipeline)
-            answer = await anyio.to_thread.run_sync(lambda: pipeline.ask(question, where=where))
+            principal = _principal(ctx)
+            kbs = await anyio.to_thread.run_sync(lambda: library.resolve(principal, [kb] if kb else None))
+            pipeline = await anyio.to_thread.run_sync(lambda: components.pipeline_for(kbs))
+            events = library.audited_answer(
+                principal, [found.name for found in kbs], question, pipeline.stream(question, where=where)
+            )
+            answer = await anyio.to_thread.run_sync(lambda: _answer_of(events))
         return {
             "answer": answer.answer,
             "refused": answer.refused,
@@ -107,9 +125,29 @@ def build_mcp(components: Components, kb: KnowledgeBase | None = None) -> MCPSer
     @server.tool(
         description="列出知识库中的全部文章（编号、标题、来源文件、段落数、加入时间）。 List every document in the knowledge base."
     )
-    async def list_documents() -> dict[str, Any]:
+    async def list_documents(kb: KbArg = None, ctx: Context | None = None) -> dict[str, Any]:
         with tool_errors():
-            records = await anyio.to_thread.run_sync(kb.documents)
-        return {"documents": [asdict(record) for record in records]}
+            principal = _principal(ctx)
+            found = await anyio.to_thread.run_sync(lambda: library.documents(principal, [kb] if kb else None))
+        return {"documents": [{"kb": name, **asdict(record)} for name, record in found]}
 
     return server
+
+
+def _principal(ctx: Context | None) -> Principal:
+    """Who a tool call acts as: its HTTP request's principal, the local owner over stdio."""
+    try:
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:  # called outside a client session (a direct call_tool): as over stdio
+        request = None
+    return principal_of(request if isinstance(request, Request) else None)
+
+
+def _answer_of(events: Iterator[Event]) -> Answer:
+    """The final answer of a stream (run to its end, so the audit row is written)."""
+    answer = None
+    for event in events:
+        if event.kind == "done":
+            answer = event.answer
+    assert answer is not None
+    return answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.index.filters import SearchFilter
@@ -99,8 +100,20 @@ class SearchRequest(Filters):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: int = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    kb: str | list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
+
+    def kbs(self) -> list[str] | None:
+        """The knowledge bases named (None: every readable one)."""
+        return [self.kb] if isinstance(self.kb, str) else self.kb or None
 
 
 def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}`` (credentials in URIs hidden)."""
     return {"error": {"message": redact(message), "type": kind, "param": param, "code": code}}
+
+
+def error_response(
+    status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error answered in OpenAI's shape."""
+    return JSONResponse(error_body(message, kind, code), status_code=status, headers=headers)

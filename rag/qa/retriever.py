@@ -22,16 +22,19 @@ MAX_QUERY_CHARS = 2000
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A retrieved chunk; ``score`` is cosine (dense), BM25 (bm25) or fused RRF (hybrid)."""
+    """A retrieved chunk; ``score`` is cosine (dense), BM25 (bm25) or fused RRF (hybrid, or several
+    knowledge bases); ``kb`` names its knowledge base when the search went through one."""
 
     rank: int
     chunk: Chunk
     score: float
     lexical_overlap: bool
+    kb: str = ""
     parts: tuple[str, ...] = ()  # for a question in several parts: the sub-questions this passage serves
 
     def to_dict(self) -> dict:
         return {
+            **({"kb": self.kb} if self.kb else {}),
             "rank": self.rank,
             "chunk_id": self.chunk.chunk_id,
             "doc_id": self.chunk.doc_id,

@@ -1,0 +1,261 @@
+"""``rag kb``, ``rag users``: knowledge bases, users and grants (the CLI acts as the local administrator:
+whoever may open the database file)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, List, Optional
+
+import typer
+from rich.table import Table
+
+from rag.accounts.audit import audit_for
+from rag.accounts.db import Database
+from rag.accounts.kbs import registry_for
+from rag.accounts.keys import Keys
+from rag.accounts.users import LOCAL_OWNER, GrantKind, Users
+from rag.config import Settings
+from rag.console import err, fail, out, shown
+from rag.errors import RagError
+from rag.index.locations import redact, store_exists
+
+kb_app = typer.Typer(help="Knowledge bases: separate collections with their own readers and editors.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the web page and the API, their groups and administrators.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: each acts as its user.", no_args_is_help=True)
+GrantUser = typer.Option(None, "--user", help="The user (see `rag users list`).")
+GrantGroup = typer.Option(None, "--group", help="A group (its members now or later, LDAP groups too).")
+
+
+def users() -> Users:
+    """The users of the configured database."""
+    return Users(Database(Settings().db_file))
+
+
+def audited(action: str, kbs: Sequence[str] = (), detail: str = "", outcome: str = "ok") -> None:
+    """Record an administrator's action of the CLI (``local``) in the audit log (its detail names no question)."""
+    audit_for(Settings()).record(LOCAL_OWNER.actor, action, kbs, detail, outcome, private=False)
+
+
+def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
+    """(kind, name) of ``--user`` or ``--group``: exactly one of them."""
+    if bool(user) == bool(group):
+        raise RagError("give --user U or --group G")
+    return ("user", user) if user else ("group", group or "")
+
+
+@kb_app.command("create")
+def kb_create(
+    name: str = typer.Argument(..., help="Lower-case letters, digits, - and _ (used in model ids rag-zh:NAME)."),
+    title: Optional[str] = typer.Option(None, "--title", help="The name people see, e.g. 人事制度."),
+    index: Optional[str] = typer.Option(
+        None, "--index", help="Where its index lives: a directory or a Milvus URI (default: index/NAME)."
+    ),
+) -> None:
+    """Register a knowledge base; `rag ingest --kb NAME` then fills it."""
+    try:
+        kb = registry_for(Settings()).create(name, title, index)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"created knowledge base {shown(kb.name)} ({shown(kb.title)}) at {shown(redact(kb.location))}", highlight=False)
+
+
+@kb_app.command("list")
+def kb_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """Every knowledge base with its title and index location."""
+    try:
+        kbs = registry_for(Settings()).list()
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(
+            json.dumps([{**kb.to_dict(), "exists": store_exists(kb.location)} for kb in kbs], ensure_ascii=False, indent=2) + "\n"
+        )
+        return
+    table = Table("name", "title", "index", "written")
+    for kb in kbs:
+        table.add_row(
+            shown(kb.name), shown(kb.title), shown(redact(kb.location)), "yes" if store_exists(kb.location) else "not yet"
+        )
+    out.print(table)
+
+
+@kb_app.command("remove")
+def kb_remove(name: str = typer.Argument(..., help="The knowledge base to forget.")) -> None:
+    """Forget a knowledge base and its grants; its index files stay (delete them yourself)."""
+    try:
+        kb = registry_for(Settings()).remove(name)
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"removed knowledge base {shown(kb.name)}; its index stays at {shown(redact(kb.location))}", highlight=False)
+
+
+@kb_app.command("grant")
+def kb_grant(
+    kb: str = typer.Argument(..., help="The knowledge base."),
+    user: Optional[str] = GrantUser,
+    group: Optional[str] = GrantGroup,
+    role: str = typer.Option(..., "--role", help="reader (ask, search, read) or editor (also upload, delete, sync)."),
+) -> None:
+    """Give a user or a group a role on a knowledge base (replaces the role it had there)."""
+    try:
+        kind, name = grantee(user, group)
+        registry_for(Settings()).get(kb)
+        grant = users().grant(kb, kind, name, role)
+        audited("grant", [kb], f"{kind} {name} {grant.role}")
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"{grant.kind} {shown(grant.principal)} is now {grant.role} of {shown(grant.kb)}", highlight=False)
+
+
+@kb_app.command("revoke")
+def kb_revoke(
+    kb: str = typer.Argument(..., help="The knowledge base."),
+    user: Optional[str] = GrantUser,
+    group: Optional[str] = GrantGroup,
+) -> None:
+    """Take a user's or a group's role on a knowledge base away (from the next request on)."""
+    try:
+        kind, name = grantee(user, group)
+        registry_for(Settings()).get(kb)
+        revoked = users().revoke(kb, kind, name)
+        audited("revoke", [kb], f"{kind} {name}", "ok" if revoked else "none")
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"{kind} {shown(name)} {'no longer has' if revoked else 'had no'} a role on {shown(kb)}", highlight=False)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="The login name."),
+    group: Optional[List[str]] = typer.Option(None, "--group", help="A group it belongs to (repeatable)."),
+    admin: bool = typer.Option(False, "--admin", help="May do everything: every knowledge base, grants, keys, the audit log."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read its web login password from the first line of stdin (else: API keys only)."
+    ),
+) -> None:
+    """Add a user (once any user exists, the servers need a login or a key)."""
+    try:
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+        user = users().add(name, group or [], admin, password)
+    except RagError as exc:
+        fail(exc)
+        return
+    groups = ", ".join(user.groups) or "no group"
+    role = "administrator" if user.admin else "user"
+    out.print(
+        f"added {role} {shown(user.name)} ({shown(groups)}{', password set' if user.has_password else ''})", highlight=False
+    )
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """Every user with its groups and grants."""
+    try:
+        accounts = users()
+        listed, grants = accounts.all(), accounts.grants()
+    except RagError as exc:
+        fail(exc)
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "name": user.name,
+            "admin": user.admin,
+            "groups": list(user.groups),
+            "password": user.has_password,
+            "grants": {g.kb: g.role for g in grants if (g.kind, g.principal) == ("user", user.name)},
+            "created_at": user.created_at,
+        }
+        for user in listed
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not rows:
+        out.print("no users: single-user mode (the servers answer loopback without a login)")
+        return
+    table = Table("user", "admin", "groups", "grants", "login")
+    for row in rows:
+        grants_shown = ", ".join(f"{kb}:{role}" for kb, role in row["grants"].items())
+        table.add_row(
+            shown(row["name"]),
+            "yes" if row["admin"] else "",
+            shown(", ".join(row["groups"])),
+            shown(grants_shown),
+            "password" if row["password"] else "keys only",
+        )
+    out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    user: str = typer.Option(..., "--user", help="The user the key acts as."),
+    name: Optional[str] = typer.Option(None, "--name", help="A label for it (shown in `rag keys list` and the audit log)."),
+) -> None:
+    """Create an API key: printed once on stdout, only its hash is kept."""
+    try:
+        key, secret = Keys(Database(Settings().db_file)).create(user, name)
+        audited("key create", detail=f"{key.id} {key.label} of {key.user}")
+    except RagError as exc:
+        fail(exc)
+        return
+    err.print(f"key {key.id} ({shown(key.label)}) for {shown(key.user)}; it is shown only now:", highlight=False)
+    sys.stdout.write(secret + "\n")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """Every API key: id, user, label, its first characters, when created and revoked."""
+    try:
+        keys = Keys(Database(Settings().db_file)).all()
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([key.to_dict() for key in keys], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("id", "user", "label", "starts with", "created", "revoked")
+    for key in keys:
+        table.add_row(str(key.id), shown(key.user), shown(key.label), shown(key.prefix), key.created_at, key.revoked_at or "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `rag keys list`).")) -> None:
+    """Revoke an API key (from the next request on)."""
+    try:
+        key = Keys(Database(Settings().db_file)).revoke(key_id)
+        audited("key revoke", detail=f"{key.id} {key.label} of {key.user}")
+    except RagError as exc:
+        fail(exc)
+        return
+    out.print(f"revoked key {key.id} ({shown(key.label)}) of {shown(key.user)}", highlight=False)
+
+
+def audit_command(
+    user: Optional[str] = typer.Option(None, "--user", help="Only this user's actions (its keys' included)."),
+    kb: Optional[str] = typer.Option(None, "--kb", help="Only actions on this knowledge base."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only from this date on (2025-09-01, UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """The audit log: who asked, searched, uploaded, deleted, granted or revoked what, and how it ended."""
+    from rag.index.filters import iso_date
+
+    try:
+        rows = audit_for(Settings()).rows(user, kb, iso_date(since, "--since") if since else None)
+    except RagError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("time (UTC)", "who", "action", "KBs", "detail", "outcome")
+    for row in rows:
+        table.add_row(row.time, shown(row.actor), row.action, shown(", ".join(row.kbs)), shown(row.detail), row.outcome)
+    out.print(table)
