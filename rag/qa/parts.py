@@ -44,6 +44,7 @@ _COUNT_WORD = re.compile(r"^[两二三四五六七八九十\d]+(?:个)?(?:省市
 _ITEM_FLAGS = {"n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "eng", "j", "vn", "an", "nw", "h", "l"}
 _ASK = re.compile(r"多少|几[个天年月日号家位名次条项款种岁]?|谁|什么|哪|何时|何地|怎样|如何|是否|还是|吗")
 _LEANING_START = re.compile(r"^(?:该|其|他|她|它|这|那|此|上述|和|与|跟|同)")
+_QUANTITY_START = re.compile(r"^(?:多少|几)")
 _CLAUSE_END = re.compile(r"[，,；;？?！!]")
 _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
 
@@ -199,18 +200,20 @@ def _split_asks(question: str) -> list[Part]:
         return []
     first = asks[0]
     subject = _subject(first)
+    if context and not _names(first) and re.match(rf"(?:是|为|有)?(?:{_ASK.pattern})", first[len(subject) :]):
+        subject = ""  # 比分是多少 after a context: 比分 is what is asked, the context names the subject
     parts = [Part(f"{context}{first}？", first)]
     for ask in asks[1:]:
         ask = re.sub(r"^(?:以及|并且|而且|又|还有|另外)", "", ask)
         if _LEANING_START.match(ask):
             return []
         first_ask = _ASK.search(first)
-        if _ASK.match(ask) and first_ask:  # 多少枚奖牌 after 获得了多少枚金牌: the first ask's words before its own
+        if _QUANTITY_START.match(ask) and first_ask:  # 多少枚奖牌 after 获得了多少枚金牌: the first ask's words before its own
             own_subject = first[: first_ask.start()]
-        elif _has_own_subject(ask) or (subject and subject.rstrip("的") in ask):
+        elif _has_own_subject(ask) or (subject and all(name in ask for name in _names(subject) or [subject.rstrip("的")])):
             own_subject = ""
-        elif subject:
-            own_subject = subject
+        elif subject or context:
+            own_subject = _before_shared(subject, ask)
         else:
             return []
         parts.append(Part(f"{context}{own_subject}{ask}？", ask))
@@ -241,5 +244,19 @@ def _subject(clause: str) -> str:
 
 
 def _has_own_subject(clause: str) -> bool:
-    """The clause names its own subject: a book title, a person or an organisation."""
-    return "《" in clause or any(f in {"nr", "nt", "nrt", "nrfg"} and len(w) >= 2 for w, f in _tokens(clause))
+    """The clause names its own subject: a book title or a person."""
+    return "《" in clause or any(f in {"nr", "nrt", "nrfg"} and len(w) >= 2 for w, f in _tokens(clause))
+
+
+def _names(text: str) -> list[str]:
+    """The people, places and organisations ``text`` names (two characters or more)."""
+    return [w for w, f in _tokens(text) if f in {"nr", "ns", "nt", "nrt", "nrfg"} and len(w) >= 2]
+
+
+def _before_shared(subject: str, clause: str) -> str:
+    """``subject`` cut before the first word it shares with ``clause`` (``苏州境内上市公司`` before
+    ``科创板上市公司`` gives ``苏州境内``), or whole when they share none."""
+    for i in range(len(subject) - 1):
+        if subject[i : i + 2] in clause and i > 0:
+            return subject[:i]
+    return subject
