@@ -10,6 +10,8 @@ Each line must be one JSON object with the fields ``qid``, ``question``,
   ``evidence``; the categories ``unanswerable`` and ``near_miss`` are always unanswerable;
   answerable rows have non-empty ``answers``/``evidence``/``source``; ``multipart`` rows
   have two or more parts;
+* the optional ``excluded`` items (that a correct answer does not name) occur in the sources and
+  are not part of an accepted answer;
 * every evidence quote occurs in one of its source files after normalization: lines
   within a paragraph of the raw text are joined (a newline between two non-blank lines
   is removed), then both are normalised as the scoring does (:func:`metrics.normalise`:
@@ -44,7 +46,7 @@ from typing import Any, Protocol
 
 from rag.config import REPO_ROOT as ROOT
 from rag.errors import InputError
-from rag.evaluation.metrics import normalise
+from rag.evaluation.metrics import contains_token, normalise
 
 CATEGORIES: tuple[str, ...] = (
     "figures",
@@ -194,6 +196,10 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
     if not isinstance(source, list) or not all(isinstance(s, str) for s in source):
         report.error(where, "source must be a list of strings")
         return
+    excluded = row.get("excluded", [])
+    if not is_str_list(excluded):
+        report.error(where, "excluded must be a list of non-empty strings")
+        return
     if not check_answers(where, answers, report):
         return
     report.checked.append((where, row))
@@ -208,8 +214,8 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
         return
     if not answers:
         report.unanswerable += 1
-        if evidence:
-            report.error(where, "unanswerable rows (empty answers) need empty evidence")
+        if evidence or excluded:
+            report.error(where, "unanswerable rows (empty answers) need empty evidence and no excluded items")
         return
     if not evidence or not source:
         report.error(where, "answerable rows need non-empty answers, evidence and source")
@@ -232,6 +238,11 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
         else:
             report.quotes_found += 1
             report.quotes_exact += any(quote in t.normalized for t in texts)
+    for item in excluded:
+        if not any(normalise(item) in t.stripped for t in texts):
+            report.error(where, f"excluded {item!r} is not in {source}: it should be an item a wrong answer takes from there")
+        if any(contains_token(normalise(alt), normalise(item)) for part in answers for alt in part):
+            report.error(where, f"excluded {item!r} is part of an accepted answer")
     stripped_evidence = "\n".join(normalise(q) for q in evidence)
     for i, part in enumerate(answers):
         report.parts += 1
