@@ -48,7 +48,7 @@ def test_an_unanswerable_row_is_one_with_empty_answers_whatever_its_category(tmp
     empty = {**base, "qid": "x-1", "category": "figures", "answers": [], "evidence": [], "source": []}
     assert _errors(tmp_path, empty) == []
     assert _errors(tmp_path, {**empty, "evidence": base["evidence"]}) == [
-        "line 1 (x-1): unanswerable rows (empty answers) need empty evidence"
+        "line 1 (x-1): unanswerable rows (empty answers) need empty evidence and no excluded items"
     ]
     assert _errors(tmp_path, {**base, "category": "near_miss"}) == [f"line 1 ({base['qid']}): near_miss rows need empty answers"]
 
@@ -61,3 +61,13 @@ def test_qids_are_any_unique_word_and_multipart_rows_need_two_parts(tmp_path):
     assert _errors(tmp_path, {**base, "category": "multipart"}) == [
         f"line 1 ({base['qid']}): multipart rows need two or more parts"
     ]
+
+
+def test_excluded_items_must_be_in_the_source_and_not_accepted_answers(tmp_path):
+    row = next(json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if '"q097"' in line)
+    assert row["excluded"] and _errors(tmp_path, row) == []
+    assert _errors(tmp_path, {**row, "excluded": ["西藏"]}) == [
+        "line 1 (q097): excluded '西藏' is not in ['000_3193559408eabc5b.txt']: it should be an item a wrong answer takes from there"
+    ]
+    assert _errors(tmp_path, {**row, "excluded": ["浙江"]}) == ["line 1 (q097): excluded '浙江' is part of an accepted answer"]
+    assert _errors(tmp_path, {**row, "excluded": "山东"}) == ["line 1 (q097): excluded must be a list of non-empty strings"]
