@@ -584,7 +584,7 @@ def draw_chart(report: Mapping[str, Any], path: Path) -> None:
     axes.set_ylabel("score")
     axes.grid(axis="y", alpha=0.3)
     entries = len(metrics) + baseline_drawn
-    columns = min(entries, 4)
+    columns = min(max(entries, 1), 4)
     legend_rows = -(-entries // columns)
     axes.legend(ncols=columns, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     config = report["config"]
