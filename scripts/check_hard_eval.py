@@ -1,14 +1,15 @@
 """Check the hard regression set ``eval/hard/questions.jsonl`` against its corpus ``eval/hard/corpus/``.
 
-``python3 -m rag.evaluation.validate`` cannot read this set (its qids are ``h001``…, and it has the
-categories ``multipart`` and ``near_miss``), so this script checks it, more strictly:
+First every row goes through the regression set's own row checks
+(:func:`rag.evaluation.validate.check_file`: fields and types, unique qids, known categories,
+answerable rows with answers, evidence and source, unanswerable rows with empty answers and
+evidence, evidence and answers found in the normalised source, ``multipart`` rows with two or more
+parts, follow-up histories). Then this script adds the hard set's stricter checks:
 
-* every row has the fields of ``eval/questions.jsonl`` (``qid``, ``question``, ``category``,
-  ``answers``, ``evidence``, ``source``; follow-ups add ``followup_of`` and ``history``), unique
-  qids ``h001``…, and a category of :data:`CATEGORIES`;
-* answerable rows: every source file exists, every evidence quote and every accepted answer
-  alternative is an exact substring of a source article (not just after normalisation), and every
-  required part has an alternative inside the evidence quotes;
+* categories of :data:`CATEGORIES` only;
+* answerable rows: every evidence quote and every accepted answer alternative is an exact
+  substring of a source article (not just after normalisation), and every required part has an
+  alternative inside the evidence quotes;
 * an answer alternative cannot match inside a longer number: in the source articles and the
   other articles of their clusters (``eval/hard/articles.json``: the articles a wrong answer is
   drawn from), no occurrence of it has a digit (or decimal point) right before it when it starts
@@ -16,12 +17,10 @@ categories ``multipart`` and ``near_miss``), so this script checks it, more stri
   ``2879`` would match ``28790``). Comparisons are on the scorer's normalised text
   (:func:`rag.evaluation.metrics.normalise`), leaving out the news header (publication date and
   time, up to ``正文：``) and keeping a space between two digits as a separator;
-* ``multipart`` rows have two or more parts; ``near_miss`` rows (unanswerable: the subject is in
-  the corpus, the asked fact is not) have empty ``answers``, ``evidence`` and ``source`` and a
-  ``note`` saying where the subject is and what is missing;
+* ``near_miss`` rows (unanswerable: the subject is in the corpus, the asked fact is not) have an
+  empty ``source`` too, and a ``note`` saying where the subject is and what is missing;
 * ``paraphrase`` rows copy no run of :data:`MAX_COPY` or more characters from any source article
   (after normalisation): the question must be reworded, not quoted;
-* follow-up rows have a two-turn history whose user turn is the question of ``followup_of``;
 * no evidence quote makes a chunk of another article "gold" for retrieval (the scorer counts a
   chunk holding :data:`~rag.evaluation.metrics.PARTIAL_QUOTE_SHARE` of a quote in one piece)
   unless that chunk also holds an accepted answer: a quote must name its fact, not a phrase that
@@ -53,7 +52,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from rag.evaluation.metrics import PARTIAL_QUOTE_SHARE, normalise  # noqa: E402
-from rag.evaluation.validate import check_history  # noqa: E402
+from rag.evaluation.validate import check_file  # noqa: E402
+from rag.evaluation.validate import load_corpus as validate_corpus  # noqa: E402
 
 HARD_DIR = REPO_ROOT / "eval" / "hard"
 QUESTIONS = HARD_DIR / "questions.jsonl"
@@ -66,8 +66,6 @@ MINIMUMS = {"total": 150, "multipart": 25, "near_miss": 25, "paraphrase": 30, "f
 MIN_ARTICLES = 30
 MIN_CHUNKS = 500
 MAX_COPY = 8  # a paraphrase question shares no run of this many characters with its source
-REQUIRED = ("qid", "question", "category", "answers", "evidence", "source")
-QID_RE = re.compile(r"^h\d{3}$")
 DIGIT_EDGE = re.compile(r"[0-9.]")
 DIGIT_GAP = re.compile(r"(?<=\d)\s+(?=\d)")  # "2023-08-13 11:00" must not read as "…1311:00"
 HEADER = re.compile(r"^.{0,120}?正文[:：]", re.S)  # the CRUD news header: publication date and time
@@ -80,7 +78,7 @@ class Result:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     categories: Counter[str] = field(default_factory=Counter)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # where, row: the well-formed rows
     articles: int = 0
     chunks: int | None = None
 
@@ -142,25 +140,18 @@ def check_answerable(
     result: Result,
     verbose: bool,
 ) -> None:
+    """The hard set's own checks of an answerable row that validate's row checks let through."""
     answers, evidence, source = row["answers"], row["evidence"], row["source"]
-    if not answers or not evidence or not source:
-        result.error(where, "answerable rows need answers, evidence and source")
-        return
-    unknown = [s for s in source if s not in texts]
-    if unknown:
-        result.error(where, f"unknown source file(s) {unknown}")
-        return
+    if not evidence or not source or any(s not in texts for s in source):
+        return  # reported by validate
     sources = [texts[s] for s in source]
     for quote in evidence:
-        if not isinstance(quote, str) or not quote.strip() or not any(quote in t for t in sources):
+        if not any(quote in t for t in sources):
             result.error(where, f"evidence is not an exact span of {source}: {quote!r}")
     wanted = {clusters.get(s, "") for s in source}
     competitors = {n: t for n, t in normalised.items() if n in source or clusters.get(n, "") in wanted}
-    evidence_text = "\n".join(normalise(q) for q in evidence if isinstance(q, str))
+    evidence_text = "\n".join(normalise(q) for q in evidence)
     for i, part in enumerate(answers):
-        if not isinstance(part, list) or not part or not all(isinstance(a, str) and a.strip() for a in part):
-            result.error(where, f"answers[{i}] must be a non-empty list of strings")
-            continue
         for alt in part:
             if not any(alt in t for t in sources):
                 result.error(where, f"answer {alt!r} is not an exact span of {source}")
@@ -173,8 +164,6 @@ def check_answerable(
                     result.notes.append(f"{where}: {alt!r} also in {', '.join(others[:6])}")
         if not any(normalise(alt) in evidence_text for alt in part):
             result.error(where, f"answers[{i}] {part} has no alternative inside the evidence quotes")
-    if row["category"] == "multipart" and len(answers) < 2:
-        result.error(where, "a multipart question needs two or more parts")
     if row["category"] == "paraphrase":
         run = max(longest_copied_run(row["question"], t) for t in sources)
         if run >= MAX_COPY:
@@ -182,59 +171,25 @@ def check_answerable(
 
 
 def check_rows(
-    lines: list[str],
-    texts: dict[str, str],
-    clusters: dict[str, str],
-    verbose: bool = False,
-    qid_re: re.Pattern[str] = QID_RE,
-    categories: tuple[str, ...] = CATEGORIES,
+    questions: Path, corpus: Path, clusters: dict[str, str], verbose: bool = False, categories: tuple[str, ...] = CATEGORIES
 ) -> Result:
-    """The per-row checks (module notes); ``qid_re`` and ``categories`` let another set
-    (``scripts/check_near_miss_eval.py``) reuse them with its own qids and categories."""
-    result = Result(articles=len(texts))
+    """validate's row checks (:func:`rag.evaluation.validate.check_file`), then the hard set's own;
+    ``categories`` lets another set (``scripts/check_near_miss_eval.py``) reuse them with its own."""
+    report = check_file(questions, validate_corpus(corpus))
+    texts = load_corpus(corpus)
+    result = Result(errors=list(report.errors), categories=report.categories, articles=len(texts))
     normalised = {name: scorer_view(text) for name, text in texts.items()}
-    questions: dict[str, str] = {}
-    for lineno, line in enumerate(lines, start=1):
-        where = f"line {lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.error(where, f"invalid JSON ({exc})")
-            continue
-        if not isinstance(row, dict):
-            result.error(where, "not a JSON object")
-            continue
-        missing = [f for f in REQUIRED if f not in row]
-        if missing:
-            result.error(where, f"missing field(s) {missing}")
-            continue
-        qid = row["qid"]
-        if not isinstance(qid, str) or not qid_re.match(qid) or qid in questions:
-            result.error(where, f"bad or duplicate qid {qid!r}")
-            continue
-        where = f"{qid}"
-        result.rows.append(row)
-        category = row["category"]
-        result.categories[category] += 1
-        if category not in categories:
-            result.error(where, f"unknown category {category!r}")
-        if not isinstance(row["question"], str) or not row["question"].strip():
-            result.error(where, "empty question")
-        if not all(isinstance(row[f], list) for f in ("answers", "evidence", "source")):
-            result.error(where, "answers, evidence and source must be lists")
-            continue
-        if category == "followup":
-            check_history(where, row, questions, result)
-        elif "history" in row or "followup_of" in row:
-            result.error(where, "only followup rows may have history/followup_of")
-        if category == UNANSWERABLE:
-            if row["answers"] or row["evidence"] or row["source"]:
-                result.error(where, "near_miss rows need empty answers, evidence and source")
+    for where, row in report.checked:  # the rows whose fields have the right types
+        result.rows.append((where, row))
+        if row["category"] not in categories:
+            result.error(where, f"category {row['category']!r} is not one of the set's {', '.join(categories)}")
+        if row["category"] == UNANSWERABLE:
+            if row["source"]:
+                result.error(where, "near_miss rows need an empty source")
             if not str(row.get("note", "")).strip():
                 result.error(where, "near_miss rows need a note (where the subject is, what is missing)")
-        else:
+        elif row["answers"]:
             check_answerable(where, row, texts, normalised, clusters, result, verbose)
-        questions[qid] = row["question"]
     return result
 
 
@@ -261,29 +216,27 @@ def holds_quote(body: str, wanted: str) -> bool:
     return bool(wanted) and any(wanted[i : i + run] in body for i in range(len(wanted) - run + 1))
 
 
-def check_false_gold(rows: list[dict[str, Any]], chunks: dict[str, list[str]], result: Result) -> None:
+def check_false_gold(rows: list[tuple[str, dict[str, Any]]], chunks: dict[str, list[str]], result: Result) -> None:
     """Evidence quotes that would mark a chunk of a non-source article as gold without an answer in it."""
     joined = {name: "\x00".join(bodies) for name, bodies in chunks.items()}  # a quick first test per file
-    for row in rows:
-        if not row.get("source") or not isinstance(row.get("answers"), list):
+    for where, row in rows:
+        if not row["source"]:
             continue
-        alternatives = [normalise(a) for part in row["answers"] if isinstance(part, list) for a in part if isinstance(a, str)]
-        for quote in row.get("evidence") or []:
-            wanted = normalise(quote) if isinstance(quote, str) else ""
+        alternatives = [normalise(a) for part in row["answers"] for a in part]
+        for quote in row["evidence"]:
+            wanted = normalise(quote)
             for name, bodies in chunks.items():
                 if name in row["source"] or not holds_quote(joined[name], wanted):
                     continue
                 for body in bodies:
                     if holds_quote(body, wanted) and not any(alt and alt in body for alt in alternatives):
-                        result.error(row["qid"], f"evidence {quote!r} also marks a chunk of {name} as gold (no answer there)")
+                        result.error(where, f"evidence {quote!r} also marks a chunk of {name} as gold (no answer there)")
                         break
 
 
 def check(questions: Path = QUESTIONS, corpus: Path = CORPUS, verbose: bool = False, chunks: bool = True) -> Result:
     """Check the question file against the corpus folder; see the module notes."""
-    texts = load_corpus(corpus)
-    lines = [line for line in questions.read_text(encoding="utf-8").splitlines() if line.strip()]
-    result = check_rows(lines, texts, load_clusters(corpus.parent / "articles.json"), verbose)
+    result = check_rows(questions, corpus, load_clusters(corpus.parent / "articles.json"), verbose)
     total = sum(result.categories.values())
     for name, minimum in MINIMUMS.items():
         count = total if name == "total" else result.categories[name]

@@ -124,9 +124,11 @@ def check(
     """Check the question file against the corpus folder and the article list; see the module notes."""
     texts = base.load_corpus(corpus)
     listing = json.loads(articles.read_text(encoding="utf-8"))["articles"]
-    lines = [line for line in questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     clusters = {a["file"]: a["cluster"] for a in listing}
-    result = base.check_rows(lines, texts, clusters, verbose, qid_re=QID_RE, categories=CATEGORIES)
+    result = base.check_rows(questions, corpus, clusters, verbose, categories=CATEGORIES)
+    for where, row in result.rows:
+        if not QID_RE.match(row["qid"]):
+            result.error(where, f"qid {row['qid']!r} is not of the form n001")
     kept = {a["file"] for a in corpus_builder.kept(listing)}
     if kept != set(texts):
         result.errors.append(f"corpus: files differ from the kept articles of {articles.name} (rebuild it)")
@@ -135,7 +137,7 @@ def check(
         removed = corpus_builder.removed_texts(articles, data)
     else:
         result.notes.append(f"{data} absent: withheld spans not checked against the removed articles")
-    kinds = check_near_miss(result.rows, texts, listing, removed, result)
+    kinds = check_near_miss([row for _, row in result.rows], texts, listing, removed, result)
     counts = {
         "near_miss": result.categories["near_miss"],
         "answerable": sum(result.categories.values()) - result.categories["near_miss"],

@@ -61,3 +61,34 @@ def test_loading_the_int8_embedder_prints_no_deprecation_warning(tmp_path):
         warnings.simplefilter("always")
         embedder_for(Settings()).embed(PASSAGES[:1])
     assert not [w for w in caught if "deprecated" in str(w.message)], [str(w.message) for w in caught]
+
+
+@pytest.mark.real
+def test_two_ingests_of_the_same_documents_in_different_orders_give_identical_vectors(tmp_path):
+    """int8 activations are quantized per batch; ingest batches ties of token length by content hash,
+    so the same documents share the same batches whatever order they come in (40 texts of one token
+    length: in file order, the first 32 would be one batch)."""
+    from collections import defaultdict
+
+    from rag.index.chunking import chunk_document
+    from rag.index.documents import load_file
+    from rag.index.ingest import ingest
+    from rag.index.locations import open_store
+
+    embedder = embedder_for(Settings())  # int8, the default
+    by_length = defaultdict(list)
+    for i, (city, rate) in enumerate((c, r) for c in ("北京", "上海", "广州", "深圳", "成都", "武汉") for r in range(20, 60)):
+        path = tmp_path / "docs" / f"{i:03d}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{city}上半年地区生产总值同比增长{rate / 10}%，居民消费价格上涨{rate % 7}%。\n", encoding="utf-8")
+        [text] = [chunk.embed_text for doc in load_file(path) for chunk in chunk_document(doc, ChunkingConfig())]
+        by_length[embedder.token_lengths([text])[0]].append(path)
+    files = max(by_length.values(), key=len)[:40]
+    assert len(files) == 40
+    vectors = []
+    for name, order in (("forward", files), ("reversed", files[::-1])):
+        ingest(order, tmp_path / name, embedder)
+        store = open_store(tmp_path / name)
+        by_id = {chunk.chunk_id: store.vectors[row] for row, chunk in enumerate(store.chunks)}
+        vectors.append(np.stack([by_id[key] for key in sorted(by_id)]))
+    assert np.array_equal(vectors[0], vectors[1])

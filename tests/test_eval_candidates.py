@@ -100,7 +100,7 @@ LABELLED = [
     {"qid": "c003", "question": "河南基金投向哪里？", "category": "policy", "answers": [["50亿元"]],
      "evidence": ["重点投向算力基础设施"], "source": ["henan.txt"]},
     {"qid": "c004", "question": COMPUTE, "category": "", "answers": [], "evidence": [], "source": []},
-    {"qid": "c005", "question": "河南哪天发布了政策？", "category": "dates", "answers": [], "evidence": [], "source": []},
+    {"qid": "c005", "question": "河南哪天发布了政策？", "category": "dates", "answers": [["8月9日"]], "evidence": [], "source": []},
 ]
 
 

@@ -36,12 +36,22 @@ from rag.evaluation.metrics import (
     contains_quote,
     first_relevant_rank,
     hit_at,
+    list_items,
+    list_precision,
     normalise,
     percentile,
     reciprocal_rank,
     refusal_precision_recall,
 )
-from rag.evaluation.report import baseline_values, category_label, failure_kind, failure_lines, render_markdown, worst_failures
+from rag.evaluation.report import (
+    baseline_values,
+    category_label,
+    chart_values,
+    failure_kind,
+    failure_lines,
+    render_markdown,
+    worst_failures,
+)
 from rag.evaluation.run_settings import MISMATCH_ALLOWED
 from rag.evaluation.scoring import (
     OUTCOMES,
@@ -51,7 +61,9 @@ from rag.evaluation.scoring import (
     QuestionRow,
     RowJournal,
     answer_part_recall,
+    is_correct,
     load_questions,
+    parse_question,
     summarise,
     summarise_by_category,
 )
@@ -725,3 +737,47 @@ def test_undefined_figures_show_as_a_dash_in_the_report(tmp_path, corpus_dir):
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     unanswerable = next(line for line in markdown.splitlines() if line.startswith("| unanswerable | 1 |"))
     assert unanswerable.startswith("| unanswerable | 1 | — | — | — |") and " 0.000 " not in unanswerable.split("|")[3]
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "<tr><td>unanswerable</td><td>1</td><td>—</td><td>—</td><td>—</td>" in html
+
+
+def test_list_items_split_on_list_punctuation_numbering_and_lines():
+    assert list_items("浙江、山东和河南[1]；四川及湖北与安徽。") == ["浙江", "山东", "河南", "四川", "湖北", "安徽"]
+    assert list_items("1. 消费提质[1]2. 产业升级\n- 治理效能\n（规模5347.9亿元）") == ["消费提质", "产业升级", "治理效能", "(规模5347.9亿元)"]
+    assert list_items("科创与产业投资基金、专项并购基金", keep=["科创与产业投资基金"]) == ["科创与产业投资基金", "专项并购基金"]
+
+
+def test_list_precision_counts_listed_items_that_match_no_gold_part():
+    parts = [["浙江"], ["河南"]]
+    assert list_precision("浙江、河南[1]", parts) == 1.0
+    assert list_precision("浙江、山东、湖北、河南、四川[1]", parts) == 0.4  # a padded list scores all parts, precision falls
+    assert list_precision("", parts) is None
+    rows = [
+        _row(expected=parts, answer="浙江、山东、湖北、河南[1]", refused=False, correct=True),
+        _row(expected=parts, answer="浙江和河南", refused=False, correct=True),
+        _row(expected=parts, answer=REFUSAL, refused=True, correct=False),  # a refusal lists nothing
+        _row(expected=[["x"]], answer="x、y", refused=False, correct=True),  # one part: not a list question
+    ]
+    assert summarise(rows)["list_precision"] == 0.75
+    assert summarise_by_category(rows[3:])["figures"]["list_precision"] is None
+
+
+def test_an_answer_naming_an_excluded_item_is_wrong():
+    row = {"qid": "q1", "question": "哪些省份两者都有？", "answers": [["浙江"], ["河南"]], "excluded": ["山东"]}
+    question = parse_question(row)
+    assert question.excluded == ("山东",)
+    assert is_correct(True, False, "浙江、河南[1]", question.parts, question.excluded)
+    assert not is_correct(True, False, "浙江、山东、河南[1]", question.parts, question.excluded)
+    assert is_correct(True, False, "浙江、山东、河南[1]", question.parts)  # without the excluded items it was credited
+
+
+def test_the_chart_draws_refusals_and_refused_answerable_as_a_share():
+    rows = [
+        _row(qid="a", answer=REFUSAL, refused=True, correct=False),
+        _row(qid="b", answer="x", refused=False, correct=True),
+        _row(qid="c", category="unanswerable", expected=[], answerable=False, has_gold=False, rank=None, answer=REFUSAL,
+             refused=True, correct=True),
+    ]
+    report = {"overall": summarise(rows), "per_category": summarise_by_category(rows), "questions": [r.__dict__ for r in rows]}
+    assert chart_values(report, "refused_answerable") == [0.5, 0.5, None]
+    assert chart_values(report, "refusal_recall") == [1.0, None, 1.0]

@@ -47,7 +47,7 @@ def _check_one(tmp_path: Path, row: dict[str, Any]) -> list[str]:
     path = tmp_path / "questions.jsonl"
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     result = check_hard_eval.check(path, CORPUS)
-    return [e for e in result.errors if e.startswith(row["qid"])]
+    return [e for e in result.errors if f"({row['qid']})" in e]
 
 
 def test_the_hard_set_passes_all_its_checks():
@@ -116,6 +116,16 @@ def test_evidence_that_marks_another_provinces_chunk_as_gold_is_reported(tmp_pat
     }
     assert any("as gold" in e for e in _check_one(tmp_path, row))
     row["evidence"] = ["基础设施投资下降4.9%，房地产开发投资下降46.7%"]
+    assert _check_one(tmp_path, row) == []
+
+
+def test_validate_row_checks_run_first_and_near_miss_rows_need_a_note(tmp_path):
+    row = {"qid": "h905", "question": "甘肃上半年的出口额是多少？", "category": "near_miss", "answers": [["5539.1亿元"]],
+           "evidence": [], "source": []}
+    assert any("near_miss rows need empty answers" in e for e in _check_one(tmp_path, row))
+    row["answers"] = []
+    assert any("need a note" in e for e in _check_one(tmp_path, row))
+    row["note"] = "gdp-gansu.txt gives GDP, not exports"
     assert _check_one(tmp_path, row) == []
 
 

@@ -545,7 +545,7 @@ def rescored(row: QuestionRow) -> QuestionRow:
         return row
     return replace(
         row,
-        correct=is_correct(row.answerable, row.refused, row.answer, row.expected),
+        correct=is_correct(row.answerable, row.refused, row.answer, row.expected, row.excluded),
         part_recall=answer_part_recall(row.refused, row.answer, row.expected),
     )
 

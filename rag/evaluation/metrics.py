@@ -26,6 +26,7 @@ RATE_METRICS = (
     "answer_accuracy",
     "answer_span_recall",
     "list_part_recall",
+    "list_precision",
     "refusal_precision",
     "refusal_recall",
     "citation_precision",
@@ -39,6 +40,9 @@ LATENCY_STEPS = ("retrieve_ms", "first_token_ms", "total_ms")
 
 _WHITESPACE = re.compile(r"\s+")
 _DIGITS = frozenset("0123456789")
+_ITEM_SEPARATORS = re.compile(r"[、，,；;和及与]|(?<![\d.])\d{1,2}[.、)）](?!\d)")  # and inline "2. " numbering
+_BULLET = re.compile(r"^\s*[-*•·]\s*")
+_ITEM_EDGES = " \t。．.!！?？:：\"'“”‘’《》「」"
 
 
 def normalise(text: str) -> str:
@@ -95,6 +99,11 @@ def contains_any(text: str, alternatives: Sequence[str]) -> bool:
     return any(contains_token(body, normalise(alt)) for alt in alternatives)
 
 
+def names_any(answer: str, items: Sequence[str]) -> bool:
+    """True when ``answer`` (citation markers removed) holds one of ``items`` (see :func:`contains_any`)."""
+    return contains_any(without_markers(answer), items)
+
+
 def parts_found(answer: str, parts: Sequence[Sequence[str]]) -> int:
     """How many required parts have one accepted alternative in ``answer``.
 
@@ -113,6 +122,37 @@ def all_parts_found(answer: str, parts: Sequence[Sequence[str]]) -> bool:
 def part_recall(answer: str, parts: Sequence[Sequence[str]]) -> float | None:
     """The share of required parts ``answer`` holds; None for no parts."""
     return ratio(parts_found(answer, parts), len(parts))
+
+
+def list_items(answer: str, keep: Sequence[str] = ()) -> list[str]:
+    """The items ``answer`` lists, normalised: its lines (bullets and citation markers removed), each
+    split on ``、，,；;``, ``和及与`` and numbering (``1.`` ``2、``), pieces trimmed of punctuation and
+    empty ones dropped. A string of ``keep`` (an accepted answer such as ``科创与产业投资基金``) is
+    never cut.
+
+    A sentence is cut too (``移动端和PC端处理器`` gives two items): precision over items is a
+    coarse check on padded lists, shown, not gated.
+    """
+    guarded = sorted({k for k in map(normalise, keep) if _ITEM_SEPARATORS.search(k)}, key=len, reverse=True)
+    items = []
+    for line in without_markers(answer).splitlines():
+        text = normalise(_BULLET.sub("", line))
+        for i, kept in enumerate(guarded):
+            text = text.replace(kept, f"\x00{i}\x00")
+        for piece in _ITEM_SEPARATORS.split(text):
+            for i, kept in enumerate(guarded):
+                piece = piece.replace(f"\x00{i}\x00", kept)
+            item = piece.strip(_ITEM_EDGES)
+            if item:
+                items.append(item)
+    return items
+
+
+def list_precision(answer: str, parts: Sequence[Sequence[str]]) -> float | None:
+    """The share of the items ``answer`` lists (:func:`list_items`) that hold an accepted alternative of
+    some required part; None when it lists nothing. Extra wrong items lower it, extra words too."""
+    items = list_items(answer, keep=[alt for part in parts for alt in part])
+    return ratio(sum(any(contains_any(item, part) for part in parts) for item in items), len(items))
 
 
 def answer_span_recall(answer: str, parts: Sequence[Sequence[str]]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +33,9 @@ FAILURE_KINDS = (
     "answered the unanswerable",
 )
 CHART = "chart.png"
-CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall")
+CHART_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "citation_recall", "refusal_recall", "refused_answerable")
+"""The bars of chart.png; ``refused_answerable`` is drawn as a share of the answerable questions answered."""
+CHART_LABELS = {"refused_answerable": "refused answerable (share)"}
 SUMMARY_METRICS = ("hit@1", "hit@5", "mrr@10", "answer_accuracy", "refused_answerable", "citation_precision", "citation_recall")
 SCORE_METRICS = RATE_METRICS + COUNT_METRICS
 UNDEFINED = "—"  # a figure that does not apply (no question it covers), never shown as 0
@@ -47,6 +50,8 @@ CATEGORY_ZH = {
     "unanswerable": "无答案",
     "followup": "追问",
     "answerable": "可回答",
+    "multipart": "多部分",
+    "near_miss": "近似无答案",
 }
 CJK_FAMILIES = (
     "Noto Sans CJK SC",
@@ -526,8 +531,29 @@ def baseline_values(report: Mapping[str, Any], metric: str, groups: Sequence[str
     ]
 
 
+def refused_shares(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """Per chart group (``overall`` and each category): the share of its answerable questions the LLM refused."""
+    asked = Counter(row["category"] for row in report["questions"] if row.get("answer") is not None and row["answerable"])
+    asked["overall"] = sum(asked.values())
+    groups = {"overall": report["overall"], **report["per_category"]}
+    return {
+        name: summary["refused_answerable"] / asked[name]
+        if summary.get("refused_answerable") is not None and asked[name]
+        else None
+        for name, summary in groups.items()
+    }
+
+
+def chart_values(report: Mapping[str, Any], metric: str) -> list[float | None]:
+    """The value of ``metric`` for each chart group; ``refused_answerable`` as a share (:func:`refused_shares`)."""
+    if metric == "refused_answerable":
+        return list(refused_shares(report).values())
+    return [summary.get(metric) for summary in (report["overall"], *report["per_category"].values())]
+
+
 def draw_chart(report: Mapping[str, Any], path: Path) -> None:
-    """A grouped bar chart of the rate metrics, overall and per category; baseline values as black ticks."""
+    """A grouped bar chart of the rate metrics and the refusals, overall and per category; baseline values as
+    black ticks (not for the refused share: the baseline's count has no share of its own)."""
     from matplotlib.figure import Figure
 
     metrics = _applicable(report, CHART_METRICS)
@@ -539,14 +565,11 @@ def draw_chart(report: Mapping[str, Any], path: Path) -> None:
     baseline_drawn = False
     for i, metric in enumerate(metrics):
         xs = [g + (i - (len(metrics) - 1) / 2) * width for g in range(len(groups))]
-        values = [summary.get(metric) for _, summary in groups]
+        values = chart_values(report, metric)
         kept = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
-        axes.bar([x for x, _ in kept], [v for _, v in kept], width, label=metric)
-        marks = [
-            (x, v)
-            for x, v in zip(xs, baseline_values(report, metric, [name for name, _ in groups]), strict=True)
-            if v is not None
-        ]
+        axes.bar([x for x, _ in kept], [v for _, v in kept], width, label=CHART_LABELS.get(metric, metric))
+        base = baseline_values(report, metric, [name for name, _ in groups]) if metric != "refused_answerable" else []
+        marks = [(x, v) for x, v in zip(xs, base, strict=False) if v is not None]
         axes.hlines(
             [v for _, v in marks],
             [x - width / 2 for x, _ in marks],
@@ -560,8 +583,11 @@ def draw_chart(report: Mapping[str, Any], path: Path) -> None:
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("score")
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(ncols=len(metrics) + baseline_drawn, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    entries = len(metrics) + baseline_drawn
+    columns = min(max(entries, 1), 4)
+    legend_rows = -(-entries // columns)
+    axes.legend(ncols=columns, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     config = report["config"]
     title = f"{config['mode']} retrieval, {config['questions']['count']} questions"
-    axes.set_title(("各类别得分 · " if font else "Per-category scores: ") + title, pad=28, fontproperties=font)
+    axes.set_title(("各类别得分 · " if font else "Per-category scores: ") + title, pad=14 + 16 * legend_rows, fontproperties=font)
     figure.savefig(path, dpi=120)

@@ -4,7 +4,9 @@ Two question formats load into one :class:`EvalQuestion`:
 
 * the regression set (``eval/questions.jsonl``): ``answers`` is a list of required parts, each
   a list of accepted alternatives (``[]`` when unanswerable); ``evidence`` quotes the source
-  text; follow-ups carry ``history``;
+  text; follow-ups carry ``history``; an optional ``excluded`` lists items that a correct answer
+  does not name (the members of a neighbouring list: "which provinces did both" is not answered
+  by the list of one);
 * external sets (CMRC 2018): ``answers`` is one flat list of alternatives and ``gold_pids``
   names the corpus rows (``pid``, indexed as ``doc_id``) that hold the answer.
 
@@ -33,7 +35,9 @@ from rag.evaluation.metrics import (
     contains_quote,
     first_relevant_rank,
     hit_at,
+    list_precision,
     mean,
+    names_any,
     part_recall,
     percentile,
     ratio,
@@ -50,10 +54,11 @@ from rag.qa.retriever import Retriever, SearchMode
 RETRIEVAL_K = 10
 PASSAGES_KEPT = 3  # retrieved passages stored per question for the failure listing
 CLIP_CHARS = 200
-SCORER_VERSION = 2
+SCORER_VERSION = 3
 """Recorded in ``config.scorer``; a baseline scored by another version has its figures recomputed.
 
 2: numbers match as whole tokens, citation precision counts unverified citations, refused_answerable.
+3: an answer naming an ``excluded`` item is wrong; list_precision.
 """
 
 
@@ -71,6 +76,7 @@ class EvalQuestion:
     evidence: tuple[str, ...] = ()
     gold_doc_ids: frozenset[str] = frozenset()
     history: tuple[Message, ...] = ()
+    excluded: tuple[str, ...] = ()  # items a correct answer does not name
 
     @property
     def answerable(self) -> bool:
@@ -124,6 +130,7 @@ def parse_question(row: Mapping[str, Any]) -> EvalQuestion:
         evidence=_strings(row.get("evidence") or [], "evidence"),
         gold_doc_ids=frozenset(_strings(row.get("gold_pids") or [], "gold_pids")),
         history=history,
+        excluded=_strings(row.get("excluded") or [], "excluded"),
     )
 
 
@@ -179,6 +186,7 @@ class QuestionRow:
     citations: list[dict[str, Any]] = field(default_factory=list)  # verified citations only
     unsupported_citations: int = 0  # citations the check could not verify (they count against citation precision)
     part_recall: float | None = None  # share of the required parts the answer holds; None when unanswerable
+    excluded: list[str] = field(default_factory=list)  # items a correct answer does not name
     first_token_ms: float | None = None
     total_ms: float | None = None
 
@@ -217,12 +225,18 @@ def score_retrieval(question: EvalQuestion, retriever: Retriever, options: Searc
         rank=first_relevant_rank(gold) if question.has_gold else None,
         retrieved=[_passage(hit.chunk, ok) for hit, ok in zip(hits[:PASSAGES_KEPT], gold, strict=False)],
         retrieve_ms=elapsed,
+        excluded=list(question.excluded),
     )
 
 
-def is_correct(answerable: bool, refused: bool, answer: str, parts: Sequence[Sequence[str]]) -> bool:
-    """A refusal for an unanswerable question; for an answerable one, an answer holding every part."""
-    return refused if not answerable else not refused and all_parts_found(answer, parts)
+def is_correct(
+    answerable: bool, refused: bool, answer: str, parts: Sequence[Sequence[str]], excluded: Sequence[str] = ()
+) -> bool:
+    """A refusal for an unanswerable question; for an answerable one, an answer holding every part
+    and naming no ``excluded`` item."""
+    if not answerable:
+        return refused
+    return not refused and all_parts_found(answer, parts) and not names_any(answer, excluded)
 
 
 def answer_part_recall(refused: bool, answer: str, parts: Sequence[Sequence[str]]) -> float | None:
@@ -234,7 +248,7 @@ def score_answer(question: EvalQuestion, answer: Answer, row: QuestionRow) -> Qu
     """``row`` completed with the scored answer, refusal, citations and timings."""
     verified = [c for c in answer.citations if c.verified]
     cited = [(c, answer.passages[c.n - 1].chunk) for c in verified]
-    correct = is_correct(question.answerable, answer.refused, answer.answer, question.parts)
+    correct = is_correct(question.answerable, answer.refused, answer.answer, question.parts, question.excluded)
     return replace(
         row,
         standalone_question=answer.standalone_question,
@@ -364,6 +378,13 @@ def _list_part_recall(row: QuestionRow) -> float | None:
     return row.part_recall if row.answer is not None and len(row.expected) > 1 else None
 
 
+def _list_precision(row: QuestionRow) -> float | None:
+    """The share of listed items that are gold, for an answer (not a refusal) to a multi-part question."""
+    if row.answer is None or row.refused or len(row.expected) < 2:
+        return None
+    return list_precision(row.answer, row.expected)
+
+
 Outcome = Callable[[QuestionRow], "float | None"]
 OUTCOMES: dict[str, Outcome] = {
     "hit@1": lambda row: hit_at(row.rank, 1) if row.has_gold else None,
@@ -372,6 +393,7 @@ OUTCOMES: dict[str, Outcome] = {
     "answer_accuracy": lambda row: None if row.answer is None else float(bool(row.correct)),
     "answer_span_recall": _span_recall,
     "list_part_recall": _list_part_recall,
+    "list_precision": _list_precision,
     "refused_answerable": lambda row: None if row.answer is None or not row.answerable else float(not row.refused),
     "refusal_recall": lambda row: None if row.answer is None or row.answerable else float(bool(row.refused)),
     "citation_precision": _gold_citation_share,
@@ -383,7 +405,8 @@ OUTCOMES: dict[str, Outcome] = {
 
 The baseline gate compares them question by question. A rate metric is the mean of its outcome,
 except citation precision, which pools citations over questions (its outcome is one question's
-share of gold citations). ``refused_answerable`` counts the answerable questions refused (its
+share of gold citations). ``list_precision`` is the mean share of listed items that are gold,
+over answers to multi-part questions (shown, not gated). ``refused_answerable`` counts the answerable questions refused (its
 outcome: 1 when not refused). Refusal precision pools both kinds of question and has no outcome
 of its own: its flips are those of ``refused_answerable`` and ``refusal_recall``.
 """

@@ -1,13 +1,17 @@
-"""Validate the regression set ``eval/questions.jsonl`` against its corpus (a fast test runs it).
+"""Validate a question set (``eval/questions.jsonl``, ``eval/hard/questions.jsonl``) against its corpus.
 
 Each line must be one JSON object with the fields ``qid``, ``question``,
 ``category``, ``answers``, ``evidence`` and ``source`` (follow-up rows also carry
 ``history`` and ``followup_of``). The checker verifies:
 
 * every line parses as a JSON object and has the required fields with the right types;
-* qids look like ``q001`` and are unique; categories come from the fixed list;
-* answerable rows have non-empty ``answers``/``evidence``/``source``; unanswerable rows
-  have empty ``answers`` and ``evidence``;
+* qids are unique words (``q001``, ``h001``, ``c001``); categories come from the fixed list;
+* a row with empty ``answers`` is unanswerable, whatever its category, and needs empty
+  ``evidence``; the categories ``unanswerable`` and ``near_miss`` are always unanswerable;
+  answerable rows have non-empty ``answers``/``evidence``/``source``; ``multipart`` rows
+  have two or more parts;
+* the optional ``excluded`` items (that a correct answer does not name) occur in the sources and
+  are not part of an accepted answer;
 * every evidence quote occurs in one of its source files after normalization: lines
   within a paragraph of the raw text are joined (a newline between two non-blank lines
   is removed), then both are normalised as the scoring does (:func:`metrics.normalise`:
@@ -23,8 +27,9 @@ problem was found (0 otherwise).
 Usage: python -m rag.evaluation.validate [--questions FILE] [--corpus DIR]
 
 ``rag eval validate FILE`` checks candidates from feedback (``rag eval candidates``) the same way
-(:func:`check_candidates`): qids ``c001`` too, and rows not labelled yet (no category, no answers)
-are listed to label rather than reported, unless ``strict``.
+(:func:`check_candidates`): rows not labelled yet (no category, no answers) are listed to label
+rather than reported, unless ``strict``. ``scripts/check_hard_eval.py`` runs :func:`check_file`
+on the hard set and adds its own stricter checks to the rows it returns (:attr:`Report.checked`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Any, Protocol
 
 from rag.config import REPO_ROOT as ROOT
 from rag.errors import InputError
-from rag.evaluation.metrics import normalise
+from rag.evaluation.metrics import contains_token, normalise
 
 CATEGORIES: tuple[str, ...] = (
     "figures",
@@ -49,13 +54,16 @@ CATEGORIES: tuple[str, ...] = (
     "entities",
     "policy",
     "multi_passage",
+    "multipart",
     "paraphrase",
+    "near_miss",
     "unanswerable",
     "followup",
 )
+UNANSWERABLE_CATEGORIES: tuple[str, ...] = ("unanswerable", "near_miss")
+"""Categories whose rows must have empty ``answers``; a row of another category with none is unanswerable too."""
 REQUIRED_FIELDS: tuple[str, ...] = ("qid", "question", "category", "answers", "evidence", "source")
-QID_RE = re.compile(r"^q\d{3,}$")
-CANDIDATE_QID_RE = re.compile(r"^[qc]\d{3,}$")  # candidates from feedback are c001, c002, ...
+QID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # q001, h001, c001 (candidates from feedback), ...
 NOT_LABELLED = "not labelled yet: fill in category, answers, evidence and source"
 
 
@@ -93,7 +101,9 @@ class Report:
     invalid: set[str] = field(default_factory=set)  # where each row with a problem is
     to_label: list[str] = field(default_factory=list)  # candidates not labelled yet: where, and the question
     rows: int = 0
+    checked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # where and row of each well-formed row
     categories: Counter[str] = field(default_factory=Counter)
+    unanswerable: int = 0  # rows with empty answers
     quotes: int = 0
     quotes_found: int = 0
     quotes_exact: int = 0
@@ -186,21 +196,32 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
     if not isinstance(source, list) or not all(isinstance(s, str) for s in source):
         report.error(where, "source must be a list of strings")
         return
+    excluded = row.get("excluded", [])
+    if not is_str_list(excluded):
+        report.error(where, "excluded must be a list of non-empty strings")
+        return
     if not check_answers(where, answers, report):
         return
+    report.checked.append((where, row))
 
     if category == "followup":
         check_history(where, row, questions, report)
     elif "history" in row or "followup_of" in row:
         report.error(where, "only followup rows may have history/followup_of")
 
-    if category == "unanswerable":
-        if answers or evidence:
-            report.error(where, "unanswerable rows need empty answers and evidence")
+    if category in UNANSWERABLE_CATEGORIES and answers:
+        report.error(where, f"{category} rows need empty answers")
         return
-    if not answers or not evidence or not source:
+    if not answers:
+        report.unanswerable += 1
+        if evidence or excluded:
+            report.error(where, "unanswerable rows (empty answers) need empty evidence and no excluded items")
+        return
+    if not evidence or not source:
         report.error(where, "answerable rows need non-empty answers, evidence and source")
         return
+    if category == "multipart" and len(answers) < 2:
+        report.error(where, "multipart rows need two or more parts")
 
     unknown = [s for s in source if s not in corpus]
     if unknown:
@@ -217,6 +238,11 @@ def check_row(where: str, row: dict[str, Any], corpus: dict[str, SourceText], qu
         else:
             report.quotes_found += 1
             report.quotes_exact += any(quote in t.normalized for t in texts)
+    for item in excluded:
+        if not any(normalise(item) in t.stripped for t in texts):
+            report.error(where, f"excluded {item!r} is not in {source}: it should be an item a wrong answer takes from there")
+        if any(contains_token(normalise(alt), normalise(item)) for part in answers for alt in part):
+            report.error(where, f"excluded {item!r} is part of an accepted answer")
     stripped_evidence = "\n".join(normalise(q) for q in evidence)
     for i, part in enumerate(answers):
         report.parts += 1
@@ -244,12 +270,11 @@ def is_unlabelled(row: dict[str, Any]) -> bool:
 def check_file(path: Path, corpus: dict[str, SourceText], candidates: bool = False, strict: bool = False) -> Report:
     """Check every line of the questions file and return the collected report.
 
-    ``candidates``: qids ``c001`` are accepted too, and unlabelled rows are listed in
-    :attr:`Report.to_label` (reported as not labelled with ``strict``).
+    ``candidates``: unlabelled rows are listed in :attr:`Report.to_label` (reported as not
+    labelled with ``strict``).
     """
     report = Report()
     questions: dict[str, str] = {}
-    qid_re = CANDIDATE_QID_RE if candidates else QID_RE
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         report.rows += 1
         where = f"line {lineno}"
@@ -269,7 +294,7 @@ def check_file(path: Path, corpus: dict[str, SourceText], candidates: bool = Fal
             report.error(where, f"missing field(s) {missing}")
             continue
         qid = row["qid"]
-        if not isinstance(qid, str) or not qid_re.match(qid):
+        if not isinstance(qid, str) or not QID_RE.match(qid):
             report.error(where, f"bad qid {qid!r}")
             continue
         where = f"line {lineno} ({qid})"
@@ -314,7 +339,9 @@ def candidate_lines(path: Path, report: Report) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Validate the evaluation regression set (eval/questions.jsonl).")
+    parser = argparse.ArgumentParser(
+        description="Validate a question set against its corpus (default: the regression set eval/questions.jsonl)."
+    )
     parser.add_argument(
         "--questions", type=Path, default=ROOT / "eval" / "questions.jsonl", help="questions file (default: %(default)s)"
     )
@@ -322,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         "--corpus", type=Path, default=ROOT / "corpus", help="directory holding the source .txt files (default: %(default)s)"
     )
     parser.add_argument("--min-total", type=int, default=85, help="minimum number of questions")
-    parser.add_argument("--min-unanswerable", type=int, default=16, help="minimum number of unanswerable questions")
+    parser.add_argument(
+        "--min-unanswerable", type=int, default=16, help="minimum number of unanswerable questions (empty answers)"
+    )
     parser.add_argument("--min-followup", type=int, default=6, help="minimum number of follow-up questions")
     args = parser.parse_args(argv)
 
@@ -333,14 +362,16 @@ def main(argv: list[str] | None = None) -> int:
     report = check_file(args.questions, corpus)
 
     total = sum(report.categories.values())
+    counts = {"total": total, "unanswerable": report.unanswerable, "followup": report.categories["followup"]}
     for name, minimum in (("total", args.min_total), ("unanswerable", args.min_unanswerable), ("followup", args.min_followup)):
-        count = total if name == "total" else report.categories[name]
+        count = counts[name]
         if count < minimum:
             report.errors.append(f"{name}: {count} questions, need at least {minimum}")
 
-    print(f"{args.questions}: {total} questions")
+    print(f"{args.questions}: {total} questions, {report.unanswerable} unanswerable (empty answers)")
     for name in CATEGORIES:
-        print(f"  {name:<14}{report.categories[name]:>4}")
+        if report.categories[name]:
+            print(f"  {name:<14}{report.categories[name]:>4}")
     for name in sorted(set(report.categories) - set(CATEGORIES)):
         print(f"  {name:<14}{report.categories[name]:>4}  (unknown)")
     print(

@@ -90,7 +90,10 @@ def _embed_missing(
     todo_unique = list(dict.fromkeys(keys[i] for i in todo))
     text_of = {keys[i]: chunks[i].embed_text for i in todo}
     lengths = dict(zip(todo_unique, embed_lengths(embedder, [text_of[k] for k in todo_unique]), strict=True))
-    todo_unique.sort(key=lengths.__getitem__)  # batches of similar length pad less
+    # Batches of similar length pad less; ties go by content hash, so the same texts always share a
+    # batch whatever order the files came in: int8 activations are quantized per batch, and a
+    # text's vector depends (slightly) on its batch mates (benchmarks/ingest-deterministic.md).
+    todo_unique.sort(key=lambda key: (lengths[key], key))
     for start in range(0, len(todo_unique), EMBED_BATCH):
         batch = todo_unique[start : start + EMBED_BATCH]
         pending.add(batch, embedder.embed([text_of[k] for k in batch], kind="passage"))
