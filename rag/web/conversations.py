@@ -58,7 +58,10 @@ def turn_from_dict(data: dict[str, Any]) -> ChatTurn:
     raw = data.get("answer")
     if not raw:
         return ChatTurn(data["question"], error=data.get("error") or "")
-    passages = [SearchHit(p["rank"], Chunk(**p["chunk"]), p["score"], p["lexical_overlap"]) for p in raw["passages"]]
+    passages = [
+        SearchHit(p["rank"], Chunk(**p["chunk"]), p["score"], p["lexical_overlap"], p.get("kb", ""), tuple(p.get("parts") or ()))
+        for p in raw["passages"]
+    ]
     citations = [Citation(**c) for c in raw["citations"]]
     answer = Answer(**{**raw, "citations": citations, "passages": passages})
     return ChatTurn(data["question"], answer.answer, passages, answer, data.get("error") or "")
