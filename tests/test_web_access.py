@@ -4,14 +4,18 @@ logged-in user may read or change (fake models, real FAISS indexes per KB, the r
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 from conftest import FAKE_MODEL_ID
 from test_kb_access import TITLES, cli
+from typer.testing import CliRunner
 
 from rag.accounts.audit import audit_for
+from rag.cli import app
 from rag.components import Components
 from rag.config import Settings
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
@@ -192,3 +196,24 @@ def test_an_old_auth_file_is_imported_once_into_users(tmp_path, capsys):
     assert app.logins.required() and app.logins.check("erin", "short") and app.logins.check("frank", "pa:ss:word")
     erin = app.principal(as_user("erin"))
     assert erin.groups == {"staff"} and app.library.permissions.role(erin, "default") == "editor"
+
+
+def test_each_user_exports_only_their_own_conversations(web, tmp_path):
+    alice, bob = as_user("alice"), as_user("bob")
+    *_, (chat, turns, _, _) = web.ask("河南基金规模是多少？", [], request=alice)
+    cid, _ = web.save_conversation(turns, "", alice)
+    assert web.export_markdown(cid, bob) is None and web.export_json("", bob) is None  # bob has none, and not alice's
+    markdown = Path(web.export_markdown(cid, alice)).read_text(encoding="utf-8")
+    assert "## 问：河南基金规模是多少？" in markdown and "hr · henan.txt" in markdown
+    [conversation] = json.loads(Path(web.export_json("", alice)).read_text(encoding="utf-8"))
+    assert conversation["id"] == cid and conversation["user"] == "alice"
+    assert any(p["cited"] and p["kb"] == "hr" for p in conversation["turns"][0]["passages"])
+
+    runner_out = cli("conversations", "export", "--user", "alice", "--format", "json")
+    assert [c["id"] for c in json.loads(runner_out)] == [cid]
+    assert json.loads(cli("conversations", "export", "--user", "bob", "--format", "json")) == []
+    result = CliRunner().invoke(app, ["conversations", "export", "--user", "bob", "--id", cid])
+    assert result.exit_code == 1 and "no such conversation" in result.output
+    out = tmp_path / "alice.md"
+    cli("conversations", "export", "--user", "alice", "--out", out)
+    assert out.read_text(encoding="utf-8") == markdown and stat.S_IMODE(out.stat().st_mode) == 0o600

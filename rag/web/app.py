@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from rag.progress import ProgressCallback
 from rag.qa.queue import QueueFull
 from rag.qa.retriever import MAX_QUERY_CHARS
 from rag.web.admin import audit_tab_body
-from rag.web.conversations import ConversationStore
+from rag.web.conversations import ConversationStore, conversations_markdown, import_conversations
 from rag.web.feedback import FeedbackLog, Vote, feedback_record
 from rag.web.logins import WebLogins, import_logins
 from rag.web.render import (
@@ -226,7 +227,8 @@ class WebApp:
         self.library = Library(self.models)
         self.logins = WebLogins(self.models)
         self.feedback = FeedbackLog(feedback_file or settings.feedback_file)
-        self.conversations = ConversationStore(settings.conversations_file)
+        self.conversations = ConversationStore(self.models.database())
+        import_conversations(self.models.database(), settings.conversations_file)  # an older version's file, once
 
     # ------------------------------------------------------------ chat
 
@@ -415,6 +417,34 @@ class WebApp:
                 pass  # already gone (deleted in another tab)
         return [], [], sources_html([]), "", self.conversation_choices(user)
 
+    def export_conversations(self, conversation_id: str, fmt: str, request: gr.Request | None = None) -> Any:
+        """A file to download: the open conversation (all of the user's when none is open) as Markdown
+        or JSON, with the passages each answer cited; only the user's own."""
+        user = _user(request) or ""
+        try:
+            found = self.conversations.export(user, conversation_id or None)
+        except InputError:
+            found = []
+        if not found:
+            gr.Warning("还没有可以导出的对话。", title="提示")
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        if fmt == "json":
+            path = folder / "conversations.json"
+            path.write_text(json.dumps(found, ensure_ascii=False, indent=2), encoding="utf-8")
+        else:
+            path = folder / "conversations.md"
+            path.write_text(conversations_markdown(found), encoding="utf-8")
+        return str(path)
+
+    def export_markdown(self, conversation_id: str, request: gr.Request | None = None) -> Any:
+        """导出 Markdown."""
+        return self.export_conversations(conversation_id, "md", request)
+
+    def export_json(self, conversation_id: str, request: gr.Request | None = None) -> Any:
+        """导出 JSON."""
+        return self.export_conversations(conversation_id, "json", request)
+
     # ------------------------------------------------------------ feedback
 
     def record_feedback(
@@ -572,6 +602,10 @@ class WebApp:
                 with gr.Row():
                     rename = gr.Button("重命名", size="sm", elem_id="rag-conv-rename")
                     remove = gr.Button("删除", size="sm", variant="stop", elem_id="rag-conv-delete")
+                with gr.Row():
+                    export_md = gr.Button("导出 Markdown", size="sm", elem_id="rag-conv-export-md")
+                    export_json = gr.Button("导出 JSON", size="sm", elem_id="rag-conv-export-json")
+                exported = gr.File(label="导出的对话", interactive=False, elem_id="rag-conv-export")
             with gr.Column(scale=3, min_width=360):
                 chatbot = gr.Chatbot(
                     label="对话",
@@ -638,6 +672,8 @@ class WebApp:
         demo.load(self.open_conversation, [conversation_id], shown, concurrency_limit=None)
         history.input(self.open_conversation, [history], shown, concurrency_limit=None)
         rename.click(self.rename_conversation, [conversation_id, title], [title, history], concurrency_limit=None)
+        export_md.click(self.export_markdown, [conversation_id], [exported], concurrency_limit=None)
+        export_json.click(self.export_json, [conversation_id], [exported], concurrency_limit=None)
         remove.click(
             self.delete_conversation,
             [conversation_id],
