@@ -3,8 +3,11 @@
 With no users (single-user mode) every request is the local owner, as before there were
 knowledge bases; the page then needs no login (and only loopback, unless ``RAG_ALLOW_OPEN=1``).
 Once users exist, Gradio's login form asks for a name and password, checked here against the
-scrypt hash in ``users``; the session's user name is turned into a principal on every request,
-so a revoked grant holds at the next click. A failed login is an audit row. The logins of an old
+scrypt hash in ``users``, or, with ``RAG_LDAP_URL`` set, by binding to the directory as the user
+(:mod:`rag.accounts.ldap`; its groups join the user's groups of ``RAG_DB``, an LDAP user needs no
+row in ``users``, and ``rag users add NAME --admin`` without a password makes one an administrator).
+The session's user name is turned into a principal on every request, so a revoked grant holds at
+the next click. A failed login is an audit row. The logins of an old
 ``--auth-file`` / ``RAG_AUTH`` are imported once as users of group ``staff`` (editor of ``default``).
 """
 
@@ -16,6 +19,7 @@ import sys
 from typing import Any
 
 from rag.accounts.kbs import DEFAULT_KB
+from rag.accounts.ldap import LdapDirectory, directory_from_env
 from rag.accounts.users import LOCAL_OWNER, Principal, Users, check_name, hash_password
 from rag.components import Components
 from rag.errors import InputError
@@ -30,20 +34,28 @@ NOBODY = Principal("?")  # a session without a known user: may read nothing
 class WebLogins:
     """Logins of the page and the principal of each of its requests."""
 
-    def __init__(self, components: Components) -> None:
+    def __init__(self, components: Components, directory: LdapDirectory | None = None) -> None:
         db = components.database()
         self.users = Users(db)
         self.audit = components.audit()
+        self.directory = directory or directory_from_env()
+        self._ldap_groups: dict[str, frozenset[str]] = {}  # read at each LDAP login, for that user's requests
 
     def required(self) -> bool:
-        """Whether the page asks for a login (there are users)."""
-        return self.users.any()
+        """Whether the page asks for a login (there are users, or an LDAP directory)."""
+        return self.directory is not None or self.users.any()
 
     def check(self, username: str, password: str) -> bool:
         """Gradio's login check: the user's scrypt hash; a failure is audited (the name only if it is a user's)."""
         name = (username or "").strip()
         if name and self.users.check_password(name, password or ""):
+            self._ldap_groups.pop(name, None)
             return True
+        if name and self.directory is not None:
+            groups = self.directory.authenticate(name, password or "")
+            if groups is not None:
+                self._ldap_groups[name] = groups
+                return True
         known = bool(name) and self.users.principal(name) is not None
         detail = f"web login as {name}" if known else "web login (unknown user)"
         self.audit.record(name if known else "?", "login failure", detail=detail, outcome="denied", private=False)
@@ -52,10 +64,15 @@ class WebLogins:
     def principal(self, request: Any) -> Principal:
         """Who ``request`` (a ``gr.Request``, or None in tests) acts as: the local owner without users,
         else its logged-in user (looked up now: groups and admin as they are at this moment)."""
-        if not self.users.any():
+        if not self.required():
             return LOCAL_OWNER
         name = getattr(request, "username", None) if request is not None else None
-        found = self.users.principal(name) if name else None
+        if not name:
+            return NOBODY
+        ldap_groups = self._ldap_groups.get(name)
+        found = self.users.principal(name, extra_groups=ldap_groups or ())
+        if found is None and ldap_groups is not None:
+            return Principal(name, groups=ldap_groups)  # in the directory only
         return found or NOBODY
 
 
