@@ -850,11 +850,12 @@ def serve(
     """Run the web chat until interrupted (``rag serve``): logins against the users of ``RAG_DB`` once
     there are any (an old ``--auth-file`` or ``RAG_AUTH`` is imported into them once), else single-user."""
     logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
-    app = WebApp(settings, feedback_file=feedback_file)
+    models = Components(settings)  # loads nothing yet
     if logins:
-        import_logins(app.models, logins, str(Path(auth_file).expanduser().resolve()) if auth_file else "RAG_AUTH")
-    login = app.logins.required()
+        import_logins(models, logins, str(Path(auth_file).expanduser().resolve()) if auth_file else "RAG_AUTH")
+    login = WebLogins(models).required()
     check_exposure(host, login, open_allowed(), remedy="Add users with `rag users add NAME --password-stdin`")
     print(f"loading models for {redact(settings.index)} ...", file=sys.stderr)
+    app = WebApp(settings, models, feedback_file=feedback_file)
     app.models.preload()
     launch_app(app.build(), host, port, app.logins.check if login else None)
