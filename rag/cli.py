@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rag.accounts.commands import audit_command, kb_app, keys_app, users_app
+from rag.accounts.commands import audit_command, conversations_app, kb_app, keys_app, users_app
 from rag.accounts.kbs import registry_for
 from rag.components import Components
 from rag.config import Settings
@@ -39,6 +39,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(conversations_app, name="conversations")
 app.command("audit")(audit_command)
 
 KbOption = typer.Option(None, "--kb", help="Knowledge base (see `rag kb list`); default: the index at $RAG_INDEX, KB default.")
@@ -505,7 +506,7 @@ def eval_candidates(
         None, "--feedback-file", help="The web chat's feedback log (default: the one `rag serve` writes, next to the index)."
     ),
     conversations_db: Optional[Path] = typer.Option(
-        None, "--conversations-db", help="The saved conversations (default: $RAG_CONVERSATIONS_DB or next to the index)."
+        None, "--conversations-db", help="The saved conversations (default: those in $RAG_DB, an older file imported first)."
     ),
     index: Optional[str] = IndexOption,
 ) -> None:
@@ -520,7 +521,12 @@ def eval_candidates(
     try:
         day = iso_date(since, "--since") if since else ""
         feedback = feedback_file or settings.feedback_file
-        collected = collect(settings, out_file, feedback, conversations_db or settings.conversations_file, day)
+        if conversations_db is None:
+            from rag.accounts.db import Database
+            from rag.web.conversations import import_conversations
+
+            import_conversations(Database(settings.db_file), settings.conversations_file)
+        collected = collect(settings, out_file, feedback, conversations_db or settings.db_file, day)
     except RagError as exc:
         fail(exc)
         return

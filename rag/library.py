@@ -31,6 +31,13 @@ class Library:
         """The KBs ``principal`` may read."""
         return self.permissions.readable(principal)
 
+    def writable(self, principal: Principal) -> list[Kb]:
+        """The KBs ``principal`` may change (an editor's; every KB for an administrator)."""
+        if principal.admin:
+            return self.readable(principal)
+        roles = self.permissions.users.roles(principal)
+        return [kb for kb in self.readable(principal) if roles.get(kb.name) == "editor"]
+
     def resolve(self, principal: Principal, names: Sequence[str] | None = None) -> list[Kb]:
         """The KBs named (all readable ones when none is named); :class:`KbNotFound` for one it may not
         read, or when it may read none."""

@@ -17,12 +17,14 @@ stage_done() {
 }
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then
-  step "Chromium (headless browser tests) and a CJK font (charts, screenshots); Debian packages"
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q . || [ ! -x /usr/sbin/slapd ]; then
+  step "Chromium (headless browser tests), a CJK font (charts, screenshots), OpenLDAP's slapd (LDAP login tests); Debian packages"
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+    # slapd unconfigured: no system directory is set up or started, the tests run their own on loopback
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei slapd ldap-utils >/dev/null
   else
-    echo "missing: run 'sudo apt-get install chromium fonts-wqy-zenhei' for the browser tests and CJK charts" >&2
+    echo "missing: run 'sudo apt-get install chromium fonts-wqy-zenhei slapd ldap-utils' for the browser, chart and LDAP tests" >&2
   fi
   stage_done
 fi

@@ -107,6 +107,15 @@ def session_data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("rag-data")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_server_db(tmp_path_factory) -> Iterator[None]:
+    """No test opens the real ``RAG_DB``: users there would put the pages of the browser tests behind
+    a login (fast tests get one beside their own ``RAG_INDEX`` instead, below)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAG_DB", str(tmp_path_factory.mktemp("rag-db") / "rag.db"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_tier_settings(request, monkeypatch, tmp_path) -> None:
     """Fast tests use the fake embedder, a session tmp data dir and never the repo's index/default.
@@ -119,6 +128,7 @@ def _fast_tier_settings(request, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("RAG_DATA_DIR", str(request.getfixturevalue("session_data_dir")))
     monkeypatch.setenv("RAG_EMBED_MODEL", FAKE_MODEL_ID)
     monkeypatch.setenv("RAG_INDEX", str(tmp_path / "default-index"))
+    monkeypatch.delenv("RAG_DB")  # the database beside RAG_INDEX: one per test
     monkeypatch.setenv("RAG_THREADS", "1")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 
@@ -74,3 +75,26 @@ def test_the_database_and_its_folder_are_owner_only_whatever_the_umask(tmp_path,
             "conversations.db-wal": 0o600,
             "conversations.db-shm": 0o600,
         }
+
+
+def test_an_older_conversations_file_is_imported_once(tmp_path, capsys):
+    from rag.accounts.db import Database
+    from rag.web.conversations import import_conversations
+
+    old = tmp_path / "conversations" / "conversations.db"
+    old.parent.mkdir()
+    with closing(sqlite3.connect(old)) as conn, conn:
+        conn.execute("CREATE TABLE conversations (id TEXT PRIMARY KEY, user TEXT NOT NULL, title TEXT NOT NULL, "
+                     "turns TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+        body = json.dumps([turn_to_dict(answered())], ensure_ascii=False)
+        conn.execute("INSERT INTO conversations VALUES ('c1', 'alice', '河南基金多大？', ?, 't0', 't0')", (body,))
+    db = Database(tmp_path / "rag.db")
+    assert import_conversations(db, old) == 1 and import_conversations(db, old) == 0
+    assert capsys.readouterr().err.count("imported 1 saved conversation(s)") == 1
+    store = ConversationStore(db)
+    assert [info.id for info in store.list("alice")] == ["c1"] and store.list("bob") == []
+    [exported] = store.export("alice")
+    passage = exported["turns"][0]["passages"][0]
+    assert passage["cited"] and passage["quote"] == CHUNK.text and exported["turns"][0]["answer"] == "30亿元[1]。"
+    with pytest.raises(InputError):
+        store.export("bob", "c1")

@@ -48,7 +48,7 @@ def web_history(tmp_path, corpus_dir) -> Settings:
     with settings.feedback_file.open("a", encoding="utf-8") as handle:
         handle.write('{"vote": "down", "quest\n')  # cut off by a crash
     turns = [ChatTurn(a.question, a.answer, list(a.passages), a) for a in (henan, shanghai)]
-    ConversationStore(settings.conversations_file).save("alice", None, turns)
+    ConversationStore(settings.db_file).save("alice", None, turns)
     return settings
 
 
@@ -82,12 +82,13 @@ def test_thumbs_down_and_refused_questions_become_rows_to_label(web_history, tmp
 
 def test_without_out_the_rows_go_to_stdout_and_files_can_be_named(web_history, tmp_path):
     result = run("eval", "candidates", "--index", tmp_path / "other" / "index", "--feedback-file", web_history.feedback_file,
-                 "--conversations-db", web_history.conversations_file)
+                 "--conversations-db", web_history.db_file)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(row["qid"], row["question"]) for row in rows] == [("c001", HENAN), ("c002", COMPUTE), ("c003", SHANGHAI)]
     assert rows[0]["passages"][0]["text"] == ""  # --index names no index: the chunk ids only
-    nothing = run("eval", "candidates", "--index", tmp_path / "other" / "index")
+    elsewhere = {"RAG_DB": str(tmp_path / "other" / "rag.db")}  # the conversations are the server's, in RAG_DB
+    nothing = CliRunner().invoke(app, ["eval", "candidates", "--index", str(tmp_path / "other" / "index")], env=elsewhere)
     assert nothing.exit_code == 0 and nothing.stdout == "" and "0 new candidates" in nothing.output
     bad = run("eval", "candidates", "--since", "last week")
     assert bad.exit_code == 1 and "--since 'last week' is not a date like 2025-09-01" in bad.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
@@ -19,6 +20,7 @@ from rag.accounts.users import LOCAL_OWNER, GrantKind, Users
 from rag.config import Settings
 from rag.console import err, fail, out, shown
 from rag.errors import RagError
+from rag.files import private_file
 from rag.index.locations import redact, store_exists
 
 kb_app = typer.Typer(help="Knowledge bases: separate collections with their own readers and editors.", no_args_is_help=True)
@@ -259,3 +261,34 @@ def audit_command(
     for row in rows:
         table.add_row(row.time, shown(row.actor), row.action, shown(", ".join(row.kbs)), shown(row.detail), row.outcome)
     out.print(table)
+
+
+conversations_app = typer.Typer(help="Saved conversations of the web page.", no_args_is_help=True)
+
+
+@conversations_app.command("export")
+def conversations_export(
+    user: str = typer.Option(..., "--user", help="Whose conversations (only theirs are exported)."),
+    conversation: Optional[str] = typer.Option(None, "--id", help="Only this conversation (default: all of the user's)."),
+    fmt: str = typer.Option("md", "--format", help="md (Markdown) or json; both carry the cited passages."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write to this file (0600) instead of stdout."),
+) -> None:
+    """Export a user's saved conversations with the passages their answers cited."""
+    from rag.web.conversations import ConversationStore, conversations_markdown, import_conversations
+
+    settings = Settings()
+    try:
+        if fmt not in ("md", "json"):
+            raise RagError(f"unknown --format {fmt!r}; choose md or json")
+        db = Database(settings.db_file)
+        import_conversations(db, settings.conversations_file)
+        found = ConversationStore(db).export(user, conversation)
+    except RagError as exc:
+        fail(exc)
+        return
+    text = json.dumps(found, ensure_ascii=False, indent=2) + "\n" if fmt == "json" else conversations_markdown(found)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    private_file(out_file).write_text(text, encoding="utf-8")  # another user's questions: owner-only
+    err.print(f"exported {len(found)} conversation(s) of {shown(user)} to {shown(out_file)}", highlight=False)

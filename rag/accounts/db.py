@@ -66,6 +66,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (path, sha256)
     );
     """,
+    # 2: the web page's saved conversations, per user (before: a file of their own)
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        title TEXT NOT NULL,
+        turns TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX conversations_by_user ON conversations (user, updated_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from rag.access import check_exposure, open_allowed, read_secret_lines
+from rag.accounts.kbs import DEFAULT_KB, Kb, KbNotFound
+from rag.accounts.permissions import Forbidden
+from rag.accounts.users import Principal
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import IndexStoreError, InputError, ModelError, RagError
@@ -34,12 +38,15 @@ from rag.index.locations import redact
 from rag.index.reassemble import reassemble
 from rag.index.sync import last_sync
 from rag.knowledge_base import CheckedUpload, KnowledgeBase
+from rag.library import Library
 from rag.models.generators import Message
 from rag.progress import ProgressCallback
 from rag.qa.queue import QueueFull
 from rag.qa.retriever import MAX_QUERY_CHARS
-from rag.web.conversations import ConversationStore
+from rag.web.admin import audit_tab_body
+from rag.web.conversations import ConversationStore, conversations_markdown, import_conversations
 from rag.web.feedback import FeedbackLog, Vote, feedback_record
+from rag.web.logins import WebLogins, import_logins
 from rag.web.render import (
     DOCUMENT_HEADERS,
     ChatTurn,
@@ -151,6 +158,25 @@ def friendly_error(exc: Exception, index_exists: bool) -> str:
     return "出了点问题，没能完成这次操作。请稍后再试；如果一直出错，请联系管理员（详情在服务器日志中）。"
 
 
+NO_EDITABLE_KB = "你没有可以修改的知识库（或它已不存在）：上传和删除需要管理员给你编辑权限。"
+
+
+def no_kb_message(names: list[str] | None) -> str:
+    """Why a question or a retrieval test has no knowledge base to search (one not readable reads as absent)."""
+    if names:
+        return "所选的知识库不存在，或你没有权限查看。"
+    return "你还没有可以查看的知识库，请联系管理员开通。"
+
+
+def kb_label(kb: Kb) -> tuple[str, str]:
+    """A KB as a dropdown choice: (``标题（name）``, name)."""
+    return (f"{kb.title}（{kb.name}）" if kb.title != kb.name else kb.name, kb.name)
+
+
+def base_name(kb: str | None) -> str:
+    return kb or DEFAULT_KB
+
+
 def history_messages(turns: list[ChatTurn]) -> list[Message]:
     """Earlier answered turns as chat messages, for follow-up questions."""
     history: list[Message] = []
@@ -198,9 +224,11 @@ class WebApp:
     def __init__(self, settings: Settings, models: Components | None = None, feedback_file: Path | None = None) -> None:
         self.settings = settings
         self.models = models or Components(settings)
-        self.kb = KnowledgeBase(self.models)
+        self.library = Library(self.models)
+        self.logins = WebLogins(self.models)
         self.feedback = FeedbackLog(feedback_file or settings.feedback_file)
-        self.conversations = ConversationStore(settings.conversations_file)
+        self.conversations = ConversationStore(self.models.database())
+        import_conversations(self.models.database(), settings.conversations_file)  # an older version's file, once
 
     # ------------------------------------------------------------ chat
 
@@ -212,15 +240,25 @@ class WebApp:
         date_to: str = "",
         tags: list[str] | None = None,
         sources: list[str] | None = None,
+        kbs: list[str] | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer from the passages the filter row allows; yields (chat messages, turns,
-        sources panel, question box)."""
+        """Stream one answer from the passages the filter row allows, in the knowledge bases picked
+        (every one the user may read when none is); yields (chat messages, turns, sources panel, question box).
+
+        Only the readable KBs' stores are searched: the LLM never sees a passage of another."""
         question = (question or "").strip()
         problem = question_problem(question)
         try:
             where = SearchFilter.of(date_from, date_to, sources, tags)
         except InputError as exc:
             problem = problem or f"筛选条件有误：{exc}"
+        principal = self.principal(request)
+        try:
+            chosen = self.library.resolve(principal, kbs or None)
+        except KbNotFound:
+            chosen = []
+            problem = problem or no_kb_message(kbs)
         if problem:
             gr.Warning(problem, title="提示")
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -229,8 +267,10 @@ class WebApp:
         turn = ChatTurn(question)
         turns = [*turns, turn]
         yield chat_messages(turns), turns, gr.skip(), ""
+        names = [kb.name for kb in chosen]
         try:
-            for event in self.models.pipeline().stream(question, history, where=where):
+            stream = self.models.pipeline_for(chosen).stream(question, history, where=where)
+            for event in self.library.audited_answer(principal, names, question, stream):
                 if event.kind == "passages":
                     turn.passages = list(event.passages)
                     yield chat_messages(turns), turns, sources_html(turns), gr.skip()
@@ -249,8 +289,28 @@ class WebApp:
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("answering %r failed", question)
-            turn.error = friendly_error(exc, self.models.store_exists())
+            turn.error = friendly_error(exc, self.written(chosen))
         yield chat_messages(turns), turns, sources_html(turns), gr.skip()
+
+    def principal(self, request: gr.Request | None) -> Principal:
+        """Who ``request`` acts as: the local owner without users, else its logged-in user."""
+        return self.logins.principal(request)
+
+    def written(self, kbs: list[Kb]) -> bool:
+        """Whether any of ``kbs`` has an index yet."""
+        return any(self.models.for_kb(kb).store_exists() for kb in kbs)
+
+    def kb_choices(self, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """On page load: the chat's picker (KBs the user may read), the 知识库 tab's (KBs it may
+        change), and whether the 审计 tab shows (administrators)."""
+        principal = self.principal(request)
+        readable = self.library.readable(principal)
+        writable = self.library.writable(principal)
+        choices = [kb_label(kb) for kb in readable]
+        picker = gr.update(choices=choices, value=[], visible=len(readable) > 1)
+        first = writable[0].name if writable else None
+        editing = gr.update(choices=[kb_label(kb) for kb in writable], value=first, visible=bool(writable))
+        return picker, picker, editing, gr.update(visible=principal.admin)
 
     def clear(self) -> tuple[Any, ...]:
         """Start a new conversation: (chat messages, turns, sources panel, question box, feedback status)."""
@@ -258,14 +318,22 @@ class WebApp:
 
     # ------------------------------------------------------------ sources and retrieval test
 
-    def open_document(self, request: str) -> str:
-        """The 查看全文 view for a JSON ``{key, doc, chunk, start, end}`` request from a source card."""
+    def open_document(self, wanted_json: str, request: gr.Request | None = None) -> str:
+        """The 查看全文 view for a JSON ``{key, kb, doc, chunk, start, end}`` request from a source card;
+        only from a KB the user may read (another is answered like a document that is gone)."""
         try:
-            wanted = json.loads(request or "{}")
+            wanted = json.loads(wanted_json or "{}")
             key = str(wanted.get("key", ""))
-            retriever = self.models.retriever()  # its store is in memory already; open_store would read it again
-            retriever.refresh()
-            chunks = retriever.store.document_chunks(str(wanted["doc"]))
+            principal = self.principal(request)
+            kb = str(wanted.get("kb") or "")
+            kbs = self.library.resolve(principal, [kb]) if kb else self.library.readable(principal)
+            chunks = []
+            for one in kbs:  # a card saved before KBs names none: the first readable KB that has the document
+                if self.models.for_kb(one).store_exists():
+                    searcher = self.library.searcher(principal, [one.name])  # stores in memory already, refreshed
+                    chunks = searcher.store.document_chunks(str(wanted["doc"]))
+                if chunks:
+                    break
             start, end = int(wanted.get("start") or 0), int(wanted.get("end") or 0)
         except (ValueError, KeyError, TypeError, AttributeError, RagError):
             return missing_document_html()
@@ -273,20 +341,27 @@ class WebApp:
             return missing_document_html(key)
         return document_html(chunks[0].title, chunks[0].source, reassemble(chunks), str(wanted.get("chunk")), start, end, key)
 
-    def probe(self, query: str, k: float) -> str:
-        """The 检索测试 page: the dense, BM25 and fused top ``k`` (held to the slider's range) for ``query``."""
+    def probe(self, query: str, k: float, kbs: list[str] | None = None, request: gr.Request | None = None) -> str:
+        """The 检索测试 page: the dense, BM25 and fused top ``k`` (held to the slider's range) for ``query``,
+        over the KBs picked (every readable one when none is)."""
         query = (query or "").strip()
         problem = question_problem(query)
         if problem:
             return f'<p class="rag-empty">{problem}</p>'
+        principal = self.principal(request)
+        chosen: list[Kb] = []
         try:
-            retriever = self.models.retriever()
-            retriever.refresh()
-            return rankings_html(retriever.rankings(query, probe_k(k)))
+            chosen = self.library.resolve(principal, kbs or None)
+            retriever = self.library.searcher(principal, [kb.name for kb in chosen])
+            rankings = retriever.rankings(query, probe_k(k))
+            self.library.record(principal, "search", retriever.kbs, query)
+            return rankings_html(rankings)
+        except KbNotFound:
+            return f'<p class="rag-empty">{no_kb_message(kbs)}</p>'
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("retrieval test for %r failed", query)
-            return f'<p class="rag-empty">{friendly_error(exc, self.models.store_exists())}</p>'
+            return f'<p class="rag-empty">{friendly_error(exc, self.written(chosen))}</p>'
 
     # ------------------------------------------------------------ saved conversations
 
@@ -342,6 +417,34 @@ class WebApp:
                 pass  # already gone (deleted in another tab)
         return [], [], sources_html([]), "", self.conversation_choices(user)
 
+    def export_conversations(self, conversation_id: str, fmt: str, request: gr.Request | None = None) -> Any:
+        """A file to download: the open conversation (all of the user's when none is open) as Markdown
+        or JSON, with the passages each answer cited; only the user's own."""
+        user = _user(request) or ""
+        try:
+            found = self.conversations.export(user, conversation_id or None)
+        except InputError:
+            found = []
+        if not found:
+            gr.Warning("还没有可以导出的对话。", title="提示")
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        if fmt == "json":
+            path = folder / "conversations.json"
+            path.write_text(json.dumps(found, ensure_ascii=False, indent=2), encoding="utf-8")
+        else:
+            path = folder / "conversations.md"
+            path.write_text(conversations_markdown(found), encoding="utf-8")
+        return str(path)
+
+    def export_markdown(self, conversation_id: str, request: gr.Request | None = None) -> Any:
+        """导出 Markdown."""
+        return self.export_conversations(conversation_id, "md", request)
+
+    def export_json(self, conversation_id: str, request: gr.Request | None = None) -> Any:
+        """导出 JSON."""
+        return self.export_conversations(conversation_id, "json", request)
+
     # ------------------------------------------------------------ feedback
 
     def record_feedback(
@@ -371,25 +474,37 @@ class WebApp:
 
     # ------------------------------------------------------------ knowledge base
 
-    def kb_view(self) -> tuple[str, list[list[str | int]], Any]:
-        """(summary, document table rows, delete-choice dropdown) for the current index."""
-        if not self.models.store_exists():
-            return "知识库还是空的：上传文章后就可以提问了。", [], gr.update(choices=[], value=None)
+    def editing(self, kb: str | None, request: gr.Request | None) -> tuple[Principal, KnowledgeBase]:
+        """(principal, documents of ``kb``) when the user may change ``kb``: :class:`KbNotFound` when it may
+        not read it (or it does not exist), :class:`Forbidden` when it may only read it."""
+        principal = self.principal(request)
+        return principal, self.library.editable(principal, kb or DEFAULT_KB)
+
+    def kb_view(self, kb: str | None = DEFAULT_KB, request: gr.Request | None = None) -> tuple[str, list[list[str | int]], Any]:
+        """(summary, document table rows, delete-choice dropdown) for knowledge base ``kb``, if the user may change it."""
+        empty = gr.update(choices=[], value=None)
         try:
-            records = self.kb.documents()
+            _, base = self.editing(kb, request)
+        except (KbNotFound, Forbidden):
+            return NO_EDITABLE_KB, [], empty
+        if not base.components.store_exists():
+            return "知识库还是空的：上传文章后就可以提问了。", [], empty
+        try:
+            records = base.documents()
         except IndexStoreError as exc:
-            return f"知识库无法读取：{redact(str(exc))}", [], gr.update(choices=[], value=None)
+            return f"知识库无法读取：{redact(str(exc))}", [], empty
         chunks = sum(r.n_chunks for r in records)
         choices = [(f"{r.title}（{r.doc_id}）", r.doc_id) for r in records]
         summary = f"知识库中共有 **{len(records)}** 篇文章、**{chunks}** 个段落。"
-        if synced := last_sync_line(last_sync(self.settings.index)):
+        if synced := last_sync_line(last_sync(base.settings.index)):
             summary += f"\n\n{synced}"
         return summary, document_rows(records), gr.update(choices=choices, value=None)
 
-    def filter_choices(self) -> tuple[Any, Any]:
-        """The choices of the filter row: every tag, and every source file (by name)."""
+    def filter_choices(self, kbs: list[str] | None = None, request: gr.Request | None = None) -> tuple[Any, Any]:
+        """The choices of the filter row: every tag, and every source file (by name), of the KBs picked
+        (every readable one when none is)."""
         try:
-            records = self.kb.documents() if self.models.store_exists() else []
+            records = [record for _, record in self.library.documents(self.principal(request), kbs or None)]
         except RagError:
             records = []  # the knowledge-base tab says what is wrong
         tags = sorted({tag for record in records for tag in record.tags})
@@ -399,43 +514,60 @@ class WebApp:
     def upload(
         self,
         files: list[str] | None,
+        kb: str | None = DEFAULT_KB,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio is asked for a progress bar
     ) -> tuple[Any, ...]:
-        """Check, keep and index uploaded files; returns (status, summary, table, dropdown, file box)."""
+        """Check, keep and index uploaded files in ``kb`` (an editor's); returns (status, summary, table, dropdown, file box)."""
+        try:
+            principal, base = self.editing(kb, request)
+        except (KbNotFound, Forbidden):
+            return (NO_EDITABLE_KB, *self.kb_view(kb, request), None)
         messages: list[str] = []
         accepted: list[CheckedUpload] = []
         for temp in files or []:
             path = Path(temp)
             try:
-                accepted.append(self.kb.check(path, path.name))
+                accepted.append(base.check(path, path.name))
             except InputError as exc:
                 messages.append(f"❌ 未加入：{exc}")
         if not files:
             messages.append("请先选择要上传的文件。")
         elif accepted:
-            messages.extend(self._ingest(accepted, progress))
-        return ("\n\n".join(messages), *self.kb_view(), None)
+            messages.extend(self._ingest(base, accepted, progress))
+        if files:
+            failed = any(message.startswith("❌") for message in messages)
+            names = ", ".join(Path(temp).name for temp in files)
+            self.library.record(principal, "upload", [base_name(kb)], names, "error" if failed else "ok")
+        return ("\n\n".join(messages), *self.kb_view(kb, request), None)
 
-    def _ingest(self, accepted: list[CheckedUpload], progress: gr.Progress) -> list[str]:
+    def _ingest(self, base: KnowledgeBase, accepted: list[CheckedUpload], progress: gr.Progress) -> list[str]:
         try:
-            report = self.kb.add(accepted, progress=progress_reporter(progress))
+            report = base.add(accepted, progress=progress_reporter(progress))
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("ingesting %s failed", [upload.name for upload in accepted])
-            return [f"❌ {friendly_error(exc, self.models.store_exists())}"]
+            return [f"❌ {friendly_error(exc, base.components.store_exists())}"]
         return ingest_summary(report)
 
-    def delete(self, doc_id: str | None) -> tuple[Any, ...]:
-        """Remove one document (and its uploaded file once nothing uses it); (status, summary, table, dropdown)."""
+    def delete(self, doc_id: str | None, kb: str | None = DEFAULT_KB, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Remove one document of ``kb`` (an editor's; its uploaded file once nothing uses it); (status, summary, table, dropdown)."""
         if not doc_id:
-            return ("请先在列表中选择要删除的文章。", *self.kb_view())
+            return ("请先在列表中选择要删除的文章。", *self.kb_view(kb, request))
         try:
-            status = f"🗑️ 已删除《{self.kb.delete(doc_id).title}》。"
+            principal, base = self.editing(kb, request)
+        except (KbNotFound, Forbidden):
+            return (NO_EDITABLE_KB, *self.kb_view(kb, request))
+        try:
+            title = base.delete(doc_id).title
+            status = f"🗑️ 已删除《{title}》。"
+            self.library.record(principal, "delete", [base_name(kb)], title)
         except Exception as exc:  # shown to the user; unexpected ones are logged
             if not isinstance(exc, RagError):
                 log.exception("deleting %s failed", doc_id)
-            status = f"❌ {friendly_error(exc, self.models.store_exists())}"
-        return (status, *self.kb_view())
+            status = f"❌ {friendly_error(exc, base.components.store_exists())}"
+            self.library.record(principal, "delete", [base_name(kb)], doc_id, "error")
+        return (status, *self.kb_view(kb, request))
 
     # ------------------------------------------------------------ layout
 
@@ -444,15 +576,21 @@ class WebApp:
         with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
-                filter_choices = self._chat_tab(demo)
+                chat_kbs, filter_choices = self._chat_tab(demo)
             with gr.Tab("检索测试", id="probe"):
-                self._probe_tab()
+                probe_kbs = self._probe_tab()
             with gr.Tab("知识库", id="kb"):
-                self._kb_tab(demo, filter_choices)
+                kb_choice, kb_view = self._kb_tab(chat_kbs, filter_choices)
+            with gr.Tab("审计", id="audit", visible=False) as audit_tab:
+                audit_tab_body(self.library, self.principal)
+            # who the user is decides what each tab offers: filled on every page load
+            loaded = demo.load(self.kb_choices, None, [chat_kbs, probe_kbs, kb_choice, audit_tab], concurrency_limit=None)
+            loaded.then(self.kb_view, [kb_choice], kb_view, concurrency_limit=None)
+            loaded.then(self.filter_choices, [chat_kbs], filter_choices, concurrency_limit=None)
         return demo
 
-    def _chat_tab(self, demo: gr.Blocks) -> list[Any]:
-        """The chat; returns the filter dropdowns whose choices follow the knowledge base."""
+    def _chat_tab(self, demo: gr.Blocks) -> tuple[Any, list[Any]]:
+        """The chat; returns its KB picker and the filter dropdowns whose choices follow the knowledge bases."""
         turns = gr.State([])
         # the id is no secret (the server checks the owner), but Gradio encrypts browser state and its
         # default key changes with every page load, which would forget the conversation on reload
@@ -464,6 +602,10 @@ class WebApp:
                 with gr.Row():
                     rename = gr.Button("重命名", size="sm", elem_id="rag-conv-rename")
                     remove = gr.Button("删除", size="sm", variant="stop", elem_id="rag-conv-delete")
+                with gr.Row():
+                    export_md = gr.Button("导出 Markdown", size="sm", elem_id="rag-conv-export-md")
+                    export_json = gr.Button("导出 JSON", size="sm", elem_id="rag-conv-export-json")
+                exported = gr.File(label="导出的对话", interactive=False, elem_id="rag-conv-export")
             with gr.Column(scale=3, min_width=360):
                 chatbot = gr.Chatbot(
                     label="对话",
@@ -485,7 +627,15 @@ class WebApp:
                     )
                     send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="rag-send")
                     new_chat = gr.Button("新对话", scale=1, min_width=80, elem_id="rag-new")
-                filters = self._filter_row(demo)
+                kb_picker = gr.Dropdown(
+                    label="知识库",
+                    info="可以选几个；不选则在你能查看的全部知识库中查找",
+                    multiselect=True,
+                    choices=[],
+                    visible=False,
+                    elem_id="rag-kb-picker",
+                )
+                filters = self._filter_row()
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="示例问题（点击填入）")
                 with gr.Row(elem_id="rag-feedback"):
                     comment = gr.Textbox(
@@ -508,7 +658,7 @@ class WebApp:
         answering = [
             trigger(
                 self.ask,
-                [question, turns, *filters],
+                [question, turns, *filters, kb_picker],
                 answer_outputs,
                 concurrency_limit=self.settings.queue_capacity,
                 concurrency_id=CHAT_QUEUE,
@@ -522,6 +672,8 @@ class WebApp:
         demo.load(self.open_conversation, [conversation_id], shown, concurrency_limit=None)
         history.input(self.open_conversation, [history], shown, concurrency_limit=None)
         rename.click(self.rename_conversation, [conversation_id, title], [title, history], concurrency_limit=None)
+        export_md.click(self.export_markdown, [conversation_id], [exported], concurrency_limit=None)
+        export_json.click(self.export_json, [conversation_id], [exported], concurrency_limit=None)
         remove.click(
             self.delete_conversation,
             [conversation_id],
@@ -541,9 +693,10 @@ class WebApp:
         }
         for event in (new_chat.click, chatbot.clear):
             event(**reset).then(self.forget_conversation, None, [conversation_id, history], concurrency_limit=None)
-        return filters[2:]  # tags and source files
+        kb_picker.input(self.filter_choices, [kb_picker], filters[2:], concurrency_limit=None)
+        return kb_picker, filters[2:]  # tags and source files
 
-    def _probe_tab(self) -> None:
+    def _probe_tab(self) -> Any:
         gr.Markdown(
             "输入问题，查看向量检索、关键词检索（BM25）和融合排序各自找到的段落、名次和分数，用来分析某个问题为什么没答好。"
         )
@@ -553,11 +706,15 @@ class WebApp:
             )
             top_k = gr.Slider(*PROBE_K_RANGE, value=5, step=1, label="每列显示条数（top-k）", scale=2, elem_id="rag-probe-k")
             run = gr.Button("检索", variant="primary", scale=1, min_width=80, elem_id="rag-probe-run")
+        kb_picker = gr.Dropdown(
+            label="知识库", multiselect=True, choices=[], visible=False, elem_id="rag-probe-kbs", info="不选则查全部"
+        )
         results = gr.HTML(elem_id="rag-probe-results")
         for trigger in (query.submit, run.click):
-            trigger(self.probe, [query, top_k], [results], concurrency_limit=None)
+            trigger(self.probe, [query, top_k, kb_picker], [results], concurrency_limit=None)
+        return kb_picker
 
-    def _filter_row(self, demo: gr.Blocks) -> list[Any]:
+    def _filter_row(self) -> list[Any]:
         """A folded row of search filters: publication dates, tags, source files."""
         with gr.Accordion("筛选资料（可选）", open=False, elem_id="rag-filters"):
             with gr.Row():
@@ -565,11 +722,11 @@ class WebApp:
                 date_to = gr.Textbox(label="到", placeholder="2025-12-31", min_width=120, elem_id="rag-date-to")
                 tags = gr.Dropdown(label="标签", multiselect=True, choices=[], min_width=160, elem_id="rag-tags")
                 sources = gr.Dropdown(label="文件", multiselect=True, choices=[], min_width=160, elem_id="rag-source-files")
-        demo.load(self.filter_choices, None, [tags, sources], concurrency_limit=None)
         return [date_from, date_to, tags, sources]
 
-    def _kb_tab(self, demo: gr.Blocks, filter_choices: list[Any]) -> None:
-        """Upload, delete and list; a change also refreshes the choices in ``filter_choices``."""
+    def _kb_tab(self, chat_kbs: Any, filter_choices: list[Any]) -> tuple[Any, list[Any]]:
+        """Upload, delete and list in a KB the user may change; a change also refreshes the choices in
+        ``filter_choices``; returns the KB dropdown and the list's outputs."""
         types = " ".join(SUPPORTED_SUFFIXES)
         gr.Markdown(
             f"上传文章（{types}，单个文件不超过 {MAX_FILE_BYTES // 1024 // 1024} MB）。"
@@ -577,6 +734,7 @@ class WebApp:
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
+                kb_choice = gr.Dropdown(label="知识库", choices=[], elem_id="rag-kb-choice")
                 files = gr.File(
                     label="选择文件",
                     file_count="multiple",
@@ -603,20 +761,23 @@ class WebApp:
                 refresh = gr.Button("刷新列表", size="sm")
         view = [summary, table, choice]
         changes = [
-            upload.click(self.upload, [files], [kb_status, *view, files], concurrency_limit=1, concurrency_id=INDEX_QUEUE),
+            upload.click(
+                self.upload, [files, kb_choice], [kb_status, *view, files], concurrency_limit=1, concurrency_id=INDEX_QUEUE
+            ),
             delete.click(
                 self.delete,
-                [choice],
+                [choice, kb_choice],
                 [kb_status, *view],
-                js="(doc) => (doc && confirm('确定要从知识库删除这篇文章吗？')) ? doc : null",
+                js="(doc, kb) => [(doc && confirm('确定要从知识库删除这篇文章吗？')) ? doc : null, kb]",
                 concurrency_limit=1,
                 concurrency_id=INDEX_QUEUE,
             ),
-            refresh.click(self.kb_view, None, view, concurrency_limit=None),
+            refresh.click(self.kb_view, [kb_choice], view, concurrency_limit=None),
         ]
         for change in changes:
-            change.then(self.filter_choices, None, filter_choices, concurrency_limit=None)
-        demo.load(self.kb_view, None, view, concurrency_limit=None)
+            change.then(self.filter_choices, [chat_kbs], filter_choices, concurrency_limit=None)
+        kb_choice.input(self.kb_view, [kb_choice], view, concurrency_limit=None)
+        return kb_choice, view
 
 
 def _user(request: gr.Request | None) -> str | None:
@@ -647,8 +808,15 @@ class ContentSecurityPolicy:
         await self.app(scope, receive, send_with_policy)
 
 
-def launch_app(demo: gr.Blocks, host: str, port: int, logins: list[tuple[str, str]], block: bool = True) -> None:
-    """Serve ``demo`` with the project's styles, scripts, upload limit, content policy and optional login."""
+def launch_app(
+    demo: gr.Blocks,
+    host: str,
+    port: int,
+    logins: list[tuple[str, str]] | Callable[[str, str], bool] | None,
+    block: bool = True,
+) -> None:
+    """Serve ``demo`` with the project's styles, scripts, upload limit, content policy and optional login
+    (a check of name and password, e.g. :meth:`WebLogins.check`)."""
     theme = gr.themes.Soft(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
     try:
         demo.queue(default_concurrency_limit=1).launch(
@@ -679,10 +847,15 @@ def serve(
     auth_file: Path | None = None,
     feedback_file: Path | None = None,
 ) -> None:
-    """Run the web chat until interrupted (``rag serve``)."""
+    """Run the web chat until interrupted (``rag serve``): logins against the users of ``RAG_DB`` once
+    there are any (an old ``--auth-file`` or ``RAG_AUTH`` is imported into them once), else single-user."""
     logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
-    check_exposure(host, bool(logins), open_allowed())
+    models = Components(settings)  # loads nothing yet
+    if logins:
+        import_logins(models, logins, str(Path(auth_file).expanduser().resolve()) if auth_file else "RAG_AUTH")
+    login = WebLogins(models).required()
+    check_exposure(host, login, open_allowed(), remedy="Add users with `rag users add NAME --password-stdin`")
     print(f"loading models for {redact(settings.index)} ...", file=sys.stderr)
-    app = WebApp(settings, feedback_file=feedback_file)
+    app = WebApp(settings, models, feedback_file=feedback_file)
     app.models.preload()
-    launch_app(app.build(), host, port, logins)
+    launch_app(app.build(), host, port, app.logins.check if login else None)

@@ -1,23 +1,27 @@
-"""Saved chat conversations, per user, in an SQLite file (WAL, one transaction per write).
+"""Saved chat conversations, per user, in the server's database (``RAG_DB``, one transaction per write).
 
 A conversation is its title and its turns (question, answer, citations, passages) as JSON, so a
 reload or a restart shows it exactly as it was. Every call names the user (``""`` when logins
-are off); nobody sees, renames or deletes another user's conversations.
+are off); nobody sees, exports, renames or deletes another user's conversations. The separate
+conversations file of older versions is imported once (:func:`import_conversations`).
 """
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import json
 import sqlite3
+import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.accounts.db import Database
 from rag.errors import InputError
-from rag.files import now_iso, private_file
+from rag.files import now_iso
 from rag.index.chunking import Chunk
 from rag.qa.citations import Citation
 from rag.qa.pipeline import Answer
@@ -26,17 +30,6 @@ from rag.web.render import ChatTurn
 
 MAX_TITLE_CHARS = 60
 LIST_LIMIT = 100
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
-    title TEXT NOT NULL,
-    turns TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS conversations_by_user ON conversations (user, updated_at);
-"""
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,10 @@ def turn_from_dict(data: dict[str, Any]) -> ChatTurn:
     raw = data.get("answer")
     if not raw:
         return ChatTurn(data["question"], error=data.get("error") or "")
-    passages = [SearchHit(p["rank"], Chunk(**p["chunk"]), p["score"], p["lexical_overlap"]) for p in raw["passages"]]
+    passages = [
+        SearchHit(p["rank"], Chunk(**p["chunk"]), p["score"], p["lexical_overlap"], p.get("kb", ""), tuple(p.get("parts") or ()))
+        for p in raw["passages"]
+    ]
     citations = [Citation(**c) for c in raw["citations"]]
     answer = Answer(**{**raw, "citations": citations, "passages": passages})
     return ChatTurn(data["question"], answer.answer, passages, answer, data.get("error") or "")
@@ -71,24 +67,14 @@ def default_title(turns: list[ChatTurn]) -> str:
 
 
 class ConversationStore:
-    """The conversations of every user in one SQLite file (created on first use, owner-only)."""
+    """The conversations of every user in the server's database (a path: a database file of its own)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._ready = False
+    def __init__(self, db: Database | Path) -> None:
+        self.db = db if isinstance(db, Database) else Database(db)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Any:
         """A connection whose ``with`` block is one transaction (committed, or rolled back on error)."""
-        if not self._ready:
-            private_file(self.path)  # SQLite gives its -wal and -shm files the mode of this one
-        with closing(sqlite3.connect(self.path, timeout=10)) as conn:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
-            with conn:
-                yield conn
+        return self.db.transaction()
 
     def save(self, user: str, conversation_id: str | None, turns: list[ChatTurn]) -> str:
         """Store ``turns`` as conversation ``conversation_id`` (a new one when None or not this user's); its id."""
@@ -142,3 +128,97 @@ class ConversationStore:
     def _require(self, conn: sqlite3.Connection, user: str, conversation_id: str) -> None:
         if not self._owned(conn, user, conversation_id):
             raise InputError("no such conversation")
+
+    def export(self, user: str, conversation_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        """``user``'s conversations (one with ``conversation_id``), oldest first, as JSON data with the
+        passages each answer was given and which of them it cited; :class:`InputError` for an id not ``user``'s."""
+        query = "SELECT id, title, created_at, updated_at, turns FROM conversations WHERE user = ?"
+        args: tuple[str, ...] = (user,)
+        if conversation_id:
+            query, args = query + " AND id = ?", (user, conversation_id)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY created_at, rowid", args).fetchall()
+        if conversation_id and not rows:
+            raise InputError("no such conversation")
+        return [
+            {"id": cid, "user": user, "title": title, "created_at": created, "updated_at": updated, "turns": _exported(turns)}
+            for cid, title, created, updated, turns in rows
+        ]
+
+
+def _exported(body: str) -> list[dict[str, Any]]:
+    """The turns of a saved conversation as an export shows them: question, answer, cited passages."""
+    found = []
+    for turn in map(turn_from_dict, json.loads(body)):
+        answer = turn.answer
+        cited = {c.n: c for c in answer.citations if c.verified} if answer else {}
+        passages = [
+            {
+                "n": n,
+                "kb": hit.kb,
+                "title": hit.chunk.title,
+                "source": Path(hit.chunk.source).name,
+                "doc_id": hit.chunk.doc_id,
+                "text": hit.chunk.text,
+                "cited": n in cited,
+                "quote": cited[n].quote if n in cited else "",
+            }
+            for n, hit in enumerate(answer.passages if answer else [], start=1)
+        ]
+        found.append(
+            {
+                "question": turn.question,
+                "answer": answer.answer if answer else "",
+                "refused": bool(answer and answer.refused),
+                "error": turn.error,
+                "passages": passages,
+            }
+        )
+    return found
+
+
+def conversations_markdown(conversations: list[dict[str, Any]]) -> str:
+    """An export as Markdown: each conversation a heading, each turn its question, answer and cited passages."""
+    lines: list[str] = []
+    for conversation in conversations:
+        lines += [f"# {conversation['title']}", "", f"{conversation['created_at']} – {conversation['updated_at']}", ""]
+        for turn in conversation["turns"]:
+            lines += [f"## 问：{turn['question']}", "", turn["answer"] or turn["error"] or "（没有回答）", ""]
+            cited = [p for p in turn["passages"] if p["cited"]]
+            if cited:
+                lines.append("来源：")
+                lines.append("")
+                for passage in cited:
+                    where = f"{passage['kb']} · " if passage["kb"] else ""
+                    lines.append(
+                        f"- [{passage['n']}] 《{passage['title']}》（{where}{passage['source']}）：{passage['quote'] or passage['text']}"
+                    )
+                lines.append("")
+    return "\n".join(lines)
+
+
+def import_conversations(db: Database, old: Path) -> int:
+    """Copy the conversations of an older version's own file into ``db`` once (recorded in ``imports``),
+    with a message; the number copied (0 when there is no such file or it was imported already)."""
+    old = Path(old).expanduser()
+    if not old.is_file() or old.resolve() == db.path.resolve():
+        return 0
+    fingerprint = hashlib.sha256(old.read_bytes()).hexdigest()
+    with db.transaction() as conn:
+        if conn.execute("SELECT 1 FROM imports WHERE path = ?", (str(old.resolve()),)).fetchone():
+            return 0
+    try:
+        with closing(sqlite3.connect(f"{old.resolve().as_uri()}?mode=ro", uri=True)) as reader:
+            rows = reader.execute("SELECT id, user, title, turns, created_at, updated_at FROM conversations").fetchall()
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot read the saved conversations {old}: {exc}") from exc
+    with db.transaction() as conn:
+        before = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO conversations VALUES (?, ?, ?, ?, ?, ?)", rows)
+        copied = conn.total_changes - before
+        conn.execute("INSERT INTO imports VALUES (?, ?, ?, ?)", (str(old.resolve()), fingerprint, "conversations", now_iso()))
+    print(
+        f"rag: imported {copied} saved conversation(s) from {old} into {db.path}; the old file may go",
+        file=sys.stderr,
+    )
+    return copied

@@ -124,13 +124,14 @@ def _passage_html(hit: SearchHit, turn: int, n: int, citation: Citation | None) 
     title = html.escape(chunk.title or "（无标题）")
     start, end = (citation.start, citation.end) if citation else (0, 0)
     full = (
-        f'<a class="rag-fulltext" href="#" data-doc="{html.escape(chunk.doc_id)}" data-chunk="{html.escape(chunk.chunk_id)}"'
-        f' data-start="{start}" data-end="{end}">查看全文</a>'
+        f'<a class="rag-fulltext" href="#" data-kb="{html.escape(hit.kb)}" data-doc="{html.escape(chunk.doc_id)}"'
+        f' data-chunk="{html.escape(chunk.chunk_id)}" data-start="{start}" data-end="{end}">查看全文</a>'
     )
+    kb = f'<span class="rag-kb">🗂 {html.escape(hit.kb)}</span> · ' if hit.kb else ""
     return (
         f'<article class="rag-passage{" rag-cited" if citation else ""}" id="rag-src-{turn}-{n}" data-n="{n}">'
         f'<header><span class="rag-num">{n}</span><span class="rag-title">{title}</span>{badge}</header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{_page_html(chunk)}{_meta_html(chunk)} · {full}</div>'
+        f'<div class="rag-file">{kb}📄 {html.escape(Path(chunk.source).name)}{_page_html(chunk)}{_meta_html(chunk)} · {full}</div>'
         f'<div class="rag-text">{marked(chunk.text, start, end)}</div>'
         "</article>"
     )
@@ -238,11 +239,12 @@ RANKING_COLUMNS = (  # (mode, heading, short name, what the score is)
 def _hit_html(hit: SearchHit, score_name: str, elsewhere: str) -> str:
     chunk = hit.chunk
     also = f" · 也在 {elsewhere}" if elsewhere else ""
+    kb = f'<span class="rag-kb">🗂 {html.escape(hit.kb)}</span> · ' if hit.kb else ""
     return (
         f'<li class="rag-hit" data-chunk="{html.escape(chunk.chunk_id)}">'
         f'<header><span class="rag-num">{hit.rank}</span><span class="rag-title">{html.escape(chunk.title or "（无标题）")}</span>'
         f'<span class="rag-score" title="{score_name}">{hit.score:.4f}</span></header>'
-        f'<div class="rag-file">📄 {html.escape(Path(chunk.source).name)}{also}</div>'
+        f'<div class="rag-file">{kb}📄 {html.escape(Path(chunk.source).name)}{also}</div>'
         f'<div class="rag-text">{html.escape(chunk.text)}</div></li>'
     )
 

@@ -31,8 +31,8 @@
     const button = document.querySelector("#rag-doc-open");
     if (!box || !button) return;
     const key = String(++requests);
-    const { doc, chunk, start, end } = link.dataset;
-    box.value = JSON.stringify({ key, doc, chunk, start: Number(start), end: Number(end) });
+    const { kb, doc, chunk, start, end } = link.dataset;
+    box.value = JSON.stringify({ key, kb, doc, chunk, start: Number(start), end: Number(end) });
     box.dispatchEvent(new Event("input", { bubbles: true }));
     setTimeout(() => button.click(), 50);
     const started = Date.now();
