@@ -29,7 +29,9 @@ DRAFTS = {
     "unsupported only (the issue's example)": ["浙江省设立的人工智能产业基金总规模是30亿元[3]"],
     "refusal retried": [REFUSAL, GOOD],
     "hedged refusal retried": ["资料中没有提到河南的基金。", GOOD],
-    "our marker forms": ["河南设立了总规模30亿元的人工智能产业基金[编号1]。安徽省基金总规模不低于200亿元【资料2】。8月9日[编号]发布。"],
+    "our marker forms": [
+        "河南设立了总规模30亿元的人工智能产业基金[编号1]。安徽省基金总规模不低于200亿元【资料2】。8月9日[编号]发布。"
+    ],
     "placeholder markers, unsupported": ["8月21日[编号3]", "2021年3月[1] 2023年3月[编号]"],
     "marker after the full stop": ["河南设立了总规模30亿元的人工智能产业基金。[1]安徽省基金不低于200亿元。 [2]"],
     "a timestamp after a kept sentence": [GOOD + "发布时间2025-08-09 15:21[1]。"],
@@ -43,8 +45,12 @@ DRAFTS = {
 def two_article_index(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "henan.txt").write_text("河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8")
-    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8")
+    (corpus / "henan.txt").write_text(
+        "河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8"
+    )
+    (corpus / "anhui.txt").write_text(
+        "安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8"
+    )
     ingest([corpus], tmp_path / "index", HashingEmbedder())
     return tmp_path / "index"
 
@@ -100,7 +106,7 @@ def test_released_text_is_always_a_prefix_of_the_final_answer(two_article_index,
 
 
 def test_a_traditional_question_gets_its_verified_text_in_traditional(two_article_index):
-    events = events_for(two_article_index, [GOOD + ANHUI], question="河南設立的人工智慧產業基金規模是多少？")
+    events = events_for(two_article_index, [GOOD + ANHUI], question="河南和安徽設立的人工智慧產業基金規模分別是多少？")
     pieces = [e.text for e in events if e.kind == "text"]
     assert_prefixes(pieces, events[-1].answer.answer)
     assert "設立" in pieces[0] and len(pieces) == 2
@@ -115,10 +121,10 @@ def test_sentences_are_released_while_the_model_writes(two_article_index):
     assert events[-1].answer.timings["first_text_ms"] <= events[-1].answer.timings["total_ms"]
 
 
-def test_an_unsupported_sentence_waits_for_a_verified_one(two_article_index):
+def test_an_unsupported_sentence_is_never_released_and_the_verified_one_is(two_article_index):
     events = events_for(two_article_index, DRAFTS["unsupported, then supported"])
     [piece] = [e.text for e in events if e.kind == "text"]
-    assert piece == events[-1].answer.answer == "浙江省设立了50亿元的人工智能产业基金[2?]。" + GOOD  # shown as unverified
+    assert piece == events[-1].answer.answer == GOOD  # the unsupported sentence is dropped
 
 
 def test_the_answer_stops_at_the_released_text_when_the_whole_draft_would_be_withheld(two_article_index):
@@ -147,7 +153,9 @@ API_DRAFTS = {
     "unsupported, then supported": ["河南省还设立了50亿元的人工智能风险基金[2]。" + GOOD],
     "unsupported only (the issue's example)": ["浙江省设立的人工智能产业基金总规模是30亿元[3]"],
     "refusal retried": [REFUSAL, GOOD],
-    "our marker forms": ["8月9日[编号1]，河南省设立了总规模30亿元的人工智能产业基金【资料1】。广西计划组建认缴总规模不低于100亿元的人工智能产业基金[编号]。"],
+    "our marker forms": [
+        "8月9日[编号1]，河南省设立了总规模30亿元的人工智能产业基金【资料1】。广西计划组建认缴总规模不低于100亿元的人工智能产业基金[编号]。"
+    ],
     "a wrong marker repointed": ["8月21日[编号3]"],
     "placeholder markers, unsupported": ["2021年3月[1] 2023年3月[编号]"],
 }
