@@ -1,15 +1,18 @@
 """Checking the ``[n]`` citations of a generated answer against the passages shown.
 
 A citation is kept as verified only when the cited passage(s) contain the sentence's key
-facts: every number (with dates) and every proper name found in the sentence. Without such
-facts, the sentence must share enough wording with the passage. Citations to passages that
-were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
-model left without a marker, or cited with a wrong number (one past the passages shown too), is
-attributed to the first shown passage that supports it (small models often forget or misnumber
-the marker; asked again with one passage, they still write ``[3]``). An answer with no verified
-citation at all is withheld and becomes the refusal sentence: a small model that
-invents a figure usually cannot cite it. Sentences and passages are compared in Simplified
-form, so an answer in one script is checked against passages in the other.
+facts: every number (with dates; not a list's ``1.``) and every proper name found in the
+sentence. Without such facts, the sentence must share enough wording with the passage. Given a
+test of the question (:mod:`rag.qa.qualifiers`), the sentence must also answer it. Citations to
+passages that were not shown are dropped. A sentence the model left without a marker, or cited
+with a wrong number (one past the passages shown too), is attributed to the first shown passage
+that supports it (small models often forget or misnumber the marker; asked again with one
+passage, they still write ``[3]``). A sentence, or a clause ending in its own markers
+(``突破200家[1]，该研究院的院长是张孝荣[2]。``), that no passage supports is dropped, and the
+rest kept; a sentence with one supported and one unsupported citation keeps the second marked
+``[n?]``. An answer with nothing verified left is withheld and becomes the refusal sentence: a
+small model that invents a figure usually cannot cite it. Sentences and passages are compared
+in Simplified form, so an answer in one script is checked against passages in the other.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ _MARKER_BODY = rf"{_LABEL}\s*\d{{1,2}}(?:\s*[,，、]\s*{_LABEL}\s*\d{{1,2}})*"
 _MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
 _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*\??\s*[\]】])+\s*[，,]")
+_CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*[\]】])+\s*[，,]")
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])[.．、)）](?!\d)")  # "1." of a list is no figure
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
 _SUBJECT_FLAGS = _NAME_FLAGS - {"nz"}
