@@ -89,3 +89,8 @@ def test_an_answer_of_the_wrong_type_is_a_flaw():
     )
     assert form_flaw("中国队获得第五名[1]。", "中国男篮最终获得第几名？") is None
     assert form_flaw("影片于7月20日上映[1]。", "《封神第一部》是哪天上映的？") is None
+
+
+def test_a_marker_after_an_opener_is_no_empty_slot_when_the_text_before_it_answers():
+    assert form_flaw("华为技术有限公司推出的三折叠屏手机是[1]", "那款能折成三段屏幕的手机是哪家公司推出的？") is None
+    assert form_flaw("文章建议采取以下监管做法：[1]\n1. 强制安全评估[1]", "文章建议采取什么监管做法？") is None

@@ -156,3 +156,7 @@ def test_a_name_jieba_glued_to_a_neighbouring_character_still_matches():
     assert subject_names("同比增长多少？在整体市场中占比多少？") == ["中占比"]
     assert mentions_subject("同比增长多少？在整体市场中占比多少？", "出货量同比增长59.8%，整体市场占比40.7%。")
     assert not mentions_subject("江苏省出台了哪些政策？", "江西省出台了政策。")  # only an end may be left out
+
+
+def test_a_repointed_marker_does_not_leave_a_comma_before_the_full_stop():
+    assert check_answer("河南设立了30亿元基金，[3]。", PASSAGES[:1]).text == "河南设立了30亿元基金[1]。"

@@ -84,15 +84,19 @@ def form_flaw(text: str, question: str) -> str | None:
 
 
 def non_answer(text: str, question: str) -> str | None:
-    """Why ``text`` says nothing: only markers, an empty slot before a marker, or no word the
-    question lacks (for a question asking 谁/什么/多少/几/哪里/何时, not a yes/no or either/or one)."""
+    """Why ``text`` says nothing: only markers; a marker right after 是/为/a colon, or after only a
+    connective, where the text since the last marker adds nothing the question lacks
+    (``主演是[1]``, ``总冠军[1]和[2]``; not ``华为推出的手机是[1]``, ``如下：[1]``); or nothing
+    the question lacks at all (for a question asking 谁/什么/多少/几/哪里/何时, not a yes/no or
+    either/or one)."""
     plain = without_markers(text)
     if not _CONTENT.search(plain):
         return "only citation markers and punctuation"
     pieces = _MARKER.split(text)
     for index, piece in enumerate(pieces[:-1]):
         body = piece.strip()
-        if _SLOT_OPEN.search(body) or (index and body and not _CONTENT.search(_CONNECTIVES.sub("", body))):
+        opened = _SLOT_OPEN.search(body) or (index and body and not _CONTENT.search(_CONNECTIVES.sub("", body)))
+        if opened and not _new_words(body, question):
             return f"left a slot empty before a marker ({body[-8:]}[…])"
     if _OPEN_QUESTION.search(question) and not _CLOSED_QUESTION.search(question) and not _new_words(plain, question):
         return "repeats the question without the asked content"
@@ -109,14 +113,13 @@ def wrong_type(text: str, question: str) -> str | None:
 
 
 def _new_words(text: str, question: str) -> set[str]:
-    """Bigrams (of Chinese runs) and Latin/number tokens of ``text`` that ``question`` does not have, stock phrases aside."""
+    """Chinese characters and Latin/number tokens of ``text`` that ``question`` lacks, stock phrases aside."""
 
-    def grams(s: str) -> set[str]:
-        s = _STOCK.sub("，", s.lower())
-        runs = re.findall(r"[\u4e00-\u9fff]+|[a-z0-9.%]+", s)
-        return {r[i : i + 2] for r in runs if r[0] >= "\u4e00" for i in range(len(r) - 1)} | {r for r in runs if r[0] < "\u4e00"}
+    def units(part: str) -> set[str]:
+        part = _STOCK.sub("，", part.lower())
+        return set(re.findall(r"[\u4e00-\u9fff]|[a-z0-9.%]+", part))
 
-    return grams(text) - grams(question)
+    return units(text) - units(question)
 
 
 def merge_repeated_spans(text: str) -> str:

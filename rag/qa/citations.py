@@ -275,7 +275,10 @@ def _attribute(sentence: str, passages: Sequence[Chunk], holds: Callable[[str, S
         if holds(sentence, [n]):
             stripped = sentence.rstrip()
             end = len(stripped.rstrip("。！？!?；;，,"))
-            return f"{stripped[:end]}[{n}]{stripped[end:]}{sentence[len(stripped) :]}", [n]
+            tail = stripped[end:]
+            if re.search(r"[。！？!?；;]", tail):  # "试验，。" once the marker between them is gone
+                tail = re.sub(r"[，,]", "", tail)
+            return f"{stripped[:end]}[{n}]{tail}{sentence[len(stripped) :]}", [n]
     return sentence, []
 
 

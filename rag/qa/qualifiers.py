@@ -4,18 +4,21 @@ News articles on one subject differ in the year, the place or the measure, so a 
 passage does hold answers the question only when the passage sentence holding it (the evidence)
 is about what was asked:
 
-* time (2021年, 一季度, 上半年, 7月份, 8月3日): each kind the question names is in the evidence
-  sentence, a neighbouring sentence or the passage title (a year anywhere in the passage: an
-  article states it once, often only in its date header); and the evidence, up to the clause
-  that holds the answer, names no other value of that kind (a figure about 2022 does not answer
-  2021; ``较2022年`` is a comparison, not a scope);
-* entity (宝马, 天津, 《搜救》): the names the sentence repeats from the question, or else at least
-  one of the question's names, are in the evidence sentence, a neighbour or the title;
+* time (2021年, 一季度, 上半年, 7月份, 8月3日): where the cited article (the cited passage and
+  the passages shown from the same document, titles and date headers included) names a time of
+  the asked kind, it names an asked value; and the last such time before the answer in the
+  evidence sentence is an asked one (``8月1日发布……7月份运送旅客965万人次`` is about July;
+  ``较2022年`` is a comparison, ``自6月21日至今`` a bound, ``2023年1月28日`` a report date);
+* entity (宝马, 天津): the names the sentence repeats from the question are in the article, or,
+  if it repeats none, one of the question's names is;
 * measure (社会消费品零售总额): the noun phrase right before 多少/几, when the cited passage
   uses it verbatim somewhere, shares most of its wording with the evidence sentence itself.
 
-Conservative by design: a qualifier the passage never writes the question's way (a paraphrase,
-今年, 前六个月 for a source that says 上半年 is matched, 经济总量 is not checked) passes.
+Measured on the hard set's gold answers, each cited to the one passage holding it: a check of
+times and names within a sentence of the evidence rejected 41 of 254; articles state the period
+and the subject once and then write 全省, 该市, so presence is checked in the article and only the
+period scoping the figure and the measure next to it. Conservative by design: what the passages
+never write the question's way (经济总量 for 地区生产总值, 今年) is not checked.
 """
 
 from __future__ import annotations
