@@ -14,9 +14,7 @@ PASSAGES = [
 
 
 def chunks(*texts: str) -> list[Chunk]:
-    return [
-        Chunk(chunk_id=f"c{n}", doc_id=f"d{n}", title="", text=text, source="x.txt", position=n) for n, text in enumerate(texts)
-    ]
+    return [Chunk(chunk_id=f"c{n}", doc_id=f"d{n}", title="", text=text, source="x.txt", position=n) for n, text in enumerate(texts)]
 
 
 @pytest.mark.parametrize(
@@ -83,10 +81,7 @@ def test_answers_with_content_are_no_non_answers():
 
 def test_an_answer_of_the_wrong_type_is_a_flaw():
     assert form_flaw("该基金规模很大[1]。", "河南的基金规模是多少？") == "the question asks for a number and the answer has none"
-    assert (
-        form_flaw("影片已经上映[1]。", "《封神第一部》是哪天上映的？")
-        == "the question asks for a date or time and the answer has none"
-    )
+    assert form_flaw("影片已经上映[1]。", "《封神第一部》是哪天上映的？") == "the question asks for a date or time and the answer has none"
     assert form_flaw("中国队获得第五名[1]。", "中国男篮最终获得第几名？") is None
     assert form_flaw("影片于7月20日上映[1]。", "《封神第一部》是哪天上映的？") is None
 

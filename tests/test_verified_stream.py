@@ -29,9 +29,7 @@ DRAFTS = {
     "unsupported only (the issue's example)": ["浙江省设立的人工智能产业基金总规模是30亿元[3]"],
     "refusal retried": [REFUSAL, GOOD],
     "hedged refusal retried": ["资料中没有提到河南的基金。", GOOD],
-    "our marker forms": [
-        "河南设立了总规模30亿元的人工智能产业基金[编号1]。安徽省基金总规模不低于200亿元【资料2】。8月9日[编号]发布。"
-    ],
+    "our marker forms": ["河南设立了总规模30亿元的人工智能产业基金[编号1]。安徽省基金总规模不低于200亿元【资料2】。8月9日[编号]发布。"],
     "placeholder markers, unsupported": ["8月21日[编号3]", "2021年3月[1] 2023年3月[编号]"],
     "marker after the full stop": ["河南设立了总规模30亿元的人工智能产业基金。[1]安徽省基金不低于200亿元。 [2]"],
     "a timestamp after a kept sentence": [GOOD + "发布时间2025-08-09 15:21[1]。"],
@@ -45,12 +43,8 @@ DRAFTS = {
 def two_article_index(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "henan.txt").write_text(
-        "河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8"
-    )
-    (corpus / "anhui.txt").write_text(
-        "安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8"
-    )
+    (corpus / "henan.txt").write_text("河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8")
+    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8")
     ingest([corpus], tmp_path / "index", HashingEmbedder())
     return tmp_path / "index"
 
@@ -153,9 +147,7 @@ API_DRAFTS = {
     "unsupported, then supported": ["河南省还设立了50亿元的人工智能风险基金[2]。" + GOOD],
     "unsupported only (the issue's example)": ["浙江省设立的人工智能产业基金总规模是30亿元[3]"],
     "refusal retried": [REFUSAL, GOOD],
-    "our marker forms": [
-        "8月9日[编号1]，河南省设立了总规模30亿元的人工智能产业基金【资料1】。广西计划组建认缴总规模不低于100亿元的人工智能产业基金[编号]。"
-    ],
+    "our marker forms": ["8月9日[编号1]，河南省设立了总规模30亿元的人工智能产业基金【资料1】。广西计划组建认缴总规模不低于100亿元的人工智能产业基金[编号]。"],
     "a wrong marker repointed": ["8月21日[编号3]"],
     "placeholder markers, unsupported": ["2021年3月[1] 2023年3月[编号]"],
 }
