@@ -54,4 +54,38 @@ def test_empty_placeholders_are_dropped_and_markers_kept():
 def test_a_copied_metadata_timestamp_is_a_flaw_unless_the_question_asks_about_it():
     assert form_flaw("2019-04-23 09:30:00[1]", "新馆什么时候开馆？")
     assert form_flaw("开馆于2019年4月23日[1]。", "新馆什么时候开馆？") is None
-    assert form_flaw("2019-04-23 09:30[1]", "2019-04-23 09:30发布的消息说了什么？") is None
+    assert form_flaw("2019-04-23 09:30发布的消息说新馆开馆[1]", "2019-04-23 09:30发布的消息说了什么？") is None
+
+
+def test_non_answers_are_flaws():
+    assert form_flaw("[1]。", "新馆什么时候开馆？") == "only citation markers and punctuation"
+    for answer, question in [
+        ("主演是[1]，[2]，[3?]。", "电影《搜救》的主演是谁？"),  # the slot after 是 left empty
+        ("C919商业首飞路线和航班号：[1]", "C919商业首飞的路线和航班号是什么？"),
+        ("CBA和NBA2021-2022赛季总冠军[1]和[2]", "CBA和NBA2021-2022赛季总冠军分别是谁？"),  # an item is only a marker
+        ("CBA和NBA2021-2022赛季总冠军[1]。", "CBA和NBA2021-2022赛季总冠军分别是谁？"),  # nothing the question lacks
+    ]:
+        assert form_flaw(answer, question), answer
+
+
+def test_answers_with_content_are_no_non_answers():
+    for answer, question in [
+        ("根据资料，甘肃省上半年地区生产总值5539.1亿元，[1]", "甘肃省上半年地区生产总值是多少？"),
+        ("增长8.4%[1][2]。", "比上年同期增长多少？"),
+        ("主演是张译[1]，王一博[2]。", "电影《搜救》的主演是谁？"),
+        ("上海GDP更高[1]", "北京和上海哪个GDP更高？"),  # either/or: the answer repeats one option
+        ("1. 河南[1]\n2. 广西[2]", "哪些省份设立了基金？"),
+    ]:
+        assert form_flaw(answer, question) is None, answer
+
+
+def test_an_answer_of_the_wrong_type_is_a_flaw():
+    assert form_flaw("该基金规模很大[1]。", "河南的基金规模是多少？") == "the question asks for a number and the answer has none"
+    assert form_flaw("影片已经上映[1]。", "《封神第一部》是哪天上映的？") == "the question asks for a date or time and the answer has none"
+    assert form_flaw("中国队获得第五名[1]。", "中国男篮最终获得第几名？") is None
+    assert form_flaw("影片于7月20日上映[1]。", "《封神第一部》是哪天上映的？") is None
+
+
+def test_a_marker_after_an_opener_is_no_empty_slot_when_the_text_before_it_answers():
+    assert form_flaw("华为技术有限公司推出的三折叠屏手机是[1]", "那款能折成三段屏幕的手机是哪家公司推出的？") is None
+    assert form_flaw("文章建议采取以下监管做法：[1]\n1. 强制安全评估[1]", "文章建议采取什么监管做法？") is None

@@ -19,7 +19,7 @@ from rag.web.conversations import ConversationStore
 from rag.web.feedback import FeedbackLog, feedback_record
 from rag.web.render import ChatTurn
 
-HENAN = "河南设立的人工智能产业基金规模是多少？"
+HENAN = "河南设立的人工智能产业基金总规模是多少亿元？"  # the fake answers with the figure
 SHANGHAI = "上海的人工智能产业基金规模是多少？"  # no passage names 上海: refused without the LLM
 COMPUTE = "八大算力枢纽节点总算力规模达到多少？"
 

@@ -10,9 +10,14 @@ before the citation check, because the passages show what was meant:
   passages say ``119人``) gets that unit, and the same qualifier in front (``近``, ``约``, a
   year before ``M月D日``) is restored.
 
-Not repairable: a machine timestamp copied from an article's metadata
-(``2022-11-03 15:21:57``) instead of an answer. :func:`form_flaw` names it; the pipeline
-retries once with a stricter instruction and withholds the answer if the flaw stays.
+Not repairable, named by :func:`form_flaw` (the pipeline retries once with a stricter
+instruction and withholds the answer if the flaw stays):
+
+* a machine timestamp copied from an article's metadata (``2022-11-03 15:21:57``);
+* a non-answer: only markers and punctuation, a slot left empty (``主演是[1]，[2]``,
+  ``航班号：[1]``, ``总冠军[1]和[2]``), or the question's own words with nothing added;
+* an answer of the wrong type: no number for 多少/几, no name for 谁, no place for 哪里, no date
+  or time for 什么时候/哪天.
 """
 
 from __future__ import annotations
@@ -25,6 +30,22 @@ from rag.index.chunking import Chunk
 _LABELS = "编号|资料|来源|出处|段落|参考|n|N"
 _PLACEHOLDER = re.compile(rf"[\[【]\s*(?:{_LABELS})\s*[\]】]")
 _MARKER = re.compile(rf"[\[【]\s*(?:(?:{_LABELS})\s*)?\d{{1,2}}(?:\s*[,，、]\s*(?:(?:{_LABELS})\s*)?\d{{1,2}})*\s*\??[\]】]")
+_CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+_SLOT_OPEN = re.compile(r"(?:是|为|：|:)$")  # "主演是[1]": the marker stands where the answer should
+_CONNECTIVES = re.compile(r"和|及|与|或|以及|、|，|,|；|;|\s")
+_STOCK = re.compile(r"根据(?:现有)?资料|资料显示|来源是?|出处|分别|是|为|有|的|了|在")
+_OPEN_QUESTION = re.compile(r"谁|什么|多少|几|哪里|哪儿|何时|哪天|哪年")
+_CLOSED_QUESTION = re.compile(r"是否|是不是|吗|还是|有没有|能否|对不对")
+_NUMBER_WORD = r"[0-9零一二三四五六七八九十百千万亿两半]"
+_ASKED_TYPES = {
+    re.compile(r"多少|几(?!乎)"): ("a number", re.compile(_NUMBER_WORD)),
+    re.compile(r"什么时候|何时|哪天|哪一天|哪年|哪一年|几月|几号"): (
+        "a date or time",
+        re.compile(
+            rf"{_NUMBER_WORD}+\s*(?:年|月|日|号|时|点|分|世纪)|今天|昨天|明天|今年|去年|上午|下午|晚上|凌晨|当天|当日|周[一二三四五六日末]|星期"
+        ),
+    ),
+}
 _TIMESTAMP = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s*\d{1,2}:\d{2}")
 _SPAN_KEY = re.compile(r"[\s，,。．.！!？?；;、：:“”\"'（）()]+")
 
@@ -55,11 +76,50 @@ def repair(text: str, passages: Sequence[Chunk]) -> str:
 
 
 def form_flaw(text: str, question: str) -> str | None:
-    """Why the answer cannot be shown as it is (a timestamp copied from metadata), or None."""
+    """Why the answer cannot be shown as it is (a copied timestamp, a non-answer, the wrong type), or None."""
     for stamp in _TIMESTAMP.findall(text):
         if stamp not in question:
             return f"copied a metadata timestamp ({stamp}) instead of answering"
+    return non_answer(text, question) or wrong_type(text, question)
+
+
+def non_answer(text: str, question: str) -> str | None:
+    """Why ``text`` says nothing: only markers; a marker right after 是/为/a colon, or after only a
+    connective, where the text since the last marker adds nothing the question lacks
+    (``主演是[1]``, ``总冠军[1]和[2]``; not ``华为推出的手机是[1]``, ``如下：[1]``); or nothing
+    the question lacks at all (for a question asking 谁/什么/多少/几/哪里/何时, not a yes/no or
+    either/or one)."""
+    plain = without_markers(text)
+    if not _CONTENT.search(plain):
+        return "only citation markers and punctuation"
+    pieces = _MARKER.split(text)
+    for index, piece in enumerate(pieces[:-1]):
+        body = piece.strip()
+        opened = _SLOT_OPEN.search(body) or (index and body and not _CONTENT.search(_CONNECTIVES.sub("", body)))
+        if opened and not _new_words(body, question):
+            return f"left a slot empty before a marker ({body[-8:]}[…])"
+    if _OPEN_QUESTION.search(question) and not _CLOSED_QUESTION.search(question) and not _new_words(plain, question):
+        return "repeats the question without the asked content"
     return None
+
+
+def wrong_type(text: str, question: str) -> str | None:
+    """The kind of answer the question asks for (a number, a name, a place, a time) that ``text`` lacks, or None."""
+    plain = without_markers(text)
+    for asked, (kind, present) in _ASKED_TYPES.items():
+        if asked.search(question) and not present.search(plain):
+            return f"the question asks for {kind} and the answer has none"
+    return None
+
+
+def _new_words(text: str, question: str) -> set[str]:
+    """Chinese characters and Latin/number tokens of ``text`` that ``question`` lacks, stock phrases aside."""
+
+    def units(part: str) -> set[str]:
+        part = _STOCK.sub("，", part.lower())
+        return set(re.findall(r"[\u4e00-\u9fff]|[a-z0-9.%]+", part))
+
+    return units(text) - units(question)
 
 
 def merge_repeated_spans(text: str) -> str:

@@ -1,21 +1,24 @@
 """Checking the ``[n]`` citations of a generated answer against the passages shown.
 
 A citation is kept as verified only when the cited passage(s) contain the sentence's key
-facts: every number (with dates) and every proper name found in the sentence. Without such
-facts, the sentence must share enough wording with the passage. Citations to passages that
-were not shown are dropped; unsupported ones are marked ``[n?]`` in the text. A sentence the
-model left without a marker, or cited with a wrong number (one past the passages shown too), is
-attributed to the first shown passage that supports it (small models often forget or misnumber
-the marker; asked again with one passage, they still write ``[3]``). An answer with no verified
-citation at all is withheld and becomes the refusal sentence: a small model that
-invents a figure usually cannot cite it. Sentences and passages are compared in Simplified
-form, so an answer in one script is checked against passages in the other.
+facts: every number (with dates; not a list's ``1.``) and every proper name found in the
+sentence. Without such facts, the sentence must share enough wording with the passage. Given a
+test of the question (:mod:`rag.qa.qualifiers`), the sentence must also answer it. Citations to
+passages that were not shown are dropped. A sentence the model left without a marker, or cited
+with a wrong number (one past the passages shown too), is attributed to the first shown passage
+that supports it (small models often forget or misnumber the marker; asked again with one
+passage, they still write ``[3]``). A sentence, or a clause ending in its own markers
+(``突破200家[1]，该研究院的院长是张孝荣[2]。``), that no passage supports is dropped, and the
+rest kept; a sentence with one supported and one unsupported citation keeps the second marked
+``[n?]``. An answer with nothing verified left is withheld and becomes the refusal sentence: a
+small model that invents a figure usually cannot cite it. Sentences and passages are compared
+in Simplified form, so an answer in one script is checked against passages in the other.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -30,12 +33,15 @@ _MARKER_BODY = rf"{_LABEL}\s*\d{{1,2}}(?:\s*[,，、]\s*{_LABEL}\s*\d{{1,2}})*"
 _MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
 _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*[\]】])+\s*[，,]")
+_ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])[.．、)）](?!\d)")  # "1." of a list is no figure
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
 _SUBJECT_FLAGS = _NAME_FLAGS - {"nz"}
 _NAME_SUFFIXES = ("省", "市", "区", "县", "自治区", "公司", "集团")
 _REFUSAL_HINTS = ("无法回答", "没有提到", "未提及", "没有提及", "没有相关信息", "未提供", "没有提供", "无法确定", "不包含")
 _PASSAGE_SENTENCE = re.compile(r"[^。！？!?；;\s](?:[^。！？!?；;\n]*[^。！？!?；;\s])?[。！？!?；;]*")  # stripped
 QUOTE_LIMIT = 160
+SentenceTest = Callable[[str, Sequence[Chunk]], bool]  # does a sentence, supported by these passages, answer the question
 MIN_OVERLAP = 0.35
 _ASKED_FOR = r"(?:哪|什么|几|多少)[个种位家些座所条本部款类]?"
 
@@ -78,14 +84,14 @@ class CheckedAnswer:
         return [c for c in self.citations if not c.verified]
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
     """Simplified script, lower-case, full-width digits/letters to ASCII, no whitespace."""
     text = to_simplified(text).translate({code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)})
     return re.sub(r"\s+", "", text).lower()
 
 
 @lru_cache(maxsize=1)
-def _posseg() -> Any:
+def posseg() -> Any:
     from rag.index.lexical import _jieba
 
     _jieba()
@@ -96,13 +102,13 @@ def _posseg() -> Any:
 
 def key_facts(sentence: str) -> tuple[list[str], list[str]]:
     """Numbers and proper names that a supporting passage must contain."""
-    plain = to_simplified(_MARKER.sub("", sentence))
-    return _NUMBER.findall(_squash(plain)), _proper_nouns(plain, _NAME_FLAGS)
+    plain = to_simplified(_ENUMERATOR.sub("", _MARKER.sub("", sentence)))
+    return _NUMBER.findall(squash(plain)), _proper_nouns(plain, _NAME_FLAGS)
 
 
 def _proper_nouns(plain: str, flags: set[str]) -> list[str]:
     """Words of two or more characters that jieba tags with one of ``flags``."""
-    return [w.word for w in _posseg().cut(plain) if w.flag in flags and len(w.word) >= 2]
+    return [w.word for w in posseg().cut(plain) if w.flag in flags and len(w.word) >= 2]
 
 
 def _contains_number(text: str, number: str) -> bool:
@@ -110,35 +116,40 @@ def _contains_number(text: str, number: str) -> bool:
 
 
 def _contains_name(text: str, name: str) -> bool:
-    name = _squash(name)
+    name = squash(name)
     if name in text:
         return True
     stem = next((name[: -len(s)] for s in _NAME_SUFFIXES if name.endswith(s) and len(name) - len(s) >= 2), "")
     return bool(stem) and stem in text
 
 
-def _bigrams(text: str) -> set[str]:
-    text = re.sub(r"[^\w]", "", _squash(text))
+def bigrams(text: str) -> set[str]:
+    text = re.sub(r"[^\w]", "", squash(text))
     return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
 def supports(sentence: str, passage: str) -> bool:
     """True when ``passage`` contains the key facts of ``sentence`` (or, lacking facts, its wording)."""
-    body = _squash(passage)
+    body = squash(passage)
     numbers, names = key_facts(sentence)
     if numbers or names:
         return all(_contains_number(body, n) for n in numbers) and all(_contains_name(body, n) for n in names)
-    words = _bigrams(_MARKER.sub("", sentence))
-    return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP
+    words = bigrams(_MARKER.sub("", sentence))
+    return bool(words) and len(words & bigrams(passage)) / len(words) >= MIN_OVERLAP
+
+
+def passage_sentences(passage: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence of ``passage``, surrounding spaces left out."""
+    return [(m.start(), m.end()) for m in _PASSAGE_SENTENCE.finditer(passage)]
 
 
 def evidence_span(sentence: str, passage: str) -> tuple[int, int]:
     """``(start, end)`` of the passage sentence sharing the most wording with ``sentence``."""
-    spans = [(m.start(), m.end()) for m in _PASSAGE_SENTENCE.finditer(passage)]
+    spans = passage_sentences(passage)
     if not spans:
         return 0, len(passage)
-    target = _bigrams(sentence)
-    return max(spans, key=lambda span: len(target & _bigrams(passage[span[0] : span[1]])))
+    target = bigrams(sentence)
+    return max(spans, key=lambda span: len(target & bigrams(passage[span[0] : span[1]])))
 
 
 def _clip(text: str, limit: int = QUOTE_LIMIT) -> str:
@@ -147,8 +158,8 @@ def _clip(text: str, limit: int = QUOTE_LIMIT) -> str:
 
 def is_refusal(text: str) -> bool:
     """The fixed refusal sentence, or an answer that only says the passages do not tell."""
-    plain = _squash(_MARKER.sub("", text))
-    if _squash(REFUSAL) in plain:
+    plain = squash(_MARKER.sub("", text))
+    if squash(REFUSAL) in plain:
         return True
     return len(plain) <= 60 and any(hint in plain for hint in _REFUSAL_HINTS)
 
@@ -157,40 +168,87 @@ def _numbers_in(marker_body: str) -> list[int]:
     return [int(x) for x in re.findall(r"\d+", marker_body)]
 
 
-def check_answer(text: str, passages: Sequence[Chunk]) -> CheckedAnswer:
-    """Verify every ``[n]`` of ``text`` against ``passages`` (``[1]`` is ``passages[0]``)."""
+def check_answer(text: str, passages: Sequence[Chunk], answers: SentenceTest | None = None) -> CheckedAnswer:
+    """Verify every ``[n]`` of ``text`` against ``passages`` (``[1]`` is ``passages[0]``).
+
+    ``answers`` (:func:`rag.qa.qualifiers.answers_question`) also asks of each supported sentence
+    whether it answers the question asked. A sentence, or a clause ending in its own markers,
+    that no passage supports is dropped; line breaks between kept sentences stay.
+    """
     text = text.strip()
     if not text or is_refusal(text):
         return CheckedAnswer(REFUSAL, [], True)
     citations: dict[int, Citation] = {}  # a passage counts as verified if any sentence verified it
     pieces: list[str] = []
-    for sentence in _SENTENCE.findall(text) or [text]:
-        cited = [n for m in _MARKER.finditer(sentence) for n in _numbers_in(m.group(1))]
-        shown = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
-        if not cited:
-            sentence, shown = _attribute(sentence, passages)
-        joined = "\n".join(passages[n - 1].text for n in shown)
-        together = bool(shown) and supports(sentence, joined)
-        if cited and not together:
-            # a wrong passage number (or one past the passages shown): point the sentence at a passage that supports it
-            repaired, found = _attribute(_MARKER.sub("", sentence), passages)
-            if found:
-                sentence, shown, together = repaired, found, True
-        verdicts = {}
-        for n in shown:
-            passage = passages[n - 1]
-            ok = together and (len(shown) == 1 or _shares_fact(sentence, passage.text))
-            verdicts[n] = ok
-            if n not in citations or (ok and not citations[n].verified):
-                start, end = evidence_span(sentence, passage.text)
-                quote = _clip(passage.text[start:end])
-                citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok, start, end)
-        pieces.append(_MARKER.sub(partial(_rewrite_marker_match, verdicts=verdicts), sentence))
-    checked = [citations[n] for n in sorted(citations)]
-    if not any(c.verified for c in checked):
+    for sentence, gap in _sentences(text):
+        clauses = _clauses(sentence)
+        results = [_check_clause(clause, passages, answers, citations) for clause in clauses]
+        kept = [result for result in results if result is not None]
+        if kept and results[-1] is None:
+            kept[-1] = _ended_like(kept[-1], clauses[-1])
+        if kept:
+            pieces.append("".join(kept) + gap)
+    checked_citations = [citations[n] for n in sorted(citations)]
+    if not any(c.verified for c in checked_citations) or not "".join(pieces).strip():
         # nothing the model said could be traced to a passage: withhold it, as a refusal
-        return CheckedAnswer(REFUSAL, checked, True)
-    return CheckedAnswer("".join(pieces).strip(), checked, False)
+        return CheckedAnswer(REFUSAL, checked_citations, True)
+    return CheckedAnswer("".join(pieces).strip(), checked_citations, False)
+
+
+def _check_clause(
+    clause: str, passages: Sequence[Chunk], answers: SentenceTest | None, citations: dict[int, Citation]
+) -> str | None:
+    """``clause`` with its markers rewritten (recording their citations), or None to drop it."""
+    cited = [n for m in _MARKER.finditer(clause) for n in _numbers_in(m.group(1))]
+    shown = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+    holds = partial(_holds, passages=passages, answers=answers)
+    if not cited:
+        clause, shown = _attribute(clause, passages, holds)
+    together = bool(shown) and holds(clause, shown)
+    if cited and not together:
+        # a wrong passage number (or one past the passages shown): point the clause at a passage that supports it
+        repaired, found = _attribute(_MARKER.sub("", clause), passages, holds)
+        if found:
+            clause, shown, together = repaired, found, True
+    verdicts = {}
+    for n in shown:
+        passage = passages[n - 1]
+        ok = together and (len(shown) == 1 or _shares_fact(clause, passage.text))
+        verdicts[n] = ok
+        if n not in citations or (ok and not citations[n].verified):
+            start, end = evidence_span(clause, passage.text)
+            quote = _clip(passage.text[start:end])
+            citations[n] = Citation(n, passage.chunk_id, passage.doc_id, passage.title, quote, ok, start, end)
+    if not any(verdicts.values()) and (cited or any(key_facts(clause))):
+        return None  # a claim no passage supports
+    return _MARKER.sub(partial(_rewrite_marker_match, verdicts=verdicts), clause)
+
+
+def _holds(clause: str, shown: Sequence[int], passages: Sequence[Chunk], answers: SentenceTest | None) -> bool:
+    """The passages numbered ``shown`` together support ``clause``, and it answers the question."""
+    cited = [passages[n - 1] for n in shown]
+    return supports(clause, "\n".join(p.text for p in cited)) and (answers is None or answers(clause, cited))
+
+
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """The sentences of ``text`` (:func:`settled_end`'s), each with the separator after it."""
+    matches = list(_SENTENCE.finditer(text))
+    if not matches:
+        return [(text, "")]
+    ends = [m.start() for m in matches[1:]] + [len(text)]
+    return [(m.group(), text[m.end() : end]) for m, end in zip(matches, ends, strict=True)]
+
+
+def _clauses(sentence: str) -> list[str]:
+    """``sentence`` cut after each marker followed by a comma: ``甲[1]，乙[2]。`` -> ``甲[1]，`` ``乙[2]。``."""
+    cuts = [m.end() for m in _CLAUSE_END.finditer(sentence) if m.end() < len(sentence.rstrip())]
+    return [sentence[a:b] for a, b in zip([0, *cuts], [*cuts, len(sentence)], strict=True)]
+
+
+def _ended_like(clause: str, last: str) -> str:
+    """``clause`` (now the sentence's last kept one) ending as the dropped ``last`` ended, not in a comma."""
+    end = re.search(r"[。！？!?；;]", last)
+    return re.sub(r"\s*[，,]\s*$", end.group() if end else "。", clause)
 
 
 def settled_end(text: str) -> int:
@@ -209,26 +267,29 @@ def settled_end(text: str) -> int:
     return end
 
 
-def _attribute(sentence: str, passages: Sequence[Chunk]) -> tuple[str, list[int]]:
-    """A sentence the model left uncited gets the first passage that supports it, if any."""
-    if not _squash(sentence).strip("。！？!?；;，,"):
+def _attribute(sentence: str, passages: Sequence[Chunk], holds: Callable[[str, Sequence[int]], bool]) -> tuple[str, list[int]]:
+    """A sentence the model left uncited gets the first passage that ``holds`` it, if any."""
+    if not squash(sentence).strip("。！？!?；;，,"):
         return sentence, []
-    for n, passage in enumerate(passages, start=1):
-        if supports(sentence, passage.text):
+    for n in range(1, len(passages) + 1):
+        if holds(sentence, [n]):
             stripped = sentence.rstrip()
-            end = len(stripped.rstrip("。！？!?；;"))
-            return f"{stripped[:end]}[{n}]{stripped[end:]}{sentence[len(stripped) :]}", [n]
+            end = len(stripped.rstrip("。！？!?；;，,"))
+            tail = stripped[end:]
+            if re.search(r"[。！？!?；;]", tail):  # "试验，。" once the marker between them is gone
+                tail = re.sub(r"[，,]", "", tail)
+            return f"{stripped[:end]}[{n}]{tail}{sentence[len(stripped) :]}", [n]
     return sentence, []
 
 
 def _shares_fact(sentence: str, passage: str) -> bool:
     """With several citations, each cited passage must carry at least part of the sentence."""
     numbers, names = key_facts(sentence)
-    body = _squash(passage)
+    body = squash(passage)
     if any(_contains_number(body, n) for n in numbers) or any(_contains_name(body, n) for n in names):
         return True
-    words = _bigrams(_MARKER.sub("", sentence))
-    return bool(words) and len(words & _bigrams(passage)) / len(words) >= MIN_OVERLAP / 2
+    words = bigrams(_MARKER.sub("", sentence))
+    return bool(words) and len(words & bigrams(passage)) / len(words) >= MIN_OVERLAP / 2
 
 
 def _rewrite_marker_match(match: re.Match[str], verdicts: dict[int, bool]) -> str:
@@ -260,13 +321,13 @@ def mentions_subject(question: str, passage: str) -> bool:
     characters also counts with its first or last character left out: jieba's guess at an unknown
     word often takes in a neighbouring character (在整体市场中占比 gives the "place" 中占比).
     """
-    body = _squash(to_simplified(passage))
-    return not (names := subject_names(question)) or any(_names_in(body, name) for name in names)
+    body = squash(to_simplified(passage))
+    return not (names := subject_names(question)) or any(names_in(body, name) for name in names)
 
 
-def _names_in(body: str, name: str) -> bool:
+def names_in(body: str, name: str) -> bool:
     """``name`` in the squashed ``body`` (:func:`_contains_name`), or, from three characters, without one end."""
     if _contains_name(body, name):
         return True
-    name = _squash(name)
+    name = squash(name)
     return len(name) >= 3 and (name[1:] in body or name[:-1] in body)
