@@ -73,7 +73,7 @@ def asks_for_list(question: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _posseg() -> Any:
-    from rag.qa.citations import _posseg as load
+    from rag.qa.citations import posseg as load
 
     return load()
 
