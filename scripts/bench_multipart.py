@@ -1,5 +1,6 @@
-"""Questions in several parts answered two ways in one run: one generation per part (what ships)
-or one prompt that lists the parts over the union of their passages.
+"""Questions in several parts answered two ways in one run: one generation per part, or one
+prompt that lists the parts over the union of their passages (what ships does the first for
+coordinated items, the second for several asks about one subject: rag.qa.parts.Part.together).
 
 Both retrieve each part on its own; they differ only in how the model is asked. Scored with
 ``rag eval``'s own functions (answer accuracy, part recall, citation precision) on the questions
@@ -15,51 +16,24 @@ import argparse
 import json
 import sys
 import time
-import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 from rag.components import Components
 from rag.config import Settings
 from rag.evaluation.scoring import SearchOptions, load_questions, run_questions, summarise
-from rag.index.filters import SearchFilter
-from rag.qa.multipart import union_passages
 from rag.qa.parts import Part, split_question
-from rag.qa.pipeline import Event, QAPipeline, select_context
-from rag.qa.queue import Ticket
-from rag.qa.retriever import SearchMode
-from rag.text_script import detect_script
 
 
-class OnePromptPipeline(QAPipeline):
-    """The shipped pipeline, except that a question in parts is answered in one generation."""
+def forced(together: bool) -> Callable[[str], list[Part]]:
+    """:func:`split_question` with every part answered one way: all together, or each on its own."""
 
-    def _stream_parts(
-        self,
-        question: str,
-        standalone: str,
-        parts: Sequence[Part],
-        k: int,
-        ticket: Ticket,
-        started: float,
-        timings: dict[str, float],
-        rewritten_at: float,
-        where: SearchFilter | None,
-        mode: SearchMode,
-    ) -> Iterator[Event]:
-        part_hits = [
-            select_context(self.retriever.search(part.question, k=k, mode=mode, where=where), self.max_context_chars)
-            for part in parts
-        ]
-        context, _ = union_passages(part_hits, [part.question for part in parts])
-        yield Event("passages", passages=context)
-        listing = f"{standalone}（请逐一回答：{'；'.join(part.question for part in parts)}）"
-        budget = self.shown_chars * len(parts)
-        events = self._answer_part(listing, context, detect_script(question), started, timings, ticket, budget)
-        outcome = yield from typing.cast(typing.Generator[Event, None, typing.Any], events)
-        checked = outcome.attempt.checked
-        yield Event("done", answer=self._finish(question, standalone, checked, context, timings, [outcome], started))
+    def split(question: str) -> list[Part]:
+        return [replace(part, together=together) for part in split_question(question)]
+
+    return split
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,17 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arm", choices=("per_part", "one_prompt"), action="append", help="run only these (default: both)")
     args = parser.parse_args(argv)
     questions = [q for q in load_questions(args.questions) if split_question(q.question) and not q.history]
-    components = Components(replace(Settings(), index_dir=args.index))
-    shipped = components.pipeline()
-    one_prompt = OnePromptPipeline(
-        shipped.retriever, shipped.generator, shipped.top_k, queue=shipped.queue, shown_chars=shipped.shown_chars
-    )
+    pipeline = Components(replace(Settings(), index_dir=args.index)).pipeline()
     results = {}
-    for name, pipeline in (("per_part", shipped), ("one_prompt", one_prompt)):
+    for name, together in (("per_part", False), ("one_prompt", True)):
         if args.arm and name not in args.arm:
             continue
         started = time.perf_counter()
-        rows = run_questions(questions, shipped.retriever, pipeline, SearchOptions())
+        with mock.patch("rag.qa.pipeline.split_question", forced(together)):
+            rows = run_questions(questions, pipeline.retriever, pipeline, SearchOptions())
         summary = summarise(rows)
         results[name] = {
             "questions": len(rows),

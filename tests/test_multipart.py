@@ -116,3 +116,13 @@ def test_a_passage_found_by_two_parts_is_listed_once_and_names_both(index_dir):
 )
 def test_a_parts_last_sentence_is_closed_like_the_others(text, tidy):
     assert tidy_ending(text) == tidy
+
+
+def test_several_asks_about_one_subject_are_answered_in_one_generation_listing_them(index_dir):
+    generator = ScriptedGenerator("河南基金规模为30亿元[1]，政策8月9日发布[1]。")
+    pipeline = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1)
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？河南的政策是哪天发布的？")
+    [call] = generator.calls
+    assert "请逐一回答：河南设立的人工智能产业基金规模是多少？；河南的政策是哪天发布的？" in asked(call)
+    assert not answer.refused and "30亿元" in answer.answer and "8月9日" in answer.answer
+    assert answer.parts == [] and all(hit.parts for hit in answer.passages)

@@ -32,6 +32,11 @@ def test_each_part_is_labelled_with_its_item():
     assert [part.label for part in split_question("上海和北京2021年的GDP分别是多少？")] == ["上海", "北京"]
 
 
+def test_coordinated_items_are_answered_each_on_its_own_and_asks_about_one_subject_together():
+    assert [part.together for part in split_question("上海和北京2021年的GDP分别是多少？")] == [False, False]
+    assert [part.together for part in split_question("张明在哪家公司任职？担任什么职务？")] == [True, True]
+
+
 def test_parallel_coordinations_are_zipped():
     assert questions("第3轮和第4轮，山东泰山分别以什么比分战胜武汉三镇和长春亚泰？") == [
         "第3轮，山东泰山以什么比分战胜武汉三镇？",

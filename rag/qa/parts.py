@@ -51,10 +51,14 @@ _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
 
 @dataclass(frozen=True)
 class Part:
-    """One required part: a standalone sub-question and what it asks about (for "not found")."""
+    """One required part: a standalone sub-question and what it asks about (for "not found").
+
+    ``together``: one of several asks about one subject (``芯片是什么，起售价多少``), whose facts
+    usually sit in one passage, rather than one of several coordinated items."""
 
     question: str
     label: str
+    together: bool = False
 
 
 def split_question(question: str) -> list[Part]:
@@ -202,7 +206,7 @@ def _split_asks(question: str) -> list[Part]:
     subject = _subject(first)
     if context and not _names(first) and re.match(rf"(?:是|为|有)?(?:{_ASK.pattern})", first[len(subject) :]):
         subject = ""  # 比分是多少 after a context: 比分 is what is asked, the context names the subject
-    parts = [Part(f"{context}{first}？", first)]
+    parts = [Part(f"{context}{first}？", first, together=True)]
     for ask in asks[1:]:
         ask = re.sub(r"^(?:以及|并且|而且|又|还有|另外)", "", ask)
         if _LEANING_START.match(ask):
@@ -216,7 +220,7 @@ def _split_asks(question: str) -> list[Part]:
             own_subject = _before_shared(subject, ask)
         else:
             return []
-        parts.append(Part(f"{context}{own_subject}{ask}？", ask))
+        parts.append(Part(f"{context}{own_subject}{ask}？", ask, together=True))
     return parts
 
 
