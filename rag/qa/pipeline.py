@@ -238,46 +238,54 @@ class QAPipeline:
             standalone = self._rewrite(question, history)
         rewritten_at = time.perf_counter()
         k = top_k or self.top_k
-        if parts := split_question(standalone):
-            stream = self._stream_together if parts[0].together else self._stream_parts
-            yield from stream(question, standalone, parts, k, ticket, started, timings, rewritten_at, where, mode)
-            return
-        listing = asks_for_list(standalone)
-        hits = self.retriever.search(standalone, k=k + LIST_EXTRA_PASSAGES if listing else k, mode=mode, where=where)
-        context = select_context(hits, int(self.max_context_chars * (LIST_SCALE if listing else 1)))
+        parts = split_question(standalone)
+        listing = not parts and asks_for_list(standalone)
+        if parts:
+            part_hits = [
+                select_context(self.retriever.search(part.question, k=k, mode=mode, where=where), self.max_context_chars)
+                for part in parts
+            ]
+            context, numbers = union_passages(part_hits, [part.question for part in parts])
+        else:
+            hits = self.retriever.search(standalone, k=k + LIST_EXTRA_PASSAGES if listing else k, mode=mode, where=where)
+            context = select_context(hits, int(self.max_context_chars * (LIST_SCALE if listing else 1)))
         timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
         yield Event("passages", passages=context)
-        shown_chars = int(self.shown_chars * LIST_SCALE) if listing else self.shown_chars
-        outcome = yield from self._answer_part(standalone, context, script, started, timings, ticket, shown_chars)
+        if parts and not parts[0].together:
+            yield from self._answer_parts(question, standalone, parts, part_hits, context, numbers, ticket, started, timings)
+            return
+        if parts:
+            # Several asks about one subject: one answer from the union of their passages, the asks
+            # listed (measured better than one generation per ask, whose facts usually sit in one
+            # passage: benchmarks/multipart.md)
+            asked = f"{standalone}（请逐一回答：{'；'.join(part.question for part in parts)}）"
+            shown_chars = self.shown_chars * len(parts)
+        else:
+            asked = standalone
+            shown_chars = int(self.shown_chars * LIST_SCALE) if listing else self.shown_chars
+        outcome = yield from self._answer_part(asked, context, script, started, timings, ticket, shown_chars)
         checked = outcome.attempt.checked
         if rest := checked.text[len(outcome.attempt.released) :]:  # the last sentence, or a refusal
             yield _text(rest, started, timings)
         yield Event("done", answer=self._finish(question, standalone, checked, context, timings, [outcome], started))
 
-    def _stream_parts(
+    def _answer_parts(
         self,
         question: str,
         standalone: str,
         parts: Sequence[Part],
-        k: int,
+        part_hits: Sequence[Sequence[SearchHit]],
+        context: Sequence[SearchHit],
+        numbers: Sequence[Sequence[int]],
         ticket: Ticket,
         started: float,
         timings: dict[str, float],
-        rewritten_at: float,
-        where: SearchFilter | None,
-        mode: SearchMode,
     ) -> Iterator[Event]:
-        """A question in several parts: each part retrieved and answered on its own, the answers
-        joined in order; a part the passages do not support becomes one "not found" clause, and the
-        whole is a refusal only when no part is answered."""
+        """Coordinated items: each part answered on its own from its passages (``part_hits``,
+        numbered ``numbers`` in ``context``), the answers joined in order; a part the passages do
+        not support becomes one "not found" clause, and the whole is a refusal only when no part is
+        answered."""
         script = detect_script(question)
-        part_hits = [
-            select_context(self.retriever.search(part.question, k=k, mode=mode, where=where), self.max_context_chars)
-            for part in parts
-        ]
-        context, numbers = union_passages(part_hits, [part.question for part in parts])
-        timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
-        yield Event("passages", passages=context)
         texts: list[str] = []  # each part's text, in the question's script and the union's numbering
         pending = ""  # "not found" clauses not sent yet: they wait for an answered part (or the refusal)
         outcomes: list[_Outcome] = []
@@ -329,41 +337,10 @@ class QAPipeline:
             yield _text(whole.text, started, timings)
         answer = self._finish(question, standalone, whole, context, timings, outcomes, started)
         answer.parts = [
-            AnswerPart(part.question, mine, text.strip(), outcome.attempt.checked.refused)
+            AnswerPart(part.question, list(mine), text.strip(), outcome.attempt.checked.refused)
             for part, mine, text, outcome in zip(parts, numbers, texts, outcomes, strict=True)
         ]
         yield Event("done", answer=answer)
-
-    def _stream_together(
-        self,
-        question: str,
-        standalone: str,
-        parts: Sequence[Part],
-        k: int,
-        ticket: Ticket,
-        started: float,
-        timings: dict[str, float],
-        rewritten_at: float,
-        where: SearchFilter | None,
-        mode: SearchMode,
-    ) -> Iterator[Event]:
-        """Several asks about one subject: each ask retrieved on its own, then one answer from the
-        union of their passages to the question with its asks listed (measured better than one
-        generation per ask, whose facts usually sit in one passage: benchmarks/multipart.md)."""
-        part_hits = [
-            select_context(self.retriever.search(part.question, k=k, mode=mode, where=where), self.max_context_chars)
-            for part in parts
-        ]
-        context, _ = union_passages(part_hits, [part.question for part in parts])
-        timings.update(rewrite_ms=_ms(started, rewritten_at), retrieve_ms=_ms(rewritten_at, time.perf_counter()))
-        yield Event("passages", passages=context)
-        listing = f"{standalone}（请逐一回答：{'；'.join(part.question for part in parts)}）"
-        budget = self.shown_chars * len(parts)
-        outcome = yield from self._answer_part(listing, context, detect_script(question), started, timings, ticket, budget)
-        checked = outcome.attempt.checked
-        if rest := checked.text[len(outcome.attempt.released) :]:
-            yield _text(rest, started, timings)
-        yield Event("done", answer=self._finish(question, standalone, checked, context, timings, [outcome], started))
 
     def _answer_part(
         self,
