@@ -6,12 +6,15 @@ CLI is pointed at it with ``RAG_EMBED_MODEL=fake:hashing``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import stat
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -76,6 +79,16 @@ class FailingEmbedder(CountingEmbedder):
         if kind == "passage" and len(self.batches) >= self.ok_batches:
             raise Interrupted(f"stopped after {self.ok_batches} batches")
         return super().embed(texts, kind)
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as module ``name`` (the scripts folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
 
 
 def manifest_of(root: Path) -> dict:

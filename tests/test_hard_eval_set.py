@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from conftest import load_script
 
 from rag.config import REPO_ROOT
 
@@ -24,18 +23,8 @@ CORPUS = HARD / "corpus"
 QUESTIONS = HARD / "questions.jsonl"
 
 
-def _script(name: str) -> ModuleType:
-    path = REPO_ROOT / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
-
-
-check_hard_eval = _script("check_hard_eval")
-make_corpus = _script("make_hard_eval_corpus")
+check_hard_eval = load_script("check_hard_eval")
+make_corpus = load_script("make_hard_eval_corpus")
 
 
 def _rows() -> list[dict[str, Any]]:

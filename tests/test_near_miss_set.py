@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
-import sys
-from types import ModuleType
+
+from conftest import load_script
 
 from rag.config import REPO_ROOT
 
@@ -23,18 +22,8 @@ CORPUS = NEAR / "corpus"
 QUESTIONS = NEAR / "questions.jsonl"
 
 
-def _script(name: str) -> ModuleType:
-    path = REPO_ROOT / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
-
-
-check_near = _script("check_near_miss_eval")
-make_corpus = _script("make_near_miss_corpus")
+check_near = load_script("check_near_miss_eval")
+make_corpus = load_script("make_near_miss_corpus")
 
 
 def _listing() -> list[dict]:

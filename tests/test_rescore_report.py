@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from conftest import load_script
 
 from rag.config import REPO_ROOT
 from rag.index.documents import file_sha256
@@ -15,16 +14,7 @@ BASELINE = REPO_ROOT / "eval" / "baseline.json"
 QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rescore_report", REPO_ROOT / "scripts" / "rescore_report.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rescore_report"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rescore_report = _script()
+rescore_report = load_script("rescore_report")
 
 
 def _questions(tmp_path: Path, change: dict[str, dict]) -> Path:
