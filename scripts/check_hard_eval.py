@@ -254,6 +254,19 @@ def check(questions: Path = QUESTIONS, corpus: Path = CORPUS, verbose: bool = Fa
     return result
 
 
+def report_outcome(result: Result) -> int:
+    """Print the notes, then the problems (exit code 1) or OK (0)."""
+    for note in result.notes:
+        print(f"  note {note}")
+    if result.errors:
+        print(f"\n{len(result.errors)} problem(s):", file=sys.stderr)
+        for message in result.errors:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    print("OK")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check the hard regression set (eval/hard/questions.jsonl).")
     parser.add_argument("--questions", type=Path, default=QUESTIONS, help="question file (default: %(default)s)")
@@ -268,15 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<12}{result.categories[name]:>4}")
     chunks = "not counted (chunker not importable)" if result.chunks is None else f"{result.chunks}"
     print(f"chunks at the default chunking: {chunks}")
-    for note in result.notes:
-        print(f"  note {note}")
-    if result.errors:
-        print(f"\n{len(result.errors)} problem(s):", file=sys.stderr)
-        for message in result.errors:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    return report_outcome(result)
 
 
 if __name__ == "__main__":

@@ -170,15 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<12}{result.categories[name]:>4}")
     print("near_miss by what differs: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS))
     print(f"chunks at the default chunking: {'not counted' if result.chunks is None else result.chunks}")
-    for note in result.notes:
-        print(f"  note {note}")
-    if result.errors:
-        print(f"\n{len(result.errors)} problem(s):", file=sys.stderr)
-        for message in result.errors:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    return base.report_outcome(result)
 
 
 if __name__ == "__main__":
