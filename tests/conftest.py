@@ -6,10 +6,12 @@ CLI is pointed at it with ``RAG_EMBED_MODEL=fake:hashing``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -121,12 +123,24 @@ def session_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_server_db(tmp_path_factory) -> Iterator[None]:
+def _private_server_db(tmp_path_factory) -> Iterator[Path]:
     """No test opens the real ``RAG_DB``: users there would put the pages of the browser tests behind
     a login (fast tests get one beside their own ``RAG_INDEX`` instead, below)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAG_DB", str(tmp_path_factory.mktemp("rag-db") / "rag.db"))
-        yield
+        shared = tmp_path_factory.mktemp("rag-db") / "rag.db"
+        patch.setenv("RAG_DB", str(shared))
+        yield shared
+
+
+@pytest.fixture(autouse=True)
+def _shared_db_has_no_users(_private_server_db: Path) -> Iterator[None]:
+    """The session's ``RAG_DB`` is shared by every real and browser test: a user added there (say by a
+    module-scoped server built before the per-test settings) puts later tests' API behind keys."""
+    yield
+    if _private_server_db.is_file():
+        with contextlib.closing(sqlite3.connect(_private_server_db)) as conn:
+            users = [row[0] for row in conn.execute("SELECT name FROM users")]
+        assert not users, f"users {users} were added to the shared test database {_private_server_db}: give the test its own db_file"
 
 
 @pytest.fixture(autouse=True)

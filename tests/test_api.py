@@ -75,7 +75,14 @@ class Server:
 
 
 def components_for(index: Path, generator: ScriptedGenerator | None = None, capacity: int = 8) -> Components:
-    settings = replace(Settings(), index_dir=index, embed_model=FAKE_MODEL_ID, llm_backend="fake:scripted", queue_capacity=capacity)
+    settings = replace(
+        Settings(),
+        index_dir=index,
+        db_file=index.parent / "rag.db",  # its own: module-scoped servers start before the per-test RAG_DB
+        embed_model=FAKE_MODEL_ID,
+        llm_backend="fake:scripted",
+        queue_capacity=capacity,
+    )
     return Components(settings, HashingEmbedder(model_id=FAKE_MODEL_ID), generator or ScriptedGenerator())
 
 

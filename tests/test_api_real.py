@@ -19,7 +19,8 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = replace(Settings(), index_dir=tmp_path_factory.mktemp("api-real") / "index", queue_capacity=8)
+    work = tmp_path_factory.mktemp("api-real")
+    settings = replace(Settings(), index_dir=work / "index", db_file=work / "rag.db", queue_capacity=8)
     components = Components(settings)
     ingest([REPO_ROOT / "corpus"], settings.index_dir, components.embedder())
     with Server(components) as running:

@@ -25,7 +25,8 @@ UNANSWERABLE = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = replace(Settings(), index_dir=tmp_path_factory.mktemp("verified-real") / "index")
+    work = tmp_path_factory.mktemp("verified-real")
+    settings = replace(Settings(), index_dir=work / "index", db_file=work / "rag.db")
     components = Components(settings)
     ingest([REPO_ROOT / "corpus"], settings.index_dir, components.embedder())
     with Server(components) as running:
