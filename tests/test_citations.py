@@ -160,3 +160,10 @@ def test_a_name_jieba_glued_to_a_neighbouring_character_still_matches():
 
 def test_a_repointed_marker_does_not_leave_a_comma_before_the_full_stop():
     assert check_answer("河南设立了30亿元基金，[3]。", PASSAGES[:1]).text == "河南设立了30亿元基金[1]。"
+
+
+def test_a_month_the_passage_leaves_to_its_dateline_is_not_required_but_the_day_is():
+    passage = "据福建省防汛办透露，截至28日6时，福建全省463个景区景点已全部关闭，11624个施工工地已全部停工。"
+    assert supports("截至7月28日6时，福建全省关闭了463个景区景点、停工了11624个施工工地。", passage)
+    assert not supports("截至7月27日6时，福建全省关闭了463个景区景点。", passage)  # another day
+    assert not supports("截至7月28日6时，福建全省关闭了463个景区景点。", "截至8月28日6时，福建全省463个景区景点已全部关闭。")

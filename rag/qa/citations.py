@@ -33,6 +33,7 @@ _MARKER_BODY = rf"{_LABEL}\s*\d{{1,2}}(?:\s*[,，、]\s*{_LABEL}\s*\d{{1,2}})*"
 _MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
 _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})月(\d{1,2})[日号]")
 _CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*[\]】])+\s*[，,]")
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])[.．、)）](?!\d)")  # "1." of a list is no figure
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
@@ -123,6 +124,16 @@ def _contains_name(text: str, name: str) -> bool:
     return bool(stem) and stem in text
 
 
+def _without_implied_months(numbers: list[str], sentence: str, body: str) -> list[str]:
+    """``numbers`` less the month of each ``M月D日`` of ``sentence`` that ``body`` writes as a bare
+    ``D日``: news gives the month once (or only in its dateline) and then writes 28日."""
+    numbers = list(numbers)
+    for month, day in _MONTH_DAY.findall(squash(to_simplified(sentence))):
+        if f"{month}月{day}" not in body and re.search(rf"(?<![\d月]){day}[日号]", body) and month in numbers:
+            numbers.remove(month)
+    return numbers
+
+
 def bigrams(text: str) -> set[str]:
     text = re.sub(r"[^\w]", "", squash(text))
     return {text[i : i + 2] for i in range(len(text) - 1)}
@@ -133,6 +144,7 @@ def supports(sentence: str, passage: str) -> bool:
     body = squash(passage)
     numbers, names = key_facts(sentence)
     if numbers or names:
+        numbers = _without_implied_months(numbers, sentence, body)
         return all(_contains_number(body, n) for n in numbers) and all(_contains_name(body, n) for n in names)
     words = bigrams(_MARKER.sub("", sentence))
     return bool(words) and len(words & bigrams(passage)) / len(words) >= MIN_OVERLAP
