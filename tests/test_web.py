@@ -28,13 +28,13 @@ from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import SearchHit
 from rag.web.app import (
-    CHAT_QUEUE,
     CONTENT_SECURITY_POLICY,
     WebApp,
     build_app,
     read_logins,
     serve,
 )
+from rag.web.chat import CHAT_QUEUE
 from rag.web.feedback import FeedbackLog
 from rag.web.render import ChatTurn, answer_html, chat_messages, citation_links, document_rows, format_time, sources_html
 
