@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from rag.access import check_exposure, open_allowed, read_secret_lines
+from rag.accounts.admin import administration_for
 from rag.accounts.kbs import Kb
 from rag.components import Components
 from rag.config import Settings
@@ -29,6 +30,7 @@ from rag.errors import RagError
 from rag.index.documents import MAX_FILE_BYTES
 from rag.index.locations import redact
 from rag.library import Library
+from rag.web.accounts_tab import AccountScreens, accounts_tabs
 from rag.web.admin import audit_tab_body
 from rag.web.chat import ChatTab
 from rag.web.conversations import ConversationStore, import_conversations
@@ -108,11 +110,12 @@ class WebApp(ChatTab, ProbeTab, LibraryTab):
         self.logins = WebLogins(self.models)
         self.feedback = FeedbackLog(feedback_file or settings.feedback_file)
         self.conversations = ConversationStore(self.models.database())
+        self.accounts = AccountScreens(administration_for(settings, self.models.database()))
         import_conversations(self.models.database(), settings.conversations_file)  # an older version's file, once
 
     def kb_choices(self, request: gr.Request | None = None) -> tuple[Any, ...]:
         """On page load: the chat's picker (KBs the user may read), the 知识库 tab's (KBs it may
-        change), and whether the 审计 tab shows (administrators)."""
+        change), and whether the 管理 tab shows (administrators)."""
         principal = self.principal(request)
         readable = self.library.readable(principal)
         writable = self.library.writable(principal)
@@ -123,7 +126,8 @@ class WebApp(ChatTab, ProbeTab, LibraryTab):
         return picker, picker, editing, gr.update(visible=principal.admin)
 
     def build(self) -> gr.Blocks:
-        """The page: a chat tab and a knowledge-base tab (styles and scripts come with :func:`launch_app`)."""
+        """The page: the chat, the retrieval test, the knowledge base and, for administrators, 管理 (users,
+        grants, API keys, the audit log); styles and scripts come with :func:`launch_app`."""
         with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
@@ -132,10 +136,12 @@ class WebApp(ChatTab, ProbeTab, LibraryTab):
                 probe_kbs = self._probe_tab()
             with gr.Tab("知识库", id="kb"):
                 kb_choice, kb_view = self._kb_tab(chat_kbs, filter_choices)
-            with gr.Tab("审计", id="audit", visible=False) as audit_tab:
-                audit_tab_body(self.library, self.principal)
+            with gr.Tab("管理", id="admin", visible=False) as admin_tab:
+                accounts_tabs(demo, self.accounts, self.principal)
+                with gr.Tab("审计", id="audit"):
+                    audit_tab_body(self.library, self.principal)
             # who the user is decides what each tab offers: filled on every page load
-            loaded = demo.load(self.kb_choices, None, [chat_kbs, probe_kbs, kb_choice, audit_tab], concurrency_limit=None)
+            loaded = demo.load(self.kb_choices, None, [chat_kbs, probe_kbs, kb_choice, admin_tab], concurrency_limit=None)
             loaded.then(self.kb_view, [kb_choice], kb_view, concurrency_limit=None)
             loaded.then(self.filter_choices, [chat_kbs], filter_choices, concurrency_limit=None)
         return demo
