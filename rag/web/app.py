@@ -34,7 +34,7 @@ from rag.web.accounts_tab import AccountScreens, accounts_tabs
 from rag.web.admin import audit_tab_body
 from rag.web.chat import ChatTab
 from rag.web.conversations import ConversationStore, import_conversations
-from rag.web.feedback import FeedbackLog
+from rag.web.feedback import FeedbackStore, import_feedback
 from rag.web.library_tab import LibraryTab
 from rag.web.logins import WebLogins, import_logins
 from rag.web.probe import ProbeTab
@@ -108,7 +108,8 @@ class WebApp(ChatTab, ProbeTab, LibraryTab):
         self.models = models or Components(settings)
         self.library = Library(self.models)
         self.logins = WebLogins(self.models)
-        self.feedback = FeedbackLog(feedback_file or settings.feedback_file)
+        self.feedback = FeedbackStore(self.models.database())
+        import_feedback(self.models.database(), feedback_file or settings.feedback_file)  # an older version's log, once
         self.conversations = ConversationStore(self.models.database())
         self.accounts = AccountScreens(administration_for(settings, self.models.database()))
         import_conversations(self.models.database(), settings.conversations_file)  # an older version's file, once

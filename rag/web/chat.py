@@ -17,9 +17,9 @@ from rag.index.reassemble import reassemble
 from rag.models.generators import Message
 from rag.qa.retriever import MAX_QUERY_CHARS
 from rag.web.base import friendly_error, no_kb_message, question_problem
-from rag.web.feedback import FeedbackLog, Vote, feedback_record
+from rag.web.feedback import FeedbackStore, Vote, feedback_record
 from rag.web.render import ChatTurn, chat_messages, document_html, missing_document_html, sources_html
-from rag.web.saved import SavedConversations, _user
+from rag.web.saved import SavedConversations
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def history_messages(turns: list[ChatTurn]) -> list[Message]:
 class ChatTab(SavedConversations):
     """The handlers and layout of the chat."""
 
-    feedback: FeedbackLog
+    feedback: FeedbackStore
 
     def ask(
         self,
@@ -137,14 +137,12 @@ class ChatTab(SavedConversations):
 
     # ------------------------------------------------------------ feedback
 
-    def record_feedback(
-        self, turns: list[ChatTurn], index: int, vote: Vote | None, comment: str, user: str | None = None
-    ) -> tuple[str, str]:
-        """Append feedback on turn ``index``; returns (comment box, status message)."""
+    def record_feedback(self, turns: list[ChatTurn], index: int, vote: Vote | None, comment: str, user: str) -> tuple[str, str]:
+        """Keep feedback on turn ``index`` by ``user``; returns (comment box, status message)."""
         answer = turns[index].answer if 0 <= index < len(turns) else None
         if answer is None:
             return comment, "还没有可以评价的回答。"
-        self.feedback.append(feedback_record(answer, vote, comment or "", user))
+        self.feedback.add(feedback_record(answer, vote, comment or "", user))
         return "", "已记录你的反馈，谢谢！"
 
     def like(self, turns: list[ChatTurn], comment: str, data: gr.LikeData, request: gr.Request | None = None) -> tuple[str, str]:
@@ -152,15 +150,15 @@ class ChatTab(SavedConversations):
         if data.liked not in (True, False):
             return comment, ""
         index = data.index if isinstance(data.index, int) else data.index[0]
-        return self.record_feedback(turns, index // 2, "up" if data.liked else "down", comment, _user(request))
+        return self.record_feedback(turns, index // 2, "up" if data.liked else "down", comment, self.principal(request).name)
 
     def vote_up(self, turns: list[ChatTurn], comment: str, request: gr.Request | None = None) -> tuple[str, str]:
         """👍 on the latest answer."""
-        return self.record_feedback(turns, len(turns) - 1, "up", comment, _user(request))
+        return self.record_feedback(turns, len(turns) - 1, "up", comment, self.principal(request).name)
 
     def vote_down(self, turns: list[ChatTurn], comment: str, request: gr.Request | None = None) -> tuple[str, str]:
         """👎 on the latest answer."""
-        return self.record_feedback(turns, len(turns) - 1, "down", comment, _user(request))
+        return self.record_feedback(turns, len(turns) - 1, "down", comment, self.principal(request).name)
 
     def _chat_tab(self, demo: gr.Blocks) -> tuple[Any, list[Any]]:
         """The chat; returns its KB picker and the filter dropdowns whose choices follow the knowledge bases."""
