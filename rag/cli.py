@@ -383,7 +383,11 @@ def serve(
     auth_file: Optional[Path] = typer.Option(
         None, "--auth-file", help="File of 'user:password' lines to require a login (or set RAG_AUTH=user:password)."
     ),
-    feedback_file: Optional[Path] = typer.Option(None, "--feedback-file", help="Where thumbs up/down go (JSONL)."),
+    feedback_file: Optional[Path] = typer.Option(
+        None,
+        "--feedback-file",
+        help="An older version's feedback log (JSONL) to import into RAG_DB once (thumbs up/down go there).",
+    ),
 ) -> None:
     """Start the web chat (Gradio) with the knowledge-base page."""
     from rag.web.app import serve as run_server
@@ -503,7 +507,9 @@ def eval_candidates(
     ),
     since: Optional[str] = typer.Option(None, "--since", help="Only feedback and conversations from this date on (2025-09-01)."),
     feedback_file: Optional[Path] = typer.Option(
-        None, "--feedback-file", help="The web chat's feedback log (default: the one `rag serve` writes, next to the index)."
+        None,
+        "--feedback-file",
+        help="An older version's feedback log (JSONL) to import into RAG_DB first (default: the one it wrote next to the index).",
     ),
     conversations_db: Optional[Path] = typer.Option(
         None, "--conversations-db", help="The saved conversations (default: those in $RAG_DB, an older file imported first)."
@@ -514,19 +520,20 @@ def eval_candidates(
 
     One row per question, in the schema of eval/questions.jsonl: qid (c001, ...), question, answer_given, passages, comment, date, kind (thumbs_down or refused), and category, answers, evidence, source left empty for the evaluator. Label them, then check them with `rag eval validate FILE`.
     """
+    from rag.accounts.db import Database
     from rag.evaluation.candidates import collect, jsonl
     from rag.index.filters import iso_date
+    from rag.web.conversations import import_conversations
+    from rag.web.feedback import import_feedback
 
     settings = settings_for(index)
     try:
         day = iso_date(since, "--since") if since else ""
-        feedback = feedback_file or settings.feedback_file
+        db = Database(settings.db_file)
+        import_feedback(db, feedback_file or settings.feedback_file)
         if conversations_db is None:
-            from rag.accounts.db import Database
-            from rag.web.conversations import import_conversations
-
-            import_conversations(Database(settings.db_file), settings.conversations_file)
-        collected = collect(settings, out_file, feedback, conversations_db or settings.db_file, day)
+            import_conversations(db, settings.conversations_file)
+        collected = collect(settings, out_file, db, conversations_db or settings.db_file, day)
     except RagError as exc:
         fail(exc)
         return

@@ -110,7 +110,7 @@ class Settings:
 
     @property
     def feedback_file(self) -> Path:
-        """The web chat's thumbs up/down log (JSONL) when ``rag serve --feedback-file`` is not given: next to the index."""
+        """Where older versions kept the web chat's thumbs up/down (JSONL, next to the index): imported into ``RAG_DB`` once."""
         return self.index_dir.parent / "feedback" / "feedback.jsonl"
 
     @property

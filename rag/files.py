@@ -1,4 +1,4 @@
-"""Small file helpers shared by the index, the evaluation reports and the web feedback log."""
+"""Small file helpers shared by the index, the evaluation reports, the database and the web page."""
 
 from __future__ import annotations
 

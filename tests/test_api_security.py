@@ -33,7 +33,7 @@ from rag.index.locations import milvus_target, redact
 from rag.index.migrate import MigrateReport
 from rag.models.embedders import TextKind
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
-from rag.web.app import friendly_error
+from rag.web.base import friendly_error
 
 ARTICLE = ("qinglan.txt", "青岚市设立未来产业基金\n\n青岚市人民政府近日宣布，设立总规模77亿元的青岚未来产业基金。\n".encode(), "text/plain")
 SEARCH = {"query": "人工智能产业基金", "top_k": 2}

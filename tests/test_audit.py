@@ -50,6 +50,7 @@ def test_rag_audit_shows_the_cli_administration_with_filters(tmp_path, monkeypat
     run("kb", "revoke", "hr", "--user", "alice")
     rows = json.loads(run("audit", "--json").stdout)
     assert [(r["actor"], r["action"], r["kbs"], r["outcome"]) for r in rows] == [
+        ("local", "user add", [], "ok"),  # adding a user is an administrator's change too
         ("local", "grant", ["hr"], "ok"),
         ("local", "key create", [], "ok"),
         ("local", "key revoke", [], "ok"),

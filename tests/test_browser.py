@@ -9,7 +9,6 @@ ones in ``docs/`` (a test run never changes tracked files otherwise).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from rag.config import REPO_ROOT, Settings
 from rag.index.ingest import ingest
 from rag.models.embedders import embedder_for
 from rag.web.app import WebApp, launch_app
+from rag.web.feedback import FeedbackStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.real]
 
@@ -57,8 +57,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """(url, feedback file) of a running server over a fresh index of corpus/."""
+def server(tmp_path_factory) -> Iterator[tuple[str, FeedbackStore]]:
+    """(url, the feedback store in RAG_DB) of a running server over a fresh index of corpus/."""
     work = tmp_path_factory.mktemp("web-real")
     settings = replace(Settings(), index_dir=work / "index" / "main")
     embedder = embedder_for(settings)
@@ -66,7 +66,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     app = WebApp(settings, Components(settings, embedder=embedder), feedback_file=work / "feedback.jsonl")
     app.models.preload()
     with running(app) as url:
-        yield url, work / "feedback.jsonl"
+        yield url, app.feedback
 
 
 @contextlib.contextmanager
@@ -140,7 +140,7 @@ def shots(tmp_path) -> Path:
 
 
 def test_cited_answer_highlight_and_feedback(page, server, shots):
-    _, feedback_file = server
+    _, feedback = server
     ask(page, "河南设立的人工智能产业基金规模是多少？")
     answer = page.locator('#rag-chat [data-testid="bot"]').last
     assert "30亿" in answer.inner_text().replace(" ", "")
@@ -157,7 +157,7 @@ def test_cited_answer_highlight_and_feedback(page, server, shots):
     page.fill("#rag-comment textarea", "数字准确，出处清楚")
     page.click("#rag-up")
     page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('已记录')")
-    record = json.loads(feedback_file.read_text(encoding="utf-8").splitlines()[-1])
+    record = feedback.records()[-1]
     assert record["vote"] == "up" and record["comment"] == "数字准确，出处清楚"
     assert record["question"] == "河南设立的人工智能产业基金规模是多少？" and "30亿" in record["answer"]
     assert record["citations"] and len(record["passage_chunk_ids"]) >= 1

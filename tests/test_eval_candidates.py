@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rag.accounts.db import Database
 from rag.cli import app
 from rag.components import Components
 from rag.config import Settings
@@ -16,7 +17,7 @@ from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.prompts import REFUSAL
 from rag.web.conversations import ConversationStore
-from rag.web.feedback import FeedbackLog, feedback_record
+from rag.web.feedback import FeedbackStore, feedback_record
 from rag.web.render import ChatTurn
 
 HENAN = "河南设立的人工智能产业基金总规模是多少亿元？"  # the fake answers with the figure
@@ -34,19 +35,21 @@ def read_rows(path: Path) -> list[dict]:
 
 @pytest.fixture
 def web_history(tmp_path, corpus_dir) -> Settings:
-    """An index of the small corpus with the feedback log and the conversations the web chat left next to it."""
+    """An index of the small corpus with an older version's feedback log next to it and the conversations in RAG_DB."""
     settings = Settings().with_index(tmp_path / "index")
     ingest([corpus_dir], settings.index, HashingEmbedder(model_id="fake:hashing"))
     pipeline = Components(settings, generator=ScriptedGenerator()).pipeline()
     henan, shanghai, compute = (pipeline.ask(question) for question in (HENAN, SHANGHAI, COMPUTE))
     assert shanghai.refused and not henan.refused
-    log = FeedbackLog(settings.feedback_file)
-    log.append({**feedback_record(henan, "down", " 应该是30亿元 "), "time": "2025-09-02T10:00:00+0800"})
-    log.append({**feedback_record(henan, "up"), "time": "2025-09-02T10:01:00+0800"})  # a thumbs-up: no candidate
-    log.append({**feedback_record(henan, "down", "again"), "time": "2025-09-03T09:00:00+0800"})  # the same question
-    log.append({**feedback_record(compute, "down"), "time": "2025-08-01T09:00:00+0800"})  # before --since
-    with settings.feedback_file.open("a", encoding="utf-8") as handle:
-        handle.write('{"vote": "down", "quest\n')  # cut off by a crash
+    old_log = [
+        {**feedback_record(henan, "down", " 应该是30亿元 "), "time": "2025-09-02T10:00:00+0800"},
+        {**feedback_record(henan, "up"), "time": "2025-09-02T10:01:00+0800"},  # a thumbs-up: no candidate
+        {**feedback_record(henan, "down", "again"), "time": "2025-09-03T09:00:00+0800"},  # the same question
+        {**feedback_record(compute, "down"), "time": "2025-08-01T09:00:00+0800"},  # before --since
+    ]
+    settings.feedback_file.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in old_log]
+    settings.feedback_file.write_text("".join(lines) + '{"vote": "down", "quest\n', encoding="utf-8")  # cut off by a crash
     turns = [ChatTurn(a.question, a.answer, list(a.passages), a) for a in (henan, shanghai)]
     ConversationStore(settings.db_file).save("alice", None, turns)
     return settings
@@ -70,10 +73,11 @@ def test_thumbs_down_and_refused_questions_become_rows_to_label(web_history, tmp
 
     down["category"] = "figures"  # the evaluator starts labelling
     out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in (down, refused)), encoding="utf-8")
-    FeedbackLog(web_history.feedback_file).append({"time": "2025-09-05T08:00:00+0800", "vote": "down", "comment": "",
-                                                   "question": COMPUTE, "answer": "不知道", "passage_chunk_ids": ["gone"]})
+    assert "imported 4 feedback record(s)" in result.output  # the old log, once; the page now writes to RAG_DB
+    FeedbackStore(Database(web_history.db_file)).add({"time": "2025-09-05T08:00:00+0800", "vote": "down", "comment": "",
+                                                      "question": COMPUTE, "answer": "不知道", "passage_chunk_ids": ["gone"]})
     again = run("eval", "candidates", "--index", web_history.index, "--out", out, "--since", "2025-09-01")
-    assert again.exit_code == 0
+    assert again.exit_code == 0 and "imported" not in again.output
     assert f"1 new candidates (1 thumbs-down, 0 refused; 3 repeated or listed already); {out} holds 3 rows" in again.output
     rows = read_rows(out)
     assert rows[:2] == [down, refused] and rows[2]["qid"] == "c003" and rows[2]["question"] == COMPUTE

@@ -18,6 +18,7 @@ from conftest import FAKE_MODEL_ID, index_state, modes
 from test_browser import running
 
 from rag.access import check_exposure, is_loopback, read_api_keys
+from rag.accounts.db import Database
 from rag.components import Components
 from rag.config import REPO_ROOT, Settings
 from rag.errors import InputError, RagError
@@ -28,14 +29,14 @@ from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.prompts import REFUSAL
 from rag.qa.retriever import SearchHit
 from rag.web.app import (
-    CHAT_QUEUE,
     CONTENT_SECURITY_POLICY,
     WebApp,
     build_app,
     read_logins,
     serve,
 )
-from rag.web.feedback import FeedbackLog
+from rag.web.chat import CHAT_QUEUE
+from rag.web.feedback import FeedbackStore
 from rag.web.render import ChatTurn, answer_html, chat_messages, citation_links, document_rows, format_time, sources_html
 
 HENAN = "河南设立的人工智能产业基金规模是多少？"
@@ -217,35 +218,39 @@ def test_passages_show_markup_and_images_as_text(tmp_path):
 # --------------------------------------------------------------------------- feedback
 
 
-def test_feedback_line_has_the_answer_and_its_sources(tmp_path, sample_index):
+def test_feedback_row_has_the_answer_its_sources_and_the_user(tmp_path, sample_index):
     app = make_app(tmp_path, sample_index)
     _, turns, _ = answer_of(app, HENAN)
     comment, status = app.vote_down(turns, "  数字要再核对  ")
     assert comment == "" and "已记录" in status
     like = gr.LikeData(None, {"index": 1, "value": "…", "liked": True})
     app.like(turns, "", like)
-    lines = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = FeedbackStore(app.models.database()).records()  # in RAG_DB, not a file
     assert [line["vote"] for line in lines] == ["down", "up"]
     first = lines[0]
     assert first["comment"] == "数字要再核对"
     assert first["question"] == HENAN and "30亿元" in first["answer"]
     assert first["citations"][0]["n"] == 1 and first["citations"][0]["verified"] is True
     assert first["passage_chunk_ids"] == [hit.chunk.chunk_id for hit in turns[0].passages]
-    assert first["time"] and "user" in first
+    assert first["time"] and first["user"] == "local"  # single-user mode: the local owner
+    assert not (tmp_path / "feedback.jsonl").exists()
 
 
-def test_the_feedback_log_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, umask):
-    log = FeedbackLog(tmp_path / "feedback" / "feedback.jsonl")
-    log.append({"vote": "up"})
-    log.append({"vote": "down"})
-    assert modes(tmp_path / "feedback") == {".": 0o700, "feedback.jsonl": 0o600}
-    assert len(log.path.read_text(encoding="utf-8").splitlines()) == 2
+def test_the_feedback_database_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, umask):
+    db = Database(tmp_path / "db" / "rag.db")
+    store = FeedbackStore(db)
+    store.add({"vote": "up"})
+    store.add({"vote": "down"})
+    found = modes(tmp_path / "db")
+    assert found["."] == 0o700 and found["rag.db"] == 0o600
+    assert all(mode == 0o600 for name, mode in found.items() if name != ".")  # its -wal and -shm files too
+    assert [record["vote"] for record in store.records()] == ["up", "down"]
 
 
 def test_feedback_without_an_answer_is_not_written(tmp_path):
     app = make_app(tmp_path, None)
     assert app.vote_up([], "意见") == ("意见", "还没有可以评价的回答。")
-    assert not (tmp_path / "feedback.jsonl").exists()
+    assert FeedbackStore(app.models.database()).records() == []
 
 
 # --------------------------------------------------------------------------- knowledge base

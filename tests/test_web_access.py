@@ -20,7 +20,8 @@ from rag.components import Components
 from rag.config import Settings
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.web.admin import audit_view
-from rag.web.app import NO_EDITABLE_KB, WebApp
+from rag.web.app import WebApp
+from rag.web.library_tab import NO_EDITABLE_KB
 from rag.web.logins import NOBODY, import_logins
 
 PASSWORD = "correct horse"

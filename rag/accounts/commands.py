@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
 
+from rag.accounts.admin import Administration, administration_for
 from rag.accounts.audit import audit_for
 from rag.accounts.db import Database
 from rag.accounts.kbs import registry_for
-from rag.accounts.keys import Keys
-from rag.accounts.users import LOCAL_OWNER, GrantKind, Users
+from rag.accounts.users import LOCAL_OWNER, GrantKind
 from rag.config import Settings
 from rag.console import err, fail, out, shown
 from rag.errors import RagError
@@ -30,14 +29,9 @@ GrantUser = typer.Option(None, "--user", help="The user (see `rag users list`)."
 GrantGroup = typer.Option(None, "--group", help="A group (its members now or later, LDAP groups too).")
 
 
-def users() -> Users:
-    """The users of the configured database."""
-    return Users(Database(Settings().db_file))
-
-
-def audited(action: str, kbs: Sequence[str] = (), detail: str = "", outcome: str = "ok") -> None:
-    """Record an administrator's action of the CLI (``local``) in the audit log (its detail names no question)."""
-    audit_for(Settings()).record(LOCAL_OWNER.actor, action, kbs, detail, outcome, private=False)
+def administration() -> Administration:
+    """Users, grants and keys of the configured database, changed as ``local`` (audited)."""
+    return administration_for(Settings())
 
 
 def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
@@ -106,9 +100,7 @@ def kb_grant(
     """Give a user or a group a role on a knowledge base (replaces the role it had there)."""
     try:
         kind, name = grantee(user, group)
-        registry_for(Settings()).get(kb)
-        grant = users().grant(kb, kind, name, role)
-        audited("grant", [kb], f"{kind} {name} {grant.role}")
+        grant = administration().grant(LOCAL_OWNER, kb, kind, name, role)
     except RagError as exc:
         fail(exc)
         return
@@ -124,9 +116,7 @@ def kb_revoke(
     """Take a user's or a group's role on a knowledge base away (from the next request on)."""
     try:
         kind, name = grantee(user, group)
-        registry_for(Settings()).get(kb)
-        revoked = users().revoke(kb, kind, name)
-        audited("revoke", [kb], f"{kind} {name}", "ok" if revoked else "none")
+        revoked = administration().revoke(LOCAL_OWNER, kb, kind, name)
     except RagError as exc:
         fail(exc)
         return
@@ -145,7 +135,7 @@ def users_add(
     """Add a user (once any user exists, the servers need a login or a key)."""
     try:
         password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-        user = users().add(name, group or [], admin, password)
+        user = administration().add_user(LOCAL_OWNER, name, group or [], admin, password)
     except RagError as exc:
         fail(exc)
         return
@@ -160,21 +150,20 @@ def users_add(
 def users_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """Every user with its groups and grants."""
     try:
-        accounts = users()
-        listed, grants = accounts.all(), accounts.grants()
+        listed = administration().list_users(LOCAL_OWNER)
     except RagError as exc:
         fail(exc)
         return
     rows: list[dict[str, Any]] = [
         {
-            "name": user.name,
-            "admin": user.admin,
-            "groups": list(user.groups),
-            "password": user.has_password,
-            "grants": {g.kb: g.role for g in grants if (g.kind, g.principal) == ("user", user.name)},
-            "created_at": user.created_at,
+            "name": one.user.name,
+            "admin": one.user.admin,
+            "groups": list(one.user.groups),
+            "password": one.user.has_password,
+            "grants": one.grants,
+            "created_at": one.user.created_at,
         }
-        for user in listed
+        for one in listed
     ]
     if as_json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
@@ -202,8 +191,7 @@ def keys_create(
 ) -> None:
     """Create an API key: printed once on stdout, only its hash is kept."""
     try:
-        key, secret = Keys(Database(Settings().db_file)).create(user, name)
-        audited("key create", detail=f"{key.id} {key.label} of {key.user}")
+        key, secret = administration().create_key(LOCAL_OWNER, user, name)
     except RagError as exc:
         fail(exc)
         return
@@ -215,7 +203,7 @@ def keys_create(
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """Every API key: id, user, label, its first characters, when created and revoked."""
     try:
-        keys = Keys(Database(Settings().db_file)).all()
+        keys = administration().list_keys(LOCAL_OWNER)
     except RagError as exc:
         fail(exc)
         return
@@ -232,8 +220,7 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON l
 def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `rag keys list`).")) -> None:
     """Revoke an API key (from the next request on)."""
     try:
-        key = Keys(Database(Settings().db_file)).revoke(key_id)
-        audited("key revoke", detail=f"{key.id} {key.label} of {key.user}")
+        key = administration().revoke_key(LOCAL_OWNER, key_id)
     except RagError as exc:
         fail(exc)
         return

@@ -78,6 +78,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX conversations_by_user ON conversations (user, updated_at);
     """,
+    # 3: thumbs up/down and comments on the web page's answers, with who gave them (before: a JSONL file)
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        user TEXT NOT NULL,
+        vote TEXT CHECK (vote IN ('up', 'down')),
+        comment TEXT NOT NULL,
+        question TEXT NOT NULL,
+        standalone_question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        refused INTEGER NOT NULL,
+        citations TEXT NOT NULL,
+        passage_chunk_ids TEXT NOT NULL
+    );
+    CREATE INDEX feedback_by_time ON feedback (time);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

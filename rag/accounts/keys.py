@@ -30,6 +30,14 @@ class ApiKey:
         return {**self.__dict__, "active": self.revoked_at is None}
 
 
+class UnknownKey(InputError):
+    """No API key with that id."""
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"no API key with id {key_id} (see `rag keys list`)")
+        self.key_id = key_id
+
+
 def key_hash(key: str) -> str:
     """What is stored of a key (32 random bytes need no slow hash)."""
     return hashlib.sha256(key.strip().encode("utf-8")).hexdigest()
@@ -75,7 +83,7 @@ class Keys:
                 "SELECT id, user, label, prefix, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)
             ).fetchone()
         if row is None:
-            raise InputError(f"no API key with id {key_id} (see `rag keys list`)")
+            raise UnknownKey(key_id)
         return ApiKey(*row)
 
     def any(self) -> bool:

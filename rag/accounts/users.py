@@ -64,10 +64,41 @@ class Principal:
 LOCAL_OWNER = Principal("local", admin=True)
 
 
+class BadName(InputError):
+    """A name that cannot name a user, a group or a key label."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(f"{name!r} cannot name a {what}: use 1-64 letters, digits, '.', '_', '@' and '-'")
+        self.name, self.what = name, what
+
+
+class UnknownUser(InputError):
+    """No user of that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no user named {name!r} (see `rag users list`)")
+        self.name = name
+
+
+class UserExists(InputError):
+    """A user of that name exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a user named {name!r} exists already")
+        self.name = name
+
+
+class WeakPassword(InputError):
+    """A password shorter than :data:`MIN_PASSWORD_CHARS`."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+
+
 def check_name(name: str, what: str = "user") -> str:
     """``name`` if it can name a user or group: 1-64 letters, digits, ``. _ @ -``."""
     if not _NAME.match(name or ""):
-        raise InputError(f"{name!r} cannot name a {what}: use 1-64 letters, digits, '.', '_', '@' and '-'")
+        raise BadName(name, what)
     return name
 
 
@@ -115,12 +146,12 @@ class Users:
         check_name(name)
         groups = tuple(sorted({check_name(group, "group") for group in groups}))
         if password is not None and len(password) < MIN_PASSWORD_CHARS:
-            raise InputError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+            raise WeakPassword()
         stored = hash_password(password) if password is not None else None
         stamp = now_iso()
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-                raise InputError(f"a user named {name!r} exists already")
+                raise UserExists(name)
             conn.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (name, stored, int(admin), stamp))
             conn.executemany("INSERT INTO memberships VALUES (?, ?)", [(name, group) for group in groups])
         return User(name, admin, groups, stored is not None, stamp)
@@ -151,10 +182,10 @@ class Users:
         return row is not None and password_matches(password, row[0])
 
     def require(self, name: str) -> None:
-        """:class:`InputError` unless user ``name`` exists."""
+        """:class:`UnknownUser` unless user ``name`` exists."""
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None:
-                raise InputError(f"no user named {name!r} (see `rag users list`)")
+                raise UnknownUser(name)
 
     def grant(self, kb: str, kind: GrantKind, principal: str, role: str) -> Grant:
         """Give a user or a group ``role`` on ``kb`` (replacing the role it had there)."""

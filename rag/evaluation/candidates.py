@@ -1,11 +1,11 @@
 """Feedback becomes test cases: 👎 answers and refused questions, gathered for an evaluator to label.
 
-``rag eval candidates`` reads the web chat's feedback log (lines of
+``rag eval candidates`` reads the web chat's feedback in ``RAG_DB`` (records of
 :func:`rag.web.feedback.feedback_record`: the 👎 ones, with their comment) and its saved
 conversations (:mod:`rag.web.conversations`: the refused answers, every user's) and writes one
 JSONL row per question in the regression-set schema of ``eval/questions.jsonl``: ``category``,
 ``answers``, ``evidence`` and ``source`` are left empty for the evaluator, next to what the chat
-answered and the passages it was shown. The feedback log keeps only the passages' chunk ids;
+answered and the passages it was shown. The feedback keeps only the passages' chunk ids;
 their text comes from the index, empty when the index no longer holds them.
 
 A question is listed once (compared after :func:`rag.evaluation.metrics.normalise`), 👎 first. The
@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.accounts.db import Database
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import InputError
@@ -63,23 +64,11 @@ def passage(chunk_id: str, chunk: Chunk | None) -> dict[str, str]:
     }
 
 
-def down_votes(path: Path, since: str = "") -> list[dict[str, Any]]:
-    """The 👎 records of the feedback log from ``since`` (an ISO date) on; none when there is no log.
+def down_votes(db: Database, since: str = "") -> list[dict[str, Any]]:
+    """The 👎 records of the web chat's feedback from ``since`` (an ISO date) on (one without a question skipped)."""
+    from rag.web.feedback import FeedbackStore
 
-    A line that does not parse (cut off by a crash) is skipped.
-    """
-    if not path.is_file():
-        return []
-    records: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        recent = isinstance(record, dict) and str(record.get("time", "")) >= since
-        if recent and record.get("vote") == "down" and isinstance(record.get("question"), str):
-            records.append(record)
-    return records
+    return [record for record in FeedbackStore(db).records(since, "down") if record["question"]]
 
 
 def index_chunks(components: Components, wanted: set[str]) -> dict[str, Chunk]:
@@ -125,9 +114,9 @@ def refused_answers(db: Path, since: str = "") -> Iterator[Candidate]:
                 yield Candidate(question, answer.answer, passages, "", updated_at, "refused")
 
 
-def gather(settings: Settings, feedback_file: Path, conversations_db: Path, since: str = "") -> list[Candidate]:
+def gather(settings: Settings, feedback_db: Database, conversations_db: Path, since: str = "") -> list[Candidate]:
     """The 👎 answers, then the refused ones, from ``since`` (an ISO date; "" for all) on, repeats included."""
-    records = down_votes(feedback_file, since)
+    records = down_votes(feedback_db, since)
     wanted = {str(chunk_id) for record in records for chunk_id in record.get("passage_chunk_ids") or []}
     chunks = index_chunks(Components(settings), wanted)
     return [from_feedback(record, chunks) for record in records] + list(refused_answers(conversations_db, since))
@@ -173,7 +162,7 @@ def jsonl(rows: Sequence[Mapping[str, Any]]) -> str:
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """``rows`` as JSONL through a temporary file renamed over ``path``: labels are never half-written.
 
-    Owner-only (0600), like the feedback log and the conversations the questions come from.
+    Owner-only (0600), like the database the feedback and the conversations come from.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}"
@@ -202,10 +191,11 @@ class Collected:
         return text + (f"; {out} holds {self.kept + len(self.added)} rows" if out else "")
 
 
-def collect(settings: Settings, out: Path | None, feedback_file: Path, conversations_db: Path, since: str = "") -> Collected:
-    """Gather the candidates and, with ``out``, add the new ones to that file (its rows kept as they are)."""
+def collect(settings: Settings, out: Path | None, feedback_db: Database, conversations_db: Path, since: str = "") -> Collected:
+    """Gather the candidates (the feedback in ``feedback_db``) and, with ``out``, add the new ones to that file
+    (its rows kept as they are)."""
     existing = read_rows(out) if out else []
-    found = gather(settings, feedback_file, conversations_db, since)
+    found = gather(settings, feedback_db, conversations_db, since)
     added = new_rows(found, existing)
     if out:
         write_rows(out, [*existing, *added])

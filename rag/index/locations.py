@@ -9,7 +9,7 @@
 A password or token in a location is shown as ``***`` in every message (:func:`redact`).
 Every location also has a local folder (:func:`local_dir`): the index directory itself, or for a
 URI the folder that holds the write lock and the embedding journal, and beside which the web
-page keeps uploads and feedback. This module is the one place that turns a location into a store.
+page keeps uploads. This module is the one place that turns a location into a store.
 """
 
 from __future__ import annotations

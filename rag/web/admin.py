@@ -51,7 +51,9 @@ def audit_tab_body(library: Library, principal_of: Callable[[gr.Request | None],
     def show(user: str, kb: str, since: str, request: gr.Request | None = None) -> tuple[str, Any]:
         return audit_view(library, principal_of(request), user, kb, since)
 
-    gr.Markdown("谁在什么时候提问、检索、上传、删除，以及失败的登录。提问内容只有在设置 `RAG_AUDIT_QUESTIONS=1` 时才记录。")
+    gr.Markdown(
+        "谁在什么时候提问、检索、上传、删除，管理员的用户、授权和密钥操作，以及失败的登录。提问内容只有在设置 `RAG_AUDIT_QUESTIONS=1` 时才记录。"
+    )
     with gr.Row():
         user = gr.Textbox(label="用户", placeholder="alice", elem_id="rag-audit-user")
         kb = gr.Textbox(label="知识库", placeholder="default", elem_id="rag-audit-kb")
