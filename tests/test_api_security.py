@@ -246,7 +246,7 @@ def test_an_unreachable_milvus_is_reported_without_its_password_by_the_api_and_i
     server.thread.start()
     try:
         deadline = time.monotonic() + 30
-        while not server.server.started or server.app.state.loader.error is None:
+        while not server.server.started or server.app.state.services.loader.error is None:
             assert time.monotonic() < deadline, "loading never failed"
             time.sleep(0.05)
         response = httpx.post(f"{server.url}/v1/search", json=SEARCH)
