@@ -1,10 +1,11 @@
-"""The request body limit of the HTTP API: 413 past it, whether declared or streamed."""
+"""The request body limit of the HTTP API (its paths only): 413 past it, whether declared or streamed."""
 
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.api.auth import is_api_path
 from rag.api.schemas import error_response
 from rag.index.documents import MAX_FILE_BYTES
 
@@ -19,8 +20,8 @@ class BodyLimit:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)  # the web page of `rag serve` has Gradio's own upload limit
             return
         limit = MAX_UPLOAD_BYTES if scope["path"].rstrip("/") == "/v1/documents" else MAX_JSON_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length")
