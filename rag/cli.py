@@ -377,8 +377,10 @@ def migrate(
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the chat to the network (set a login)."),
-    port: int = typer.Option(7860, help="Port of the web chat."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind; 0.0.0.0 exposes the chat and the API to the network (add users and keys)."
+    ),
+    port: int = typer.Option(7860, help="Port of the web chat, the API (/v1) and MCP (/mcp)."),
     index: Optional[str] = IndexOption,
     auth_file: Optional[Path] = typer.Option(
         None, "--auth-file", help="File of 'user:password' lines to require a login (or set RAG_AUTH=user:password)."
@@ -388,12 +390,16 @@ def serve(
         "--feedback-file",
         help="An older version's feedback log (JSONL) to import into RAG_DB once (thumbs up/down go there).",
     ),
+    no_api: bool = typer.Option(False, "--no-api", help="Serve the web chat alone: no /v1 API, no /mcp."),
 ) -> None:
-    """Start the web chat (Gradio) with the knowledge-base page."""
-    from rag.web.app import serve as run_server
+    """Start the web chat (Gradio) with the knowledge-base page, and in the same process the
+    OpenAI-compatible API at /v1 and MCP at /mcp: one model, one queue."""
+    from rag.server import serve as run_server
 
     try:
-        run_server(settings_for(index), host=host, port=port, auth_file=auth_file, feedback_file=feedback_file)
+        run_server(
+            settings_for(index), host=host, port=port, auth_file=auth_file, feedback_file=feedback_file, with_api=not no_api
+        )
     except RagError as exc:
         fail(exc)
 
@@ -407,7 +413,7 @@ def api(
         None, "--keys-file", help="File of API keys, one per line; clients send 'Authorization: Bearer KEY'."
     ),
 ) -> None:
-    """Serve the knowledge base over an OpenAI-compatible HTTP API (and MCP at /mcp)."""
+    """Serve the knowledge base over an OpenAI-compatible HTTP API (and MCP at /mcp), without the web chat."""
     from rag.api.server import serve_api
 
     try:

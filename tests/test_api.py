@@ -26,6 +26,7 @@ import openai
 import pytest
 import uvicorn
 from conftest import FAKE_MODEL_ID
+from fastapi import FastAPI
 
 from rag.api.app import create_app
 from rag.api.chat import FOOTNOTE_RULE, ChunkStream
@@ -42,14 +43,17 @@ KEY = "test-key-0123456789abcdef"
 
 class Server:
     """A uvicorn server on a free loopback port, in a thread; ``serve_as`` is the host the app is
-    built for (``rag api --host``), to test the rules for a server exposed on purpose."""
+    built for (``rag api --host``), to test the rules for a server exposed on purpose; ``app``, when
+    given, is served instead of the API alone (``rag serve``'s, around ``components``)."""
 
-    def __init__(self, components: Components, keys: set[str] | None = None, serve_as: str = "127.0.0.1") -> None:
+    def __init__(
+        self, components: Components, keys: set[str] | None = None, serve_as: str = "127.0.0.1", app: FastAPI | None = None
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         self.components = components
-        self.app = create_app(components, keys, host=serve_as)
+        self.app = app or create_app(components, keys, host=serve_as)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -246,7 +246,7 @@ def test_an_unreachable_milvus_is_reported_without_its_password_by_the_api_and_i
     server.thread.start()
     try:
         deadline = time.monotonic() + 30
-        while not server.server.started or server.app.state.loader.error is None:
+        while not server.server.started or server.app.state.services.loader.error is None:
             assert time.monotonic() < deadline, "loading never failed"
             time.sleep(0.05)
         response = httpx.post(f"{server.url}/v1/search", json=SEARCH)
@@ -279,7 +279,7 @@ def test_the_cli_and_the_web_page_hide_a_milvus_password(sample_index, monkeypat
     for command in (["ingest", str(sample_index), "--index", uri], ["migrate", "--from", str(sample_index), "--to", uri]):
         reported = runner.invoke(cli_app, command)
         assert reported.exit_code == 0 and "root:***@" in reported.output and PASSWORD not in reported.output, reported.output
-    monkeypatch.setattr("rag.web.app.WebApp", no_web_app)
+    monkeypatch.setattr("rag.server.WebApp", no_web_app)
     served = runner.invoke(cli_app, ["serve", "--index", uri])
     assert served.exit_code == 1 and PASSWORD not in served.output
     assert "loading models for milvus://root:***@" in served.output and f"no index at {redact(uri)}" in served.output

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,21 @@ def test_uris_parse_and_keep_their_local_folder(tmp_path):
             milvus_target(bad)
     result = run("search", "基金", "--index", "milvus://host/a-b")
     assert result.exit_code == 1 and "milvus://host:19530/collection" in flat(result.stderr)
+
+
+def test_the_uri_scheme_picks_the_store_backend_and_anything_else_is_a_directory(tmp_path):
+    from rag.index.locations import BACKENDS, DIRECTORY, MilvusBackend, backend_for, disk_bytes, is_uri
+
+    assert isinstance(backend_for(f"milvus-lite://{tmp_path}/kb.db"), MilvusBackend)
+    assert isinstance(backend_for("milvus://host:19530/kb"), MilvusBackend)
+    for directory in (tmp_path / "index", "index/default", "s3://bucket/kb", "MILVUS://host/kb", "x/milvus://host/kb"):
+        assert backend_for(directory) is DIRECTORY and not is_uri(directory)
+    assert set(BACKENDS) == {"milvus-lite", "milvus"} and is_uri("milvus://host/kb")
+    assert local_dir(f"milvus-lite://{tmp_path}/kb.db") == tmp_path / "kb" and local_dir("~/i") == Path("~/i").expanduser()
+    assert disk_bytes("milvus://host:19530/kb") is None  # a server's index takes nothing here
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "f").write_bytes(b"12345")
+    assert disk_bytes(tmp_path / "index") == 5
 
 
 def test_settings_keep_a_uri_unmangled_until_index_dir_is_pointed_elsewhere(tmp_path, monkeypatch, lite_uri):

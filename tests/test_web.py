@@ -33,7 +33,6 @@ from rag.web.app import (
     WebApp,
     build_app,
     read_logins,
-    serve,
 )
 from rag.web.chat import CHAT_QUEUE
 from rag.web.feedback import FeedbackStore
@@ -416,14 +415,6 @@ def test_open_network_needs_a_login_or_an_explicit_opt_in():
     check_exposure("0.0.0.0", has_login=False, allow_open=True)
     with pytest.raises(RagError, match="RAG_ALLOW_OPEN=1"):
         check_exposure("0.0.0.0", has_login=False, allow_open=False)
-
-
-def test_serve_refuses_an_open_host_before_loading_models(tmp_path, monkeypatch):
-    monkeypatch.delenv("RAG_AUTH", raising=False)
-    monkeypatch.delenv("RAG_ALLOW_OPEN", raising=False)
-    monkeypatch.setattr(Components, "preload", lambda self: pytest.fail("models loaded"))
-    with pytest.raises(RagError, match="without a login"):
-        serve(replace(Settings(), index_dir=tmp_path / "i"), host="0.0.0.0", port=7999)
 
 
 def test_the_chat_shows_the_queue_position_while_the_model_answers_someone_else(tmp_path, sample_index):

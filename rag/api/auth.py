@@ -1,7 +1,7 @@
 """Who a request to the API acts as, and the guard for a server without keys.
 
-:class:`Gate` resolves every ``/v1`` and ``/mcp`` request to a :class:`Principal` in
-``request.state.principal``. With no users in the database (single-user mode) that is the local
+:class:`Gate` resolves every ``/v1`` and ``/mcp`` request (:func:`is_api_path`) to a
+:class:`Principal` in ``request.state.principal``. With no users in the database (single-user mode) that is the local
 owner, and :class:`BrowserGuard` keeps other sites' pages out; once users exist, every request
 needs ``Authorization: Bearer KEY`` of an unrevoked key (401 otherwise, logged as a login failure),
 and acts as the key's user. Keys and roles are read on every request: a revocation holds at once.
@@ -28,7 +28,9 @@ from rag.files import now_iso
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = ("/health",)
+# what Gate guards: every route of the API but /health (its routers live under /v1); in `rag serve`
+# everything else is the web page, which has its own login
+API_PREFIXES = ("/v1", "/mcp", "/docs", "/openapi.json")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # a Host header or an origin's authority: a name or an IPv4 address, or [IPv6], then an optional port
 _AUTHORITY = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::[0-9]{1,5})?$")
@@ -45,7 +47,7 @@ class Gate:
         self.users, self.keys, self.audit = Users(db), Keys(db), components.audit()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         if not self.users.any():
@@ -64,6 +66,11 @@ class Gate:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def is_api_path(path: str) -> bool:
+    """Whether ``path`` is the API's (under :data:`API_PREFIXES`): :class:`Gate` and the body limit apply."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
 
 
 def principal_of(request: Request | None) -> Principal:

@@ -9,7 +9,8 @@
 A password or token in a location is shown as ``***`` in every message (:func:`redact`).
 Every location also has a local folder (:func:`local_dir`): the index directory itself, or for a
 URI the folder that holds the write lock and the embedding journal, and beside which the web
-page keeps uploads. This module is the one place that turns a location into a store.
+page keeps uploads. This module is the one place that turns a location into a store:
+:data:`BACKENDS` maps a URI scheme to its :class:`StoreBackend`; anything else is a directory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from rag.errors import IndexStoreError
@@ -76,15 +77,13 @@ class MilvusTarget:
 
 
 def is_uri(location: str | Path) -> bool:
-    """Whether ``location`` names a Milvus store rather than a directory."""
-    return str(location).startswith((LITE_SCHEME, SERVER_SCHEME))
+    """Whether ``location`` is a URI of a registered scheme (:data:`BACKENDS`) rather than a directory."""
+    return _scheme(location) in BACKENDS
 
 
 def local_dir(location: str | Path) -> Path:
     """The local folder of an index: the directory itself, or the folder that goes with a URI."""
-    if not is_uri(location):
-        return Path(location).expanduser()
-    return milvus_target(str(location)).journal_dir
+    return backend_for(location).local_dir(str(location))
 
 
 def milvus_target(location: str) -> MilvusTarget:
@@ -110,39 +109,111 @@ def milvus_target(location: str) -> MilvusTarget:
     return MilvusTarget(shown, f"http://{parts.hostname}:{port}", collection, journal, token, dense_index="HNSW")
 
 
-def open_store(location: str | Path) -> Store:
-    """The store at ``location``, opened for reading; :class:`IndexStoreError` if there is none."""
-    if is_uri(location):
+class StoreBackend(Protocol):
+    """How the locations of one kind (a directory, or the URIs of one scheme) become stores."""
+
+    def local_dir(self, location: str) -> Path:
+        """The local folder of the index: lock, journal, and beside it uploads and feedback."""
+        ...
+
+    def disk_root(self, location: str) -> Path | None:
+        """What the index takes on this machine (None: nothing, it lives on a server)."""
+        ...
+
+    def exists(self, location: str) -> bool:
+        """Whether an index has been written there."""
+        ...
+
+    def load(self, location: str) -> Store:
+        """The index there, opened for reading; :class:`IndexStoreError` if there is none."""
+        ...
+
+    def open_for_writing(self, location: str, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool) -> Store:
+        """The index there checked against the model and chunking, or a new empty one."""
+        ...
+
+
+class DirectoryBackend:
+    """An index directory: :class:`~rag.index.faiss_store.FaissStore` (the default)."""
+
+    def local_dir(self, location: str) -> Path:
+        return Path(location).expanduser()
+
+    def disk_root(self, location: str) -> Path | None:
+        return Path(location)
+
+    def exists(self, location: str) -> bool:
+        from rag.index.faiss_store import FaissStore
+
+        return FaissStore.exists(Path(location))
+
+    def load(self, location: str) -> Store:
+        from rag.index.faiss_store import FaissStore
+
+        return FaissStore.load(Path(location))
+
+    def open_for_writing(self, location: str, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool) -> Store:
+        from rag.index.faiss_store import FaissStore
+
+        return FaissStore.open_for_writing(Path(location), model_id, dim, chunking, rebuild)
+
+
+class MilvusBackend:
+    """A Milvus Lite file or a Milvus server: :class:`~rag.index.milvus_store.MilvusStore`."""
+
+    def local_dir(self, location: str) -> Path:
+        return milvus_target(location).journal_dir
+
+    def disk_root(self, location: str) -> Path | None:
+        target = milvus_target(location)
+        return Path(target.uri) if target.is_lite else None
+
+    def exists(self, location: str) -> bool:
         from rag.index.milvus_store import MilvusStore
 
-        return MilvusStore.load(milvus_target(str(location)))
-    from rag.index.faiss_store import FaissStore
+        return MilvusStore.exists(milvus_target(location))
 
-    return FaissStore.load(Path(location))
+    def load(self, location: str) -> Store:
+        from rag.index.milvus_store import MilvusStore
+
+        return MilvusStore.load(milvus_target(location))
+
+    def open_for_writing(self, location: str, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool) -> Store:
+        from rag.index.milvus_store import MilvusStore
+
+        return MilvusStore.open_for_writing(milvus_target(location), model_id, dim, chunking, rebuild)
+
+
+DIRECTORY: StoreBackend = DirectoryBackend()
+_MILVUS = MilvusBackend()
+BACKENDS: dict[str, StoreBackend] = {"milvus-lite": _MILVUS, "milvus": _MILVUS}  # URI scheme -> backend
+
+
+def backend_for(location: str | Path) -> StoreBackend:
+    """The backend of ``location``: its URI scheme's in :data:`BACKENDS`, else the index directory."""
+    return BACKENDS.get(_scheme(location) or "", DIRECTORY)
+
+
+def _scheme(location: str | Path) -> str | None:
+    scheme, separator, _ = str(location).partition("://")
+    return scheme if separator else None
+
+
+def open_store(location: str | Path) -> Store:
+    """The store at ``location``, opened for reading; :class:`IndexStoreError` if there is none."""
+    return backend_for(location).load(str(location))
 
 
 def open_store_for_writing(
     location: str | Path, model_id: str, dim: int, chunking: ChunkingConfig, rebuild: bool = False
 ) -> Store:
     """The store at ``location`` checked against the model and chunking, or a new empty one."""
-    if is_uri(location):
-        from rag.index.milvus_store import MilvusStore
-
-        return MilvusStore.open_for_writing(milvus_target(str(location)), model_id, dim, chunking, rebuild)
-    from rag.index.faiss_store import FaissStore
-
-    return FaissStore.open_for_writing(Path(location), model_id, dim, chunking, rebuild)
+    return backend_for(location).open_for_writing(str(location), model_id, dim, chunking, rebuild)
 
 
 def store_exists(location: str | Path) -> bool:
     """Whether an index has been written at ``location``."""
-    if is_uri(location):
-        from rag.index.milvus_store import MilvusStore
-
-        return MilvusStore.exists(milvus_target(str(location)))
-    from rag.index.faiss_store import FaissStore
-
-    return FaissStore.exists(Path(location))
+    return backend_for(location).exists(str(location))
 
 
 @contextmanager
@@ -159,11 +230,7 @@ def write_lock(location: str | Path) -> Iterator[None]:
 
 def disk_bytes(location: str | Path) -> int | None:
     """Bytes the index takes on this machine (None for a Milvus server)."""
-    if is_uri(location):
-        target = milvus_target(str(location))
-        if not target.is_lite:
-            return None
-        root = Path(target.uri)
-    else:
-        root = Path(location)
+    root = backend_for(location).disk_root(str(location))
+    if root is None:
+        return None
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())

@@ -1,16 +1,14 @@
 """The web chat staff use (Gradio): cited, streamed answers with their evidence and the full text,
 saved conversations, a retrieval test page, a knowledge-base page, feedback.
 
-:func:`build_app` builds the page and :func:`serve` runs it. Importing this module loads no
-model: :class:`rag.components.Components` loads the embedder and the LLM once, on first use
-(``serve`` does it before listening), and every browser session shares them. Answers go through one queue
+:func:`build_app` builds the page; :func:`rag.server.serve` serves it (``rag serve``). Importing this
+module loads no model: :class:`rag.components.Components` loads the embedder and the LLM once, on first
+use (``rag serve`` does it before listening), and every browser session shares them. Answers go through one queue
 (``concurrency_limit=1``), so several people can ask at once and wait their turn.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,13 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
-from rag.access import check_exposure, open_allowed, read_secret_lines
+from rag.access import read_secret_lines
 from rag.accounts.admin import administration_for
 from rag.accounts.kbs import Kb
 from rag.components import Components
 from rag.config import Settings
 from rag.errors import RagError
 from rag.index.documents import MAX_FILE_BYTES
-from rag.index.locations import redact
 from rag.library import Library
 from rag.web.accounts_tab import AccountScreens, accounts_tabs
 from rag.web.admin import audit_tab_body
@@ -36,7 +33,7 @@ from rag.web.chat import ChatTab
 from rag.web.conversations import ConversationStore, import_conversations
 from rag.web.feedback import FeedbackStore, import_feedback
 from rag.web.library_tab import LibraryTab
-from rag.web.logins import WebLogins, import_logins
+from rag.web.logins import WebLogins
 from rag.web.probe import ProbeTab
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # shipped as package data
@@ -128,7 +125,7 @@ class WebApp(ChatTab, ProbeTab, LibraryTab):
 
     def build(self) -> gr.Blocks:
         """The page: the chat, the retrieval test, the knowledge base and, for administrators, 管理 (users,
-        grants, API keys, the audit log); styles and scripts come with :func:`launch_app`."""
+        grants, API keys, the audit log); styles and scripts come with :func:`page_options`."""
         with gr.Blocks(title="文章问答助手", analytics_enabled=False) as demo:
             gr.Markdown("# 文章问答助手\n根据知识库中的文章回答问题，并用 [1]、[2] 标出出处。", elem_id="rag-header")
             with gr.Tab("问答", id="chat"):
@@ -172,6 +169,25 @@ class ContentSecurityPolicy:
         await self.app(scope, receive, send_with_policy)
 
 
+def page_options(logins: list[tuple[str, str]] | Callable[[str, str], bool] | None) -> dict[str, Any]:
+    """How the page is served, by Gradio's own server (:func:`launch_app`) or mounted in another app
+    (:mod:`rag.server`): the project's styles, scripts, upload limit and optional login (a check of
+    name and password, e.g. :meth:`WebLogins.check`); the content policy is :class:`ContentSecurityPolicy`."""
+    return {
+        "auth": logins or None,
+        "auth_message": "请输入管理员分配的用户名和密码。",
+        "theme": gr.themes.Soft(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS),
+        "css_paths": [STATIC_DIR / "style.css"],
+        "js": (STATIC_DIR / "citations.js").read_text(encoding="utf-8"),
+        "max_file_size": MAX_FILE_BYTES,
+        "footer_links": [],
+        "run_history": False,
+        "enable_monitoring": False,
+        "mcp_server": False,
+        "show_error": False,
+    }
+
+
 def launch_app(
     demo: gr.Blocks,
     host: str,
@@ -179,47 +195,14 @@ def launch_app(
     logins: list[tuple[str, str]] | Callable[[str, str], bool] | None,
     block: bool = True,
 ) -> None:
-    """Serve ``demo`` with the project's styles, scripts, upload limit, content policy and optional login
-    (a check of name and password, e.g. :meth:`WebLogins.check`)."""
-    theme = gr.themes.Soft(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+    """Serve ``demo`` on Gradio's own server with :func:`page_options` and the content policy."""
     try:
         demo.queue(default_concurrency_limit=1).launch(
             server_name=host,
             server_port=port,
-            auth=logins or None,
-            auth_message="请输入管理员分配的用户名和密码。",
-            theme=theme,
-            css_paths=[STATIC_DIR / "style.css"],
-            js=(STATIC_DIR / "citations.js").read_text(encoding="utf-8"),
-            max_file_size=MAX_FILE_BYTES,
-            footer_links=[],
-            run_history=False,
-            enable_monitoring=False,
-            mcp_server=False,
-            show_error=False,
             prevent_thread_lock=not block,
             app_kwargs={"middleware": [Middleware(ContentSecurityPolicy)]},
+            **page_options(logins),
         )
     except OSError as exc:
         raise RagError(f"cannot listen on {host}:{port}: {exc}") from exc
-
-
-def serve(
-    settings: Settings,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    auth_file: Path | None = None,
-    feedback_file: Path | None = None,
-) -> None:
-    """Run the web chat until interrupted (``rag serve``): logins against the users of ``RAG_DB`` once
-    there are any (an old ``--auth-file`` or ``RAG_AUTH`` is imported into them once), else single-user."""
-    logins = read_logins(auth_file, os.environ.get("RAG_AUTH"))
-    models = Components(settings)  # loads nothing yet
-    if logins:
-        import_logins(models, logins, str(Path(auth_file).expanduser().resolve()) if auth_file else "RAG_AUTH")
-    login = WebLogins(models).required()
-    check_exposure(host, login, open_allowed(), remedy="Add users with `rag users add NAME --password-stdin`")
-    print(f"loading models for {redact(settings.index)} ...", file=sys.stderr)
-    app = WebApp(settings, models, feedback_file=feedback_file)
-    app.models.preload()
-    launch_app(app.build(), host, port, app.logins.check if login else None)
