@@ -265,7 +265,8 @@ class FaissStore:
             if rows is not None:
                 params, selector = faiss.SearchParameters(), faiss.IDSelectorBatch(rows)
                 params.sel = selector  # ``selector`` stays referenced until the search is done
-            scores, found = self.faiss_index().search(query, min(k, size), params=params)
+            with one_faiss_thread():
+                scores, found = self.faiss_index().search(query, min(k, size), params=params)
             return [ScoredChunk(self.chunks[int(r)], float(s), int(r)) for r, s in zip(found[0], scores[0]) if r >= 0]
 
     def search_lexical(self, query: str, k: int, where: SearchFilter | None = None) -> list[ScoredChunk]:
@@ -565,6 +566,22 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[list[str]]]:
             tokens.append([sys.intern(token) for token in row.pop("tokens")])  # one copy of each word
             chunks.append(Chunk(**row))
     return chunks, tokens
+
+
+@contextlib.contextmanager
+def one_faiss_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread in this thread, for one query: a second thread only waits on the
+    first (nq=1), and on a busy machine the barrier waits for a core (measured on 2 shared cores:
+    10k chunks 31 ms with 2 threads, 3.7 ms with 1; benchmarks/kb-search.md). The thread count is
+    per calling thread (an OpenMP ICV), so concurrent searches do not disturb each other."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _flat_index(vectors: np.ndarray, dim: int) -> Any:
