@@ -298,3 +298,24 @@ def test_a_dense_search_runs_faiss_on_one_thread_and_gives_the_exact_ranking(big
         faiss.omp_set_num_threads(before)
     expected = np.argsort(-(big.vectors @ query), kind="stable")[:5]
     assert [hit.row for hit in found] == expected.tolist()
+
+
+def test_a_refresh_reads_the_manifest_only_when_the_file_changed(big, monkeypatch):
+    monkeypatch.setattr(rag.index.faiss_store, "STAMP_SETTLE_S", 0.0)
+    reader = FaissStore.load(big.root)
+    reads = []
+    real_read = rag.index.faiss_store.read_manifest
+    monkeypatch.setattr(rag.index.faiss_store, "read_manifest", lambda root: reads.append(root) or real_read(root))
+    assert reader.refresh() is False and reader.refresh() is False and reads == []  # the file read on load
+    add(big, [100])
+    assert reader.refresh() is True and len(reads) == 1
+    assert reader.refresh() is False and len(reads) == 1
+    assert reader.chunks == big.chunks
+
+
+def test_a_manifest_written_a_moment_ago_is_read_again(big, monkeypatch):
+    reader = FaissStore.load(big.root)  # just written: its stamp is not trusted yet
+    reads = []
+    real_read = rag.index.faiss_store.read_manifest
+    monkeypatch.setattr(rag.index.faiss_store, "read_manifest", lambda root: reads.append(root) or real_read(root))
+    assert reader.refresh() is False and reader.refresh() is False and len(reads) == 2

@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -62,6 +63,7 @@ MANIFEST = "manifest.json"
 SEGMENT_KEYS = {"name", "rows", "deleted"}  # one entry of the manifest's "segments"
 MAX_SEGMENTS = 16  # a commit that would leave more segments compacts instead
 MAX_DELETED_SHARE = 0.25  # ... and so does one that would leave more of the stored rows deleted
+STAMP_SETTLE_S = 2.0  # a manifest this old is recognised by its file stamp (see manifest_stamp)
 T = TypeVar("T")
 
 
@@ -141,6 +143,7 @@ class FaissStore:
         self._faiss: Any = None
         self._bm25: BM25Index | None = None
         self._guard = threading.RLock()  # a refresh swaps the contents while other threads search
+        self._seen: tuple[int, int, int] | None = None  # the manifest file last read (see refresh)
 
     # ---------------------------------------------------------------- construction
 
@@ -161,6 +164,7 @@ class FaissStore:
     def load(cls, root: Path) -> FaissStore:
         """Read an index; a missing, unreadable or inconsistent one is an :class:`IndexStoreError`."""
         root = Path(root)
+        seen = manifest_stamp(root)
         manifest = read_manifest(root)
         dim = int(manifest["embedding"]["dim"])
         rows = Rows.concat(_read_segments(root, manifest["segments"], dim), dim)
@@ -170,6 +174,7 @@ class FaissStore:
                 f"{manifest['n_chunks']}); rebuild it with `rag ingest --rebuild`"
             )
         store = cls(root, manifest, rows)
+        store._seen = seen
         if not lexical_is_current(store.manifest):
             store._retokenize()
         return store
@@ -297,10 +302,21 @@ class FaissStore:
     def refresh(self) -> bool:
         """Pick up a newer generation written by another process; True if there was one.
 
-        Only new segments and tombstones are read when the segments this handle holds are still
-        listed first; after a compaction (or a rebuild) the index is loaded again in full.
+        A manifest file that is still the one read last time (same inode, time and size: a commit
+        replaces the file) is not read again; every question asks, and a manifest lists every
+        document (measured: 31 ms per refresh at 3,000 documents on 2 busy cores). Only new segments
+        and tombstones are read when the segments this handle holds are still listed first; after a
+        compaction (or a rebuild) the index is loaded again in full.
         """
-        manifest = read_manifest(self.root)
+        seen = manifest_stamp(self.root)
+        if seen is not None and seen == self._seen:
+            return False
+        changed = self._refresh_from(read_manifest(self.root))
+        self._seen = seen
+        return changed
+
+    def _refresh_from(self, manifest: dict[str, Any]) -> bool:
+        """:meth:`refresh` with the manifest on disk read."""
         if manifest["generation"] == self.generation:
             return False
         dropped = self._rows_gone(manifest)
@@ -458,6 +474,19 @@ class FaissStore:
         write_json_atomic(self.root / MANIFEST, manifest)
         self._raw, self._origin = manifest, rows.origin
         _remove_unlisted(self.root, segments)
+
+
+def manifest_stamp(root: Path) -> tuple[int, int, int] | None:
+    """(inode, modification time in ns, size) of the manifest file; None if there is none, or if it
+    is under ``STAMP_SETTLE_S`` old: a file system with coarse times could give the next commit's
+    manifest the same time, and the freed inode, so only a settled file is known by its stamp."""
+    try:
+        found = (Path(root) / MANIFEST).stat()
+    except OSError:
+        return None
+    if time.time_ns() - found.st_mtime_ns < STAMP_SETTLE_S * 1e9:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
