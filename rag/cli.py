@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rag.accounts.commands import audit_command, conversations_app, kb_app, keys_app, users_app
+from rag.accounts.commands import audit_command, audited, conversations_app, kb_app, keys_app, users_app
 from rag.accounts.kbs import registry_for
 from rag.components import Components
 from rag.config import Settings
@@ -115,6 +115,17 @@ def pipeline_for(index: Optional[str], kbs: Optional[List[str]], top_k: int) -> 
     return components.pipeline_for([components.kbs().get(name) for name in kbs])
 
 
+def audit_write(action: str, settings: Settings, kb: Optional[str], done: str, private: str, failed: bool = False) -> None:
+    """An audit row for a CLI write to the index of ``settings`` (``--kb``, or the KB registered there;
+    another ``--index`` is named in the row); a warning, not a failure, if the log cannot be written."""
+    try:
+        kbs = [kb] if kb else [k.name for k in registry_for(Settings()).list() if k.location == settings.index]
+        where = "" if kbs else f"index {redact(settings.index)}: "
+        audited(action, kbs, where + done, "error" if failed else "ok", private)
+    except RagError as exc:
+        err.print(f"[yellow]warning[/] the audit log was not written: {shown(str(exc))}", highlight=False)
+
+
 def components_for(index: Optional[str], top_k: int = 3, kb: Optional[str] = None) -> Components:
     """The assembled components for ``--index`` or ``--kb`` (or the configured index)."""
     return Components(settings_for(index, kb), top_k=top_k)
@@ -135,6 +146,7 @@ def ingest(
 
     components = components_for(index, kb=kb)
     settings = components.settings
+    names = ", ".join(map(str, paths))
     try:
         chunking = ChunkingConfig(
             chunk_size or settings.chunk_size, chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
@@ -143,19 +155,30 @@ def ingest(
         with progress_reporter(err) as progress:
             report = run_ingest(paths, settings.index, embedder, chunking, rebuild=rebuild, progress=progress)
     except RagError as exc:
+        audit_write("ingest", settings, kb, "failed", names, failed=True)
         fail(exc)
         return
+    failed = len(report.files_failed) + len(report.folders_unreadable)
+    audit_write("ingest", settings, kb, ingest_counts(report), names, failed=bool(failed))
     print_problems(report)
     out.print(
         f"{report.files_seen} files: {len(report.documents_added)} documents added, "
         f"{len(report.documents_replaced)} replaced, {len(report.files_unchanged)} files unchanged, "
-        f"{len(report.files_failed) + len(report.folders_unreadable)} failed; {report.chunks_embedded} chunks embedded, "
+        f"{failed} failed; {report.chunks_embedded} chunks embedded, "
         f"{report.chunks_reused} reused; {report.chunks_total or '-'} chunks in {redact(settings.index)} "
         f"({report.seconds:.1f} s)",
         highlight=False,
     )
-    if report.files_failed or report.folders_unreadable:
+    if failed:
         raise typer.Exit(2)
+
+
+def ingest_counts(report: IngestReport) -> str:
+    """What an ingest or a sync changed, for the audit log (no file names)."""
+    return (
+        f"{len(report.documents_added)} added, {len(report.documents_replaced)} replaced, "
+        f"{len(report.documents_removed)} removed, {len(report.files_failed) + len(report.folders_unreadable)} failed"
+    )
 
 
 @app.command()
@@ -183,8 +206,20 @@ def sync(
 
     def once() -> None:
         chunking = ChunkingConfig.from_settings(settings)
-        with progress_reporter(err) as progress:
-            report = run_sync(folder, settings.index, components.embedder(), chunking, progress, max_removal)
+        try:
+            with progress_reporter(err) as progress:
+                report = run_sync(folder, settings.index, components.embedder(), chunking, progress, max_removal)
+        except RagError:
+            audit_write("sync", settings, kb, "failed", str(folder), failed=True)
+            raise
+        audit_write(
+            "sync",
+            settings,
+            kb,
+            ingest_counts(report),
+            str(folder),
+            failed=bool(report.files_failed or report.folders_unreadable),
+        )
         print_problems(report)
         out.print(shown(summary(folder, report)), highlight=False)
         if (report.files_failed or report.folders_unreadable) and not watch:
@@ -339,16 +374,19 @@ def info(
 def remove(
     target: str = typer.Argument(..., help="A doc_id (see `rag info --docs`) or the path of an ingested file."),
     index: Optional[str] = IndexOption,
+    kb: Optional[str] = KbOption,
 ) -> None:
     """Remove a document, or every document of an ingested file, from the index."""
     from rag.index.ingest import remove as run_remove
 
-    settings = settings_for(index)
+    settings = settings_for(index, kb)
     try:
         removed = run_remove(settings.index, target)
     except RagError as exc:
+        audit_write("remove", settings, kb, "failed", target, failed=True)
         fail(exc)
         return
+    audit_write("remove", settings, kb, f"{len(removed)} removed", ", ".join([target, *removed]))
     out.print(f"removed {len(removed)} document(s): {', '.join(removed)}", highlight=False)
 
 

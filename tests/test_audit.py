@@ -50,12 +50,41 @@ def test_rag_audit_shows_the_cli_administration_with_filters(tmp_path, monkeypat
     run("kb", "revoke", "hr", "--user", "alice")
     rows = json.loads(run("audit", "--json").stdout)
     assert [(r["actor"], r["action"], r["kbs"], r["outcome"]) for r in rows] == [
+        ("local", "kb create", ["hr"], "ok"),
         ("local", "user add", [], "ok"),  # adding a user is an administrator's change too
         ("local", "grant", ["hr"], "ok"),
         ("local", "key create", [], "ok"),
         ("local", "key revoke", [], "ok"),
         ("local", "revoke", ["hr"], "ok"),
     ]
-    assert [r["action"] for r in json.loads(run("audit", "--kb", "hr", "--since", "2020-01-01", "--json").stdout)] == ["grant", "revoke"]
+    assert [r["action"] for r in json.loads(run("audit", "--kb", "hr", "--since", "2020-01-01", "--json").stdout)] == ["kb create", "grant", "revoke"]
     assert "not a date" in run("audit", "--since", "yesterday").output
     assert "grant" in run("audit").output
+
+
+def test_cli_ingest_sync_and_remove_are_audited_without_file_names_unless_asked(tmp_path, corpus_dir, monkeypatch):
+    monkeypatch.setenv("RAG_DB", str(tmp_path / "rag.db"))
+    assert run("kb", "create", "tech").exit_code == 0
+    assert run("ingest", corpus_dir / "compute.txt", "--kb", "tech").exit_code == 0
+    assert run("ingest", corpus_dir / "henan.txt").exit_code == 0  # the index at $RAG_INDEX: KB default
+    assert run("ingest", tmp_path / "missing.txt", "--kb", "tech").exit_code != 0
+    elsewhere = tmp_path / "other-index"
+    assert run("ingest", corpus_dir / "robots.md", "--index", elsewhere).exit_code == 0  # no KB of its own
+    assert run("sync", corpus_dir, "--kb", "tech").exit_code == 0
+    doc = json.loads(run("info", "--kb", "tech", "--docs", "--json").stdout)["document_list"][0]["doc_id"]
+    monkeypatch.setenv("RAG_AUDIT_QUESTIONS", "1")
+    assert run("remove", doc, "--kb", "tech").exit_code == 0
+    rows = [r for r in json.loads(run("audit", "--json").stdout) if r["action"] != "kb create"]
+    assert [(r["actor"], r["action"], r["kbs"], r["outcome"]) for r in rows] == [
+        ("local", "ingest", ["tech"], "ok"),
+        ("local", "ingest", ["default"], "ok"),
+        ("local", "ingest", ["tech"], "error"),
+        ("local", "ingest", [], "ok"),
+        ("local", "sync", ["tech"], "ok"),
+        ("local", "remove", ["tech"], "ok"),
+    ]
+    assert rows[0]["detail"] == "1 added, 0 replaced, 0 removed, 0 failed"  # counts only: no file name
+    assert rows[3]["detail"].startswith(f"index {elsewhere}: 1 added")
+    assert rows[4]["detail"] == "2 added, 0 replaced, 0 removed, 0 failed"
+    assert rows[5]["detail"] == f"1 removed; {doc}, {doc}"  # RAG_AUDIT_QUESTIONS=1: what was named too
+    assert not any("compute.txt" in r["detail"] for r in rows)

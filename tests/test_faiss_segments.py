@@ -275,3 +275,47 @@ def test_index_files_get_the_mode_the_umask_gives(tmp_path, umask):
     found = modes(store.root)
     assert MANIFEST in found and any(name.startswith("gen-") for name in found)
     assert found == {name: 0o700 if (store.root / name).is_dir() else 0o600 for name in found}
+
+
+def test_a_dense_search_runs_faiss_on_one_thread_and_gives_the_exact_ranking(big):
+    import faiss
+
+    index, threads = big.faiss_index(), []
+
+    class Watched:
+        def search(self, *args, **kwargs):
+            threads.append(faiss.omp_get_max_threads())
+            return index.search(*args, **kwargs)
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    big._faiss = Watched()
+    query = vectors(3)[0]
+    try:
+        found = big.search_dense(query, 5)
+        assert threads == [1] and faiss.omp_get_max_threads() == 2  # one OpenMP thread for the query, then as it was
+    finally:
+        faiss.omp_set_num_threads(before)
+    expected = np.argsort(-(big.vectors @ query), kind="stable")[:5]
+    assert [hit.row for hit in found] == expected.tolist()
+
+
+def test_a_refresh_reads_the_manifest_only_when_the_file_changed(big, monkeypatch):
+    monkeypatch.setattr(rag.index.faiss_store, "STAMP_SETTLE_S", 0.0)
+    reader = FaissStore.load(big.root)
+    reads = []
+    real_read = rag.index.faiss_store.read_manifest
+    monkeypatch.setattr(rag.index.faiss_store, "read_manifest", lambda root: reads.append(root) or real_read(root))
+    assert reader.refresh() is False and reader.refresh() is False and reads == []  # the file read on load
+    add(big, [100])
+    assert reader.refresh() is True and len(reads) == 1
+    assert reader.refresh() is False and len(reads) == 1
+    assert reader.chunks == big.chunks
+
+
+def test_a_manifest_written_a_moment_ago_is_read_again(big, monkeypatch):
+    reader = FaissStore.load(big.root)  # just written: its stamp is not trusted yet
+    reads = []
+    real_read = rag.index.faiss_store.read_manifest
+    monkeypatch.setattr(rag.index.faiss_store, "read_manifest", lambda root: reads.append(root) or real_read(root))
+    assert reader.refresh() is False and reader.refresh() is False and len(reads) == 2

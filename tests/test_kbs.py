@@ -106,3 +106,43 @@ def test_search_and_ask_over_several_kbs_merge_one_ranking_naming_each_passage_k
     answer = json.loads(run("ask", "河南设立的人工智能产业基金规模是多少？", "--kb", "tech", "--kb", "robots", "--json").stdout)
     assert {p["kb"] for p in answer["passages"]} <= {"tech", "robots"}  # funds was not asked: never shown
     assert "not both" in run("search", "算力", "--kb", "tech", "--index", tmp_path).output
+
+
+def test_kb_remove_keeps_the_files_unless_asked_and_deletes_only_its_own_folders(tmp_path, corpus_dir, monkeypatch):
+    monkeypatch.setenv("RAG_DB", str(tmp_path / "db" / "rag.db"))
+    hr, hr_uploads = tmp_path / "hr", tmp_path / "uploads" / "hr"  # beside the default index ($RAG_INDEX)
+    assert run("kb", "create", "hr").exit_code == 0
+    assert run("ingest", corpus_dir / "henan.txt", "--kb", "hr").exit_code == 0
+    kept = run("kb", "remove", "hr")
+    assert kept.exit_code == 0 and "stays at" in kept.output and (hr / "manifest.json").is_file()
+    assert run("kb", "create", "hr").exit_code == 0  # the same folder again, with its index
+    hr_uploads.mkdir(parents=True)
+    (hr_uploads / "henan.txt").write_text("x", encoding="utf-8")
+    deleted = run("kb", "remove", "hr", "--delete-files")
+    assert deleted.exit_code == 0, deleted.output
+    assert not hr.exists() and not hr_uploads.exists() and (tmp_path / "uploads").is_dir()
+    assert "hr" not in [kb["name"] for kb in json.loads(run("kb", "list", "--json").stdout)]
+
+    elsewhere = tmp_path / "shared" / "finance"
+    refused = {
+        "finance": ("--index", elsewhere, "delete its files yourself"),
+        "lite": ("--index", f"milvus-lite://{tmp_path}/kb.db", "Milvus"),
+        "uploads": ("--title", "uploads", "delete its files yourself"),  # index/uploads holds other KBs' uploads
+    }
+    for name, (option, value, _) in refused.items():
+        assert run("kb", "create", name, option, value).exit_code == 0
+    assert run("ingest", corpus_dir / "henan.txt", "--kb", "finance").exit_code == 0
+    for name, (_, _, message) in refused.items():
+        result = run("kb", "remove", name, "--delete-files")
+        assert result.exit_code == 1 and message in " ".join(result.output.split()), result.output
+    assert {"finance", "lite", "uploads"} <= {kb["name"] for kb in json.loads(run("kb", "list", "--json").stdout)}
+    assert (elsewhere / "manifest.json").is_file()
+    assert "cannot be removed" in run("kb", "remove", "default", "--delete-files").output
+    assert run("kb", "create", "empty").exit_code == 0
+    assert "no files yet" in run("kb", "remove", "empty", "--delete-files").output
+    audit = json.loads(run("audit", "--json").stdout)
+    assert [(r["action"], r["kbs"], r["detail"]) for r in audit if r["action"] == "kb remove"] == [
+        ("kb remove", ["hr"], f"files kept at {hr}"),
+        ("kb remove", ["hr"], "files deleted"),
+        ("kb remove", ["empty"], "files deleted"),
+    ]

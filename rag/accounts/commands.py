@@ -3,8 +3,11 @@ whoever may open the database file)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -14,13 +17,13 @@ from rich.table import Table
 from rag.accounts.admin import Administration, administration_for
 from rag.accounts.audit import audit_for
 from rag.accounts.db import Database
-from rag.accounts.kbs import registry_for
+from rag.accounts.kbs import owned_folders, registry_for
 from rag.accounts.users import LOCAL_OWNER, GrantKind
 from rag.config import Settings
 from rag.console import err, fail, out, shown
 from rag.errors import RagError
 from rag.files import private_file
-from rag.index.locations import redact, store_exists
+from rag.index.locations import redact, store_exists, write_lock
 
 kb_app = typer.Typer(help="Knowledge bases: separate collections with their own readers and editors.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of the web page and the API, their groups and administrators.", no_args_is_help=True)
@@ -32,6 +35,14 @@ GrantGroup = typer.Option(None, "--group", help="A group (its members now or lat
 def administration() -> Administration:
     """Users, grants and keys of the configured database, changed as ``local`` (audited)."""
     return administration_for(Settings())
+
+
+def audited(action: str, kbs: Sequence[str] = (), detail: str = "", outcome: str = "ok", private: str = "") -> None:
+    """Record an action of the CLI (``local``, the administrator) in the audit log: ``detail`` (who was
+    granted what, counts) always, ``private`` (file names, document ids) only with ``RAG_AUDIT_QUESTIONS=1``."""
+    log = audit_for(Settings())
+    kept = "; ".join(part for part in (detail, private if log.keep_details else "") if part)
+    log.record(LOCAL_OWNER.actor, action, kbs, kept, outcome, private=False)
 
 
 def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
@@ -52,6 +63,7 @@ def kb_create(
     """Register a knowledge base; `rag ingest --kb NAME` then fills it."""
     try:
         kb = registry_for(Settings()).create(name, title, index)
+        audited("kb create", [kb.name], redact(kb.location))
     except RagError as exc:
         fail(exc)
         return
@@ -80,14 +92,33 @@ def kb_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON lis
 
 
 @kb_app.command("remove")
-def kb_remove(name: str = typer.Argument(..., help="The knowledge base to forget.")) -> None:
-    """Forget a knowledge base and its grants; its index files stay (delete them yourself)."""
+def kb_remove(
+    name: str = typer.Argument(..., help="The knowledge base to forget."),
+    delete_files: bool = typer.Option(
+        False,
+        "--delete-files",
+        help="Also delete its index directory and uploaded files (only for a KB in the index root, not a Milvus URI or an --index elsewhere).",
+    ),
+) -> None:
+    """Forget a knowledge base and its grants; its index files stay unless --delete-files."""
     try:
-        kb = registry_for(Settings()).remove(name)
-    except RagError as exc:
+        settings = Settings()
+        registry = registry_for(settings)
+        kb = registry.get(name)
+        folders = owned_folders(registry, kb, [settings.conversations_file, settings.feedback_file]) if delete_files else []
+        with write_lock(kb.location) if folders else contextlib.nullcontext():  # no ingest is writing it now
+            registry.remove(name)
+            for folder in folders:
+                shutil.rmtree(folder)
+        audited("kb remove", [kb.name], "files deleted" if delete_files else f"files kept at {redact(kb.location)}")
+    except (RagError, OSError) as exc:
         fail(exc)
         return
-    out.print(f"removed knowledge base {shown(kb.name)}; its index stays at {shown(redact(kb.location))}", highlight=False)
+    if not delete_files:
+        kept = f"its index stays at {shown(redact(kb.location))} (--delete-files deletes a KB's files with it)"
+    else:
+        kept = f"deleted {shown(', '.join(map(str, folders)))}" if folders else "it had no files yet"
+    out.print(f"removed knowledge base {shown(kb.name)}; {kept}", highlight=False)
 
 
 @kb_app.command("grant")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from rag.config import Settings
 from rag.errors import InputError, RagError
 from rag.files import now_iso
 from rag.index.locations import is_uri, redact
+from rag.index.uploads import uploads_dir
 
 DEFAULT_KB = "default"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -107,3 +109,20 @@ class KbRegistry:
 def registry_for(settings: Settings, db: Database | None = None) -> KbRegistry:
     """The knowledge bases in ``db`` (default: ``settings``' database); ``default`` is ``settings``' index."""
     return KbRegistry(db or Database(settings.db_file), settings.index, settings.kb_root)
+
+
+def owned_folders(registry: KbRegistry, kb: Kb, keep: Sequence[Path] = ()) -> list[Path]:
+    """The folders that go with ``kb`` when its files are deleted: its index directory and its uploads
+    folder. Only for a KB whose index is ``registry``'s own (in its ``root``) and holds neither another KB's
+    files, the database nor ``keep``; :class:`InputError` for a Milvus URI or an index elsewhere."""
+    if kb.name == DEFAULT_KB:
+        raise InputError("the default knowledge base cannot be removed (it is the index at RAG_INDEX)")
+    if is_uri(kb.location):
+        raise InputError(f"{redact(kb.location)} is a Milvus index: drop its collection or file with Milvus's own tools")
+    root, index = registry.root.resolve(), Path(kb.location).resolve()
+    folders = [index, uploads_dir(index)]
+    others = [Path(other.location).resolve() for other in registry.list() if other.name != kb.name and not is_uri(other.location)]
+    kept = [*others, *map(uploads_dir, others), registry.db.path.resolve(), *(Path(path).resolve() for path in keep)]
+    if index.parent != root or any(path == folder or folder in path.parents for path in kept for folder in folders):
+        raise InputError(f"{index} is not a knowledge base folder under {root}; delete its files yourself")
+    return [folder for folder in folders if folder.exists()]
