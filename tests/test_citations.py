@@ -160,3 +160,36 @@ def test_a_name_jieba_glued_to_a_neighbouring_character_still_matches():
 
 def test_a_repointed_marker_does_not_leave_a_comma_before_the_full_stop():
     assert check_answer("河南设立了30亿元基金，[3]。", PASSAGES[:1]).text == "河南设立了30亿元基金[1]。"
+
+
+def test_key_facts_give_a_fresh_list_each_time():
+    numbers, names = key_facts("河南省设立30亿元基金。")
+    numbers.append("999")
+    names.clear()
+    assert key_facts("河南省设立30亿元基金。") == (["30"], ["河南省"])
+
+
+def test_a_draft_checked_again_as_it_grows_tags_only_its_new_sentence(monkeypatch):
+    """Verified streaming checks the whole draft each time a sentence settles: the sentences
+    checked before cost nothing the second time (no jieba tagging again)."""
+    from rag.qa import citations
+
+    real = citations.posseg()
+    tagged: list[str] = []
+
+    class Counting:
+        def cut(self, text):
+            tagged.append(text)
+            return real.cut(text)
+
+    monkeypatch.setattr(citations, "posseg", lambda: Counting())
+    citations._key_facts.cache_clear()
+    first = "河南设立了总规模30亿元的人工智能产业基金[1]。"
+    second = "广西计划组建不低于100亿元的基金[2]。"
+    alone = check_answer(first, PASSAGES)
+    before = len(tagged)
+    grown = check_answer(first + second, PASSAGES)
+    assert before and tagged[before:] and all(text in second.replace("[2]", "") for text in tagged[before:])
+    assert grown.text.startswith(alone.text) and [c.n for c in grown.verified] == [1, 2]
+    citations._key_facts.cache_clear()
+    assert check_answer(first + second, PASSAGES) == grown  # the same answer without the cache
