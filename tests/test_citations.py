@@ -167,3 +167,36 @@ def test_a_month_the_passage_leaves_to_its_dateline_is_not_required_but_the_day_
     assert supports("截至7月28日6时，福建全省关闭了463个景区景点、停工了11624个施工工地。", passage)
     assert not supports("截至7月27日6时，福建全省关闭了463个景区景点。", passage)  # another day
     assert not supports("截至7月28日6时，福建全省关闭了463个景区景点。", "截至8月28日6时，福建全省463个景区景点已全部关闭。")
+
+
+def test_key_facts_give_a_fresh_list_each_time():
+    numbers, names = key_facts("河南省设立30亿元基金。")
+    numbers.append("999")
+    names.clear()
+    assert key_facts("河南省设立30亿元基金。") == (["30"], ["河南省"])
+
+
+def test_a_draft_checked_again_as_it_grows_tags_only_its_new_sentence(monkeypatch):
+    """Verified streaming checks the whole draft each time a sentence settles: the sentences
+    checked before cost nothing the second time (no jieba tagging again)."""
+    from rag.qa import citations
+
+    real = citations.posseg()
+    tagged: list[str] = []
+
+    class Counting:
+        def cut(self, text):
+            tagged.append(text)
+            return real.cut(text)
+
+    monkeypatch.setattr(citations, "posseg", lambda: Counting())
+    citations._key_facts.cache_clear()
+    first = "河南设立了总规模30亿元的人工智能产业基金[1]。"
+    second = "广西计划组建不低于100亿元的基金[2]。"
+    alone = check_answer(first, PASSAGES)
+    before = len(tagged)
+    grown = check_answer(first + second, PASSAGES)
+    assert before and tagged[before:] and all(text in second.replace("[2]", "") for text in tagged[before:])
+    assert grown.text.startswith(alone.text) and [c.n for c in grown.verified] == [1, 2]
+    citations._key_facts.cache_clear()
+    assert check_answer(first + second, PASSAGES) == grown  # the same answer without the cache

@@ -45,6 +45,7 @@ QUOTE_LIMIT = 160
 SentenceTest = Callable[[str, Sequence[Chunk]], bool]  # does a sentence, supported by these passages, answer the question
 MIN_OVERLAP = 0.35
 _ASKED_FOR = r"(?:哪|什么|几|多少)[个种位家些座所条本部款类]?"
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,15 @@ class CheckedAnswer:
         return [c for c in self.citations if not c.verified]
 
 
+# The check runs again on every sentence a streamed draft settles (rag.qa.release), over the same
+# earlier sentences and passages: the pure text steps below are cached so that only new text costs.
+_TEXT_CACHE = 1024  # entries per cache: the sentences and passages of a few answers
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
 def squash(text: str) -> str:
     """Simplified script, lower-case, full-width digits/letters to ASCII, no whitespace."""
-    text = to_simplified(text).translate({code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)})
+    text = to_simplified(text).translate(_FULL_WIDTH)
     return re.sub(r"\s+", "", text).lower()
 
 
@@ -103,8 +110,14 @@ def posseg() -> Any:
 
 def key_facts(sentence: str) -> tuple[list[str], list[str]]:
     """Numbers and proper names that a supporting passage must contain."""
+    numbers, names = _key_facts(sentence)
+    return list(numbers), list(names)
+
+
+@lru_cache(maxsize=_TEXT_CACHE)
+def _key_facts(sentence: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     plain = to_simplified(_ENUMERATOR.sub("", _MARKER.sub("", sentence)))
-    return _NUMBER.findall(squash(plain)), _proper_nouns(plain, _NAME_FLAGS)
+    return tuple(_NUMBER.findall(squash(plain))), tuple(_proper_nouns(plain, _NAME_FLAGS))
 
 
 def _proper_nouns(plain: str, flags: set[str]) -> list[str]:
@@ -134,9 +147,10 @@ def _without_implied_months(numbers: list[str], sentence: str, body: str) -> lis
     return numbers
 
 
-def bigrams(text: str) -> set[str]:
+@lru_cache(maxsize=_TEXT_CACHE)
+def bigrams(text: str) -> frozenset[str]:
     text = re.sub(r"[^\w]", "", squash(text))
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
 def supports(sentence: str, passage: str) -> bool:
