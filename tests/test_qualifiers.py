@@ -78,3 +78,35 @@ def test_only_the_sentence_that_does_not_answer_is_dropped():
     answer = "甘肃上半年地区生产总值5539.1亿元[1]。一季度地区生产总值是377.0亿元[1]。"
     checked = check_answer(answer, [GANSU], answers_question("甘肃上半年地区生产总值是多少？", [GANSU]))
     assert checked.text == "甘肃上半年地区生产总值5539.1亿元[1]。"
+
+
+LIXIANG = Chunk(
+    "l1",
+    "ev-lixiang",
+    "2023-08-01 18:30，正文：理想汽车7月交付",
+    "s",
+    "理想汽车近日公布了2023年7月的交付数据，当月共计交付新车34134辆，同比增长227.5%。",
+    0,
+)
+
+
+def test_a_brand_jieba_does_not_know_is_the_question_s_subject():
+    # jieba cuts 极氪 into 极/d 氪/g and reads 蔚来 as 蔚/nr 来/v: neither is a tagged name
+    assert qualifiers("极氪汽车7月份交付了多少辆新车？").topic == ("极氪",)
+    assert qualifiers("蔚来今年1到7月一共交付了多少台？").topic == ("蔚来",)
+    assert qualifiers("深蓝S7在7月交付了多少台？").topic == ("s7",)
+    assert not answered("极氪汽车7月份交付了多少辆新车？", "极氪汽车7月份交付了34134辆新车[1]。", [LIXIANG])
+    assert not answered("蔚来7月份交付了多少台新车？", "34134台[1]", [LIXIANG])
+    assert answered("理想汽车7月交付了多少辆新车？", "34134辆[1]", [LIXIANG])
+
+
+def test_an_opening_that_is_no_subject_is_not_checked():
+    for question in (
+        "他建议政府基金在风险分担上扮演什么角色？",
+        "那到2030年呢？",
+        "东北三个省里，今年前六个月经济总量唯一过万亿的是哪个省？",
+        "中超第21轮海港5:0青岛海牛，第一个进球是哪名青岛球员的乌龙？",
+        "河北和山西今年上半年的地区生产总值分别是多少？",  # several subjects
+        "华中科技大学的黄华锋在大运会三级跳远里跳出了多远？",  # a tagged name: the names check has it
+    ):
+        assert qualifiers(question).topic == (), question

@@ -66,9 +66,10 @@ class Qualifiers:
     measure: str
     one_subject: bool = True  # not a question of several parts (分别, two question marks)
     given: frozenset[str] = frozenset()  # the question's own numbers and names: not what the answer adds
+    topic: tuple[str, ...] = ()  # name-like words of the subject it opens with (极氪; 五菱, 缤果), whatever jieba tags them
 
     def __bool__(self) -> bool:
-        return bool(self.times or self.names or self.measure)
+        return bool(self.times or self.names or self.measure or self.topic)
 
 
 def qualifiers(question: str) -> Qualifiers:
@@ -81,7 +82,9 @@ def qualifiers(question: str) -> Qualifiers:
     one_subject = "分别" not in plain and len(re.findall(r"[?？]", plain)) <= 1
     times = frozenset(t for t, _ in _times(_SINCE.sub("", plain)))
     numbers, facts = key_facts(question)
-    return Qualifiers(times, names, _measure(question), one_subject, frozenset([*numbers, *map(squash, facts)]))
+    given = frozenset([*numbers, *map(squash, facts)])
+    topic = _topic(plain, names) if one_subject else ()
+    return Qualifiers(times, names, _measure(question), one_subject, given, topic)
 
 
 def answers_question(question: str, shown: Sequence[Chunk]) -> SentenceTest:
@@ -107,6 +110,7 @@ def _meets_in(asked: Qualifiers, sentence: str, passage: Chunk, shown: Sequence[
     return (
         _times_met(asked.times, article, _SINCE.sub("", body[index][:clause_end]))
         and _names_met(asked, squash(sentence), article)
+        and (not asked.topic or any(names_in(article, word) for word in asked.topic))
         and _measure_met(asked.measure, squash(passage.text), body[index])
     )
 
@@ -252,3 +256,56 @@ def _measure(question: str) -> str:
     if len(phrase) < 4 or words[-1].flag.startswith("v") and words[-1].flag != "vn":
         return ""
     return phrase
+
+
+_TOPIC_END = re.compile(r"在|的|是|有|于|第|今年|去年|前年|本年|当年|截至|截止|[，,：:？?、和与及《]")
+_TOPIC_GENERIC = re.compile(r"(?:汽车|集团|品牌|公司|股份|控股|有限公司|队|省|市|县|区|自治区|政府)+$")
+_TOPIC_ASKS = re.compile(r"哪|什么|谁|多少|几|怎么|如何|为什么|是否")
+_NOT_IN_TOPIC = ("r", "p", "c", "u", "d", "f", "s", "t")  # pronouns, prepositions, 省里, 今年: not a subject's words
+_TAGGED_ONLY_HERE = {"eng", "j"}  # Latin letters (s7, aws), abbreviations (日产)
+
+
+def _topic(plain: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The name-like words, other than ``names``, of the subject a squashed one-subject question
+    opens with (before its first time, 在/的/是 or comma): ``极氪`` of 极氪汽车7月份交付了多少辆新车,
+    ``s7`` of 深蓝S7在7月…. Brands and products that jieba does not tag as names: Latin letters,
+    abbreviations (日产) and words outside its dictionary, which it cuts into single characters
+    (极/氪, 蔚/来). Not ``nz``, which it gives to events as well (中超, 大运会). None when the opening is not 2-8 characters, asks something, or
+    holds a pronoun, preposition or place word (他建议, 据, 东北三个省里)."""
+    ends = [m.start() for pattern, _ in _TIME_PATTERNS if (m := pattern.search(plain))]
+    ends += [m.start() for m in [_TOPIC_END.search(plain)] if m]
+    head = plain[: min(ends, default=0)]
+    core = _TOPIC_GENERIC.sub("", head) or head
+    if not 2 <= len(core) <= 8 or _TOPIC_ASKS.search(head):
+        return ()
+    words = _join_single_characters([(w.word, w.flag) for w in posseg().cut(core)])
+    if any(flag.startswith(_NOT_IN_TOPIC) or (len(word) == 1 and flag.startswith("v")) for word, flag in words):
+        return ()
+    return tuple(
+        word
+        for word, flag in words
+        if len(word) >= 2 and not word.isdigit() and word not in names and (flag in _TAGGED_ONLY_HERE or not _frequency(word))
+    )
+
+
+def _join_single_characters(words: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Runs of one-character Chinese words (not pronouns, prepositions or particles) as one word
+    tagged ``x``: jieba's cut of a word it does not know (极/d 氪/g is 极氪)."""
+    joined: list[tuple[str, str]] = []
+    run: list[tuple[str, str]] = []
+    for word, flag in [*words, ("", "")]:
+        if len(word) == 1 and "\u4e00" <= word <= "\u9fff" and not flag.startswith(("r", "p", "c", "u", "f")):
+            run.append((word, flag))
+            continue
+        if run:
+            joined.append(("".join(w for w, _ in run), "x") if len(run) > 1 else run[0])
+            run = []
+        if word:
+            joined.append((word, flag))
+    return joined
+
+
+def _frequency(word: str) -> int:
+    import jieba
+
+    return int(jieba.dt.FREQ.get(word) or 0)
