@@ -45,9 +45,10 @@ def load_articles(path: Path = ARTICLES) -> list[dict[str, Any]]:
 
 
 def read_texts(data: Path, pids: set[str]) -> dict[str, str]:
-    """The texts of ``pids`` in the CRUD news file (one pass over the gzip)."""
+    """The texts of ``pids`` in a JSON-lines file of ``{pid, text}`` rows, gzipped (the CRUD news
+    file) or plain (the CMRC 2018 corpus); one pass, stopping when all are found."""
     texts: dict[str, str] = {}
-    with gzip.open(data, "rt", encoding="utf-8") as handle:
+    with gzip.open(data, "rt", encoding="utf-8") if data.suffix == ".gz" else data.open(encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
             if row["pid"] in pids:
