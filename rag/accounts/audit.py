@@ -49,11 +49,16 @@ class AuditLog:
     ) -> None:
         """Append one row (and drop rows past the retention); a ``private`` detail (a question, a file
         name) is kept only with ``RAG_AUDIT_QUESTIONS=1``, others (who was granted what) always."""
-        kept = detail if self.keep_details or not private else ""
+        kept = self.details("", detail) if private else detail
         row = (utc_now(), actor, action, "," + ",".join(kbs) + ",", kept, outcome)
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO audit (time, actor, action, kbs, detail, outcome) VALUES (?, ?, ?, ?, ?, ?)", row)
             conn.execute("DELETE FROM audit WHERE time < ?", (utc_now(-self.days * 86400),))
+
+    def details(self, public: str, private: str) -> str:
+        """``public`` (who was granted what, counts) and, with ``RAG_AUDIT_QUESTIONS=1`` only,
+        ``private`` (a question, file names), joined by "; "."""
+        return "; ".join(part for part in (public, private if self.keep_details else "") if part)
 
     def rows(self, user: str | None = None, kb: str | None = None, since: str | None = None) -> list[AuditRow]:
         """Rows, oldest first: of ``user`` (its keys included), touching ``kb``, from ``since`` (a date) on."""

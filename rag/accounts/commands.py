@@ -41,8 +41,7 @@ def audited(action: str, kbs: Sequence[str] = (), detail: str = "", outcome: str
     """Record an action of the CLI (``local``, the administrator) in the audit log: ``detail`` (who was
     granted what, counts) always, ``private`` (file names, document ids) only with ``RAG_AUDIT_QUESTIONS=1``."""
     log = audit_for(Settings())
-    kept = "; ".join(part for part in (detail, private if log.keep_details else "") if part)
-    log.record(LOCAL_OWNER.actor, action, kbs, kept, outcome, private=False)
+    log.record(LOCAL_OWNER.actor, action, kbs, log.details(detail, private), outcome, private=False)
 
 
 def grantee(user: Optional[str], group: Optional[str]) -> tuple[GrantKind, str]:
