@@ -200,3 +200,30 @@ def test_a_draft_checked_again_as_it_grows_tags_only_its_new_sentence(monkeypatc
     assert grown.text.startswith(alone.text) and [c.n for c in grown.verified] == [1, 2]
     citations._key_facts.cache_clear()
     assert check_answer(first + second, PASSAGES) == grown  # the same answer without the cache
+
+
+BATTERIES = [
+    Chunk("b1", "flip5", "三星", "s", "三星Galaxy Z Flip 5内置3700mAh电池，支持25W有线快充。", 0),
+    Chunk("b2", "fold3", "小米", "s", "小米MIX Fold 3内置4800mAh电池，支持67W有线快充。", 0),
+]
+
+
+def test_facts_of_two_passages_in_one_sentence_are_kept_each_cited_to_its_own():
+    checked = check_answer("三星Galaxy Z Flip 5的电池容量为3700mAh，小米MIX Fold 3的电池容量为4800mAh。[1]", BATTERIES)
+    assert checked.text == "三星Galaxy Z Flip 5的电池容量为3700mAh[1]，小米MIX Fold 3的电池容量为4800mAh[2]。"
+    assert [c.n for c in checked.verified] == [1, 2]
+
+
+def test_of_a_sentence_only_the_supported_piece_stands():
+    checked = check_answer("小米MIX Fold 3的电池容量为4800mAh，支持120W有线快充。[2]", BATTERIES)
+    assert checked.text == "小米MIX Fold 3的电池容量为4800mAh[2]。"
+
+
+def test_a_time_piece_stays_with_the_figure_it_qualifies():
+    passages = [
+        Chunk("t1", "gz-0817", "广铁", "s", "截至8月17日，广铁暑运累计发送旅客9256.6万人次。", 0),
+        Chunk("t2", "gz-0727", "广铁", "s", "7月27日，广铁暑运迎来客流高峰。", 0),
+    ]
+    # 截至7月27日 alone (passage 2) is no claim: it is not split from the figure of 8月17日
+    checked = check_answer("广铁暑运截至7月27日，累计发送旅客9256.6万人次[1]。", passages)
+    assert checked.refused

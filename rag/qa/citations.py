@@ -34,6 +34,8 @@ _MARKER = re.compile(rf"[\[【]\s*({_MARKER_BODY})\s*[\]】]")
 _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s*{_MARKER_BODY}\s*[\]】])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})月(\d{1,2})[日号]")
+_TIME_WORDS = re.compile(r"\d{4}年|\d{1,2}月(?:份)?|\d{1,2}[日号]|\d{1,2}[时点](?:\d{1,2}分)?")
+_COMMA = re.compile(r"，|,(?!\d)")  # not the thousands separator of 1,000
 _CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*[\]】])+\s*[，,]")
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])[.．、)）](?!\d)")  # "1." of a list is no figure
 _NAME_FLAGS = {"nr", "ns", "nt", "nz", "nrt", "nrfg"}
@@ -236,6 +238,10 @@ def _check_clause(
         repaired, found = _attribute(_MARKER.sub("", clause), passages, holds)
         if found:
             clause, shown, together = repaired, found, True
+    if not together and (cited or any(key_facts(clause))) and not _held_whole(clause, passages):
+        # facts from different passages in one clause (甲为3700mAh，乙为4800mAh[1]): the pieces each passage supports
+        if pieces := _supported_pieces(clause, passages, answers, citations):
+            return pieces
     verdicts = {}
     for n in shown:
         passage = passages[n - 1]
@@ -248,6 +254,46 @@ def _check_clause(
     if not any(verdicts.values()) and (cited or any(key_facts(clause))):
         return None  # a claim no passage supports
     return _MARKER.sub(partial(_rewrite_marker_match, verdicts=verdicts), clause)
+
+
+def _supported_pieces(
+    clause: str, passages: Sequence[Chunk], answers: SentenceTest | None, citations: dict[int, Citation]
+) -> str | None:
+    """A clause no passage supports as a whole, cut at its commas (``X为3700mAh，Y为4800mAh[1]``):
+    the pieces a passage supports, each cited on its own, or None when no piece with a fact is."""
+    plain = _MARKER.sub("", clause)
+    cuts = [m.end() for m in _COMMA.finditer(plain) if m.end() < len(plain.rstrip())]
+    if not cuts:
+        return None
+    pieces: list[str] = []
+    lead = ""  # a piece that claims nothing (截至7月27日，) stays with the claim it qualifies
+    for a, b in zip([0, *cuts], [*cuts, len(plain)], strict=True):
+        if _claims(plain[a:b]) or b == len(plain):
+            pieces.append(lead + plain[a:b])
+            lead = ""
+        else:
+            lead += plain[a:b]
+    if len(pieces) < 2:
+        return None
+    results = [_check_clause(piece, passages, answers, citations) for piece in pieces]
+    if not any(r is not None and any(key_facts(r)) for r in results):
+        return None
+    kept = [r for r in results if r is not None]
+    return "".join(kept) if results[-1] is not None else _ended_like("".join(kept), pieces[-1])
+
+
+def _held_whole(clause: str, passages: Sequence[Chunk]) -> bool:
+    """One passage holds every fact of ``clause`` (whether or not it answers the question)."""
+    plain = _MARKER.sub("", clause)
+    return any(supports(plain, passage.text) for passage in passages)
+
+
+def _claims(piece: str) -> bool:
+    """A piece of a sentence states something on its own: a figure (not a date or time), or a name
+    with 是/为/有 (``Y为4800mAh``, ``对手是匈牙利队``), not only a subject or a time (``截至7月27日``)."""
+    plain = _TIME_WORDS.sub("", squash(piece))
+    numbers, names = key_facts(plain)
+    return bool(numbers) or (bool(names) and re.search(r"是|为|有", plain) is not None)
 
 
 def _holds(clause: str, shown: Sequence[int], passages: Sequence[Chunk], answers: SentenceTest | None) -> bool:
