@@ -227,3 +227,13 @@ def test_a_time_piece_stays_with_the_figure_it_qualifies():
     # 截至7月27日 alone (passage 2) is no claim: it is not split from the figure of 8月17日
     checked = check_answer("广铁暑运截至7月27日，累计发送旅客9256.6万人次[1]。", passages)
     assert checked.refused
+
+
+def test_a_piece_about_another_passage_must_be_a_parallel_statement():
+    passages = [
+        Chunk("e1", "hh", "鹤哈", "s", "鹤哈高速伊春至绥化段主线全长224.58公里，起点位于呼兰县赵家屯黑大公路537公里处。", 0),
+        Chunk("e2", "js", "集双", "s", "集双高速东丰县至双辽市段主线全长205.507公里。", 0),
+    ]
+    # 起点… is passage 1's, about 鹤哈高速: after a piece about 集双高速 it would read as 集双's start
+    checked = check_answer("集双高速的东丰县至双辽市段主线全长205.507公里，起点位于呼兰县赵家屯黑大公路537公里处。[1]", passages)
+    assert checked.text == "集双高速的东丰县至双辽市段主线全长205.507公里[2]。"

@@ -275,11 +275,30 @@ def _supported_pieces(
             lead += plain[a:b]
     if len(pieces) < 2:
         return None
-    results = [_check_clause(piece, passages, answers, citations) for piece in pieces]
+    results: list[str | None] = []
+    previous = ""  # the last piece kept
+    for piece in pieces:
+        result = _check_clause(piece, passages, answers, citations)
+        if result is not None and previous and not _continues(previous, result):
+            result = None
+        results.append(result)
+        previous = result or previous
     if not any(r is not None and any(key_facts(r)) for r in results):
         return None
     kept = [r for r in results if r is not None]
     return "".join(kept) if results[-1] is not None else _ended_like("".join(kept), pieces[-1])
+
+
+def _continues(previous: str, piece: str) -> bool:
+    """A piece cited to another passage than the piece before it is a parallel statement about
+    another subject only when it repeats that piece's wording (``甲的电池容量为…，乙的电池容量为…``);
+    else it would read as about the first subject (``乙全长205公里[2]，起点位于呼兰县[1]``)."""
+    cited = {n for m in _MARKER.finditer(piece) for n in _numbers_in(m.group(1))}
+    before = {n for m in _MARKER.finditer(previous) for n in _numbers_in(m.group(1))}
+    if cited <= before:
+        return True
+    shared = bigrams(re.sub(r"[\d.]+", "", _MARKER.sub("", piece))) & bigrams(re.sub(r"[\d.]+", "", _MARKER.sub("", previous)))
+    return len(shared) >= 2
 
 
 def _held_whole(clause: str, passages: Sequence[Chunk]) -> bool:
