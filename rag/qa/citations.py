@@ -35,6 +35,7 @@ _SENTENCE = re.compile(rf"[^。！？!?；;\n]+[。！？!?；;]*(?:\s*[\[【]\s
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})月(\d{1,2})[日号]")
 _TIME_WORDS = re.compile(r"\d{4}年|\d{1,2}月(?:份)?|\d{1,2}[日号]|\d{1,2}[时点](?:\d{1,2}分)?")
+_LEANS_BACK = re.compile(r"\s*(?:该|其|此|这|那|它|他|她|上述|同时|并且|而且|并|且|也)")
 _COMMA = re.compile(r"，|,(?!\d)")  # not the thousands separator of 1,000
 _CLAUSE_END = re.compile(rf"(?:[\[【]\s*{_MARKER_BODY}\s*[\]】])+\s*[，,]")
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])[.．、)）](?!\d)")  # "1." of a list is no figure
@@ -259,8 +260,10 @@ def _check_clause(
 def _supported_pieces(
     clause: str, passages: Sequence[Chunk], answers: SentenceTest | None, citations: dict[int, Citation]
 ) -> str | None:
-    """A clause no passage supports as a whole, cut at its commas (``X为3700mAh，Y为4800mAh[1]``):
-    the pieces a passage supports, each cited on its own, or None when no piece with a fact is."""
+    """A clause no passage supports as a whole, cut at its commas (``X为3700mAh，Y为4800mAh[1]``),
+    each piece cited to the passage that supports it; None unless every piece that claims
+    something is supported (keeping the rest would turn a withheld answer into one that leaves
+    out what was asked: 昌雅妮获得了银牌 without her score)."""
     plain = _MARKER.sub("", clause)
     cuts = [m.end() for m in _COMMA.finditer(plain) if m.end() < len(plain.rstrip())]
     if not cuts:
@@ -283,20 +286,22 @@ def _supported_pieces(
             result = None
         results.append(result)
         previous = result or previous
-    if not any(r is not None and any(key_facts(r)) for r in results):
-        return None
-    kept = [r for r in results if r is not None]
-    return "".join(kept) if results[-1] is not None else _ended_like("".join(kept), pieces[-1])
+    if any(r is None and _claims(piece) for r, piece in zip(results, pieces, strict=True)):
+        return None  # a claim no passage supports: the sentence goes, as a whole (its other pieces may answer nothing)
+    return "".join(r for r in results if r is not None)
 
 
 def _continues(previous: str, piece: str) -> bool:
     """A piece cited to another passage than the piece before it is a parallel statement about
     another subject only when it repeats that piece's wording (``甲的电池容量为…，乙的电池容量为…``);
-    else it would read as about the first subject (``乙全长205公里[2]，起点位于呼兰县[1]``)."""
+    else it would read as about the first subject (``乙全长205公里[2]，起点位于呼兰县[1]``). One that
+    points back (该研究院的院长是…) never is."""
     cited = {n for m in _MARKER.finditer(piece) for n in _numbers_in(m.group(1))}
     before = {n for m in _MARKER.finditer(previous) for n in _numbers_in(m.group(1))}
     if cited <= before:
         return True
+    if _LEANS_BACK.match(_MARKER.sub("", piece)):
+        return False  # 该研究院的院长是… is about the previous piece's subject, so from its passage
     shared = bigrams(re.sub(r"[\d.]+", "", _MARKER.sub("", piece))) & bigrams(re.sub(r"[\d.]+", "", _MARKER.sub("", previous)))
     return len(shared) >= 2
 
