@@ -143,7 +143,7 @@ def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
 
     The item before the first conjunction is no longer than the one after it, in words
     (``7月份北京和西安``: 北京, not 月份北京)."""
-    tokens = _tokens(question)
+    tokens = _item_units(_tokens(question))
     starts = [0]
     for word, _ in tokens:
         starts.append(starts[-1] + len(word))
@@ -176,6 +176,55 @@ def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
             groups.append((starts[left], starts[j], items))
         i = max(j, i + 1)
     return groups
+
+
+_GLUE = {" ", "+", "."}
+_NAME_TAGS = {"nr", "nrt", "nrfg", "nz"}
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_NOT_AFTER_NUMBER = re.compile(r"^(?:[年月日季时点分]|号(?!线))")
+
+
+def _item_units(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """jieba's words with what it cuts out of one name put back together, as one item word
+    (tagged ``nz``): Latin letters, digits and the spaces or ``+`` between them, with the word
+    they are written onto (``小米MIX Fold 3``, ``16GB+1TB``); a number and the noun it counts
+    (``7号线``, ``86线``, but not ``7月``); names joined by ``·`` and a name's ``（…）`` (``厄尔·门罗（孟洛）``)."""
+    units: list[tuple[str, str]] = []
+    i = 0
+    while i < len(tokens):
+        word, flag = tokens[i]
+        j = i + 1
+        if _latin(tokens[i]) or (flag in _ITEM_FLAGS and j < len(tokens) and _latin(tokens[j]) and not tokens[j][0].isdigit()):
+            while j < len(tokens) and (
+                _latin(tokens[j]) or (tokens[j][0] in _GLUE and j + 1 < len(tokens) and _latin(tokens[j + 1]))
+            ):
+                if _YEAR.fullmatch(tokens[j][0]):
+                    break  # NBA2021: the season is no part of the league's name
+                j += 1
+            if (
+                flag == "m"
+                and j == i + 1
+                and j < len(tokens)
+                and tokens[j][1] in _ITEM_FLAGS
+                and not _NOT_AFTER_NUMBER.match(tokens[j][0])
+            ):
+                j += 1  # 7号线, 86线
+        elif flag in _NAME_TAGS:
+            while j < len(tokens) and (
+                tokens[j][1] in _NAME_TAGS or (tokens[j][0] == "·" and j + 1 < len(tokens) and tokens[j + 1][1] in _NAME_TAGS)
+            ):
+                j += 2 if tokens[j][0] == "·" else 1
+            if j < len(tokens) and tokens[j][0] == "（":
+                close = next((k for k in range(j, min(j + 6, len(tokens))) if tokens[k][0] == "）"), None)
+                j = close + 1 if close is not None else j
+        units.append((word, flag) if j == i + 1 else ("".join(w for w, _ in tokens[i:j]), "nz"))
+        i = j
+    return units
+
+
+def _latin(token: tuple[str, str]) -> bool:
+    """Latin letters or digits (``MIX``, ``Z``, ``3``)."""
+    return token[0].isascii() and token[0].isalnum()
 
 
 def _is_item(token: tuple[str, str]) -> bool:
