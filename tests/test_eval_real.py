@@ -52,7 +52,10 @@ def test_eval_set_runs_end_to_end_and_holds_its_baseline(tmp_path, questions, co
     # Quality must hold by the gate's paired test on the questions that flipped (RATE_GATE). Latency
     # is printed but not gated (no --gate-latency): the CI machine is not the one the baseline was timed on.
     gate = report["baseline"]
-    assert gate["compared"] == len(report["questions"])  # a slice is judged on the baseline's rows for the same questions
+    # a slice is judged on the baseline's rows for the same questions, less those it marks unstable
+    unstable = set(stored.get("unstable") or [])
+    assert gate["compared"] == len({row["qid"] for row in report["questions"]} - unstable)
+    assert gate["unstable"] == sorted(unstable & {row["qid"] for row in report["questions"]})
     quality = [d for d in gate["deltas"] if d["kind"] != "latency" and d["gated"]]
     assert {d["metric"] for d in quality} == set(GATED_METRICS)
     assert all(d["broken"] is not None for d in quality)  # paired on the baseline's per-question rows
