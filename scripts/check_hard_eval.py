@@ -237,21 +237,34 @@ def check_false_gold(rows: list[tuple[str, dict[str, Any]]], chunks: dict[str, l
 def check(questions: Path = QUESTIONS, corpus: Path = CORPUS, verbose: bool = False, chunks: bool = True) -> Result:
     """Check the question file against the corpus folder; see the module notes."""
     result = check_rows(questions, corpus, load_clusters(corpus.parent / "articles.json"), verbose)
-    total = sum(result.categories.values())
-    for name, minimum in MINIMUMS.items():
-        count = total if name == "total" else result.categories[name]
-        if count < minimum:
-            result.errors.append(f"{name}: {count} questions, need at least {minimum}")
-    if result.articles < MIN_ARTICLES:
-        result.errors.append(f"corpus: {result.articles} articles, need at least {MIN_ARTICLES}")
+    counts = {**result.categories, "total": sum(result.categories.values())}
+    check_sizes(result, counts, MINIMUMS, corpus, chunks, MIN_ARTICLES, MIN_CHUNKS)
+    return result
+
+
+def check_sizes(
+    result: Result,
+    counts: dict[str, int],
+    minimums: dict[str, int],
+    corpus: Path,
+    chunks: bool,
+    min_articles: int,
+    min_chunks: int = 0,
+) -> None:
+    """The minimum counts of questions (``counts`` against ``minimums``), articles and chunks, and,
+    with ``chunks``, the evidence check over the corpus's chunks (:func:`check_false_gold`)."""
+    for name, minimum in minimums.items():
+        if counts.get(name, 0) < minimum:
+            result.errors.append(f"{name}: {counts.get(name, 0)} questions, need at least {minimum}")
+    if result.articles < min_articles:
+        result.errors.append(f"corpus: {result.articles} articles, need at least {min_articles}")
     if chunks:
         by_file = corpus_chunks(corpus)
         if by_file is not None:
             result.chunks = sum(len(bodies) for bodies in by_file.values())
-            if result.chunks < MIN_CHUNKS:
-                result.errors.append(f"corpus: {result.chunks} chunks, need at least {MIN_CHUNKS}")
+            if result.chunks < min_chunks:
+                result.errors.append(f"corpus: {result.chunks} chunks, need at least {min_chunks}")
             check_false_gold(result.rows, by_file, result)
-    return result
 
 
 def report_outcome(result: Result) -> int:

@@ -77,16 +77,7 @@ def check(
             if shared:
                 result.errors.append(f"articles: {len(shared)} pid(s) also in {other}, e.g. {sorted(shared)[0]}")
     found = counts(rows, {a["file"] for a in listing if a.get("data") == corpus_builder.CMRC_DATA})
-    for name, minimum in MINIMUMS.items():
-        if found[name] < minimum:
-            result.errors.append(f"{name}: {found[name]} questions, need at least {minimum}")
-    if result.articles < MIN_ARTICLES:
-        result.errors.append(f"corpus: {result.articles} articles, need at least {MIN_ARTICLES}")
-    if chunks:
-        by_file = base.corpus_chunks(corpus)
-        if by_file is not None:
-            result.chunks = sum(len(bodies) for bodies in by_file.values())
-            base.check_false_gold(result.rows, by_file, result)
+    base.check_sizes(result, found, MINIMUMS, corpus, chunks, MIN_ARTICLES)
     return result, found
 
 

@@ -142,16 +142,7 @@ def check(
         "near_miss": result.categories["near_miss"],
         "answerable": sum(result.categories.values()) - result.categories["near_miss"],
     }
-    for name, minimum in MINIMUMS.items():
-        if counts[name] < minimum:
-            result.errors.append(f"{name}: {counts[name]} questions, need at least {minimum}")
-    if result.articles < MIN_ARTICLES:
-        result.errors.append(f"corpus: {result.articles} articles, need at least {MIN_ARTICLES}")
-    if chunks:
-        by_file = base.corpus_chunks(corpus)
-        if by_file is not None:
-            result.chunks = sum(len(bodies) for bodies in by_file.values())
-            base.check_false_gold(result.rows, by_file, result)
+    base.check_sizes(result, counts, MINIMUMS, corpus, chunks, MIN_ARTICLES)
     return result, kinds
 
 
