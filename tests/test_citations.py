@@ -247,3 +247,11 @@ def test_a_piece_that_points_back_must_come_from_the_same_passage():
     ]
     checked = check_answer("中国信息通信研究院统计我国脑机接口企业总量已突破200家，该研究院的院长是张孝荣。[1]", passages)
     assert checked.refused  # not "…200家[1]，该研究院的院长是张孝荣[2]": 张孝荣 heads another institute
+
+
+def test_pieces_of_a_withheld_sentence_leave_no_citation_behind():
+    # the 4800mAh piece is supported by passage 2, but the sentence goes whole (120W is not): passage 2
+    # must not be listed as verified for an answer that no longer quotes it
+    checked = check_answer("三星Galaxy Z Flip 5的电池容量为3700mAh[1]。小米MIX Fold 3的电池容量为4800mAh，支持120W有线快充。", BATTERIES)
+    assert checked.text == "三星Galaxy Z Flip 5的电池容量为3700mAh[1]。"
+    assert [c.n for c in checked.verified] == [1]

@@ -280,14 +280,18 @@ def _supported_pieces(
         return None
     results: list[str | None] = []
     previous = ""  # the last piece kept
+    found: dict[int, Citation] = {}  # the pieces' citations, recorded only if the pieces stand
     for piece in pieces:
-        result = _check_clause(piece, passages, answers, citations)
+        result = _check_clause(piece, passages, answers, found)
         if result is not None and previous and not _continues(previous, result):
             result = None
         results.append(result)
         previous = result or previous
     if any(r is None and _claims(piece) for r, piece in zip(results, pieces, strict=True)):
         return None  # a claim no passage supports: the sentence goes, as a whole (its other pieces may answer nothing)
+    for n, citation in found.items():
+        if n not in citations or (citation.verified and not citations[n].verified):
+            citations[n] = citation
     return "".join(r for r in results if r is not None)
 
 
