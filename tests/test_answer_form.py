@@ -86,6 +86,13 @@ def test_an_answer_of_the_wrong_type_is_a_flaw():
     assert form_flaw("影片于7月20日上映[1]。", "《封神第一部》是哪天上映的？") is None
 
 
+def test_a_question_of_several_asks_needs_the_kind_of_one_of_them():
+    two_asks = "鹤哈高速的伊绥段是哪天通车的？集双高速的通梅高速公路总投资多少？"
+    assert form_flaw("伊绥段是2011年12月1日通车的[1]。", two_asks) is None  # the left-out ask is answered on its own
+    assert form_flaw("通梅高速公路总投资70.39亿元[1]。", two_asks) is None
+    assert form_flaw("伊绥段已经通车[1]。", two_asks) == "the question asks for a date or time and the answer has none"
+
+
 def test_a_marker_after_an_opener_is_no_empty_slot_when_the_text_before_it_answers():
     assert form_flaw("华为技术有限公司推出的三折叠屏手机是[1]", "那款能折成三段屏幕的手机是哪家公司推出的？") is None
     assert form_flaw("文章建议采取以下监管做法：[1]\n1. 强制安全评估[1]", "文章建议采取什么监管做法？") is None

@@ -126,3 +126,52 @@ def test_several_asks_about_one_subject_are_answered_in_one_generation_listing_t
     assert "请逐一回答：河南设立的人工智能产业基金规模是多少？；河南的政策是哪天发布的？" in asked(call)
     assert not answer.refused and "30亿元" in answer.answer and "8月9日" in answer.answer
     assert answer.parts == [] and all(hit.parts for hit in answer.passages)
+
+
+TWO_ASKS = "河南设立的人工智能产业基金规模是多少？河南的政策是哪天发布的？"
+
+
+def by_ask(joint: str, alone: dict[str, str]):
+    """The joint answer for the listed asks, else the reply whose key the sub-question holds."""
+
+    def reply(messages) -> str:
+        question = asked(messages)
+        if "请逐一回答" in question:
+            return joint
+        return next(text for key, text in alone.items() if key in question)
+
+    return reply
+
+
+def test_an_ask_the_joint_answer_leaves_out_is_answered_on_its_own_and_appended(index_dir):
+    generator = ScriptedGenerator(by_ask("河南基金规模为30亿元[1]。", {"发布": "河南的政策是8月9日发布的[1]。"}))
+    pipeline = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1)
+    events = list(pipeline.stream(TWO_ASKS))
+    answer = events[-1].answer
+    assert [asked(call) for call in generator.calls][1] == "河南的政策是哪天发布的？"
+    assert answer.answer == "河南基金规模为30亿元[1]。河南的政策是8月9日发布的[1]。"
+    assert [(c.n, c.verified) for c in answer.citations] == [(1, True)]
+    assert "".join(e.text for e in events if e.kind == "text") == answer.answer
+
+
+def test_an_ask_the_passages_do_not_support_becomes_its_not_found_clause(index_dir):
+    generator = ScriptedGenerator(by_ask("河南基金规模为30亿元[1]。", {"发布": "资料中没有提到。"}))
+    answer = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(TWO_ASKS)
+    assert answer.answer == f"河南基金规模为30亿元[1]。{not_found('河南的政策是哪天发布的')}"
+
+
+def test_an_appended_answer_that_says_nothing_new_is_dropped(index_dir):
+    # the joint answer holds the date without the ask's own words (政策, 发布), so the ask looks
+    # left out; answered alone it repeats what the answer says
+    joint = "河南基金规模为30亿元，8月9日设立[1]。"
+    generator = ScriptedGenerator(by_ask(joint, {"发布": "河南的政策是8月9日发布的[1]。"}))
+    events = list(QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).stream(TWO_ASKS))
+    assert len(generator.calls) == 2
+    assert events[-1].answer.answer == joint
+    assert "".join(e.text for e in events if e.kind == "text") == joint
+
+
+def test_a_joint_answer_that_covers_every_ask_costs_no_second_generation(index_dir):
+    generator = ScriptedGenerator("河南基金规模为30亿元[1]，政策8月9日发布[1]。")
+    QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(TWO_ASKS)
+    assert len(generator.calls) == 1

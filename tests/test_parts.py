@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.qa.parts import asks_for_list, split_question
+from rag.qa.parts import adds_to, asks_for_list, split_question, uncovered
 
 
 def questions(text: str) -> list[str]:
@@ -112,3 +112,16 @@ def test_traditional_questions_are_split_in_simplified():
 )
 def test_list_questions_are_recognised(question, listing):
     assert asks_for_list(question) is listing
+
+
+def test_an_ask_is_uncovered_when_the_answer_lacks_every_word_only_that_ask_uses():
+    parts = split_question("小米MIX Fold 3的电池容量是多少？支持多少瓦的有线快充？")
+    assert uncovered(parts, "小米MIX Fold 3的电池容量是4800mAh。[1]") == [1]
+    assert uncovered(parts, "电池容量是4800mAh[1]，支持67W有线快充[1]。") == []
+    assert uncovered(parts, "支持67W有线快充[1]。") == [0]
+
+
+def test_an_extra_answer_adds_something_only_with_a_word_or_number_the_answer_and_question_lack():
+    question = "河南设立的人工智能产业基金规模是多少？河南的政策是哪天发布的？"
+    assert adds_to("基金规模为30亿元[1]。", "河南的政策是8月9日发布的[1]。", question)
+    assert not adds_to("基金规模为30亿元，政策日期为8月9日[1]。", "河南的政策是8月9日发布的[1]。", question)

@@ -104,12 +104,20 @@ def non_answer(text: str, question: str) -> str | None:
 
 
 def wrong_type(text: str, question: str) -> str | None:
-    """The kind of answer the question asks for (a number, a name, a place, a time) that ``text`` lacks, or None."""
+    """The kind of answer the question asks for (a number, a time) that ``text`` lacks, or None.
+
+    A question of several asks (clauses ending in ？) needs the kinds of one of them: an answer
+    to the first ask alone has the right form, and the asks it leaves out are answered on their
+    own (:mod:`rag.qa.pipeline`)."""
     plain = without_markers(text)
-    for asked, (kind, present) in _ASKED_TYPES.items():
-        if asked.search(question) and not present.search(plain):
-            return f"the question asks for {kind} and the answer has none"
-    return None
+    flaw = None
+    for clause in re.split(r"[？?]", question):
+        lacking = [kind for asked, (kind, present) in _ASKED_TYPES.items() if asked.search(clause) and not present.search(plain)]
+        if lacking:
+            flaw = flaw or f"the question asks for {lacking[0]} and the answer has none"
+        elif any(asked.search(clause) for asked in _ASKED_TYPES):
+            return None
+    return flaw
 
 
 def _new_words(text: str, question: str) -> set[str]:

@@ -19,6 +19,7 @@ fact). A question that is not split gives ``[]``. :func:`asks_for_list` tells li
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -47,6 +48,14 @@ _LEANING_START = re.compile(r"^(?:该|其|他|她|它|这|那|此|上述|和|与
 _QUANTITY_START = re.compile(r"^(?:多少|几)")
 _CLAUSE_END = re.compile(r"[，,；;？?！!]")
 _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
+_CONTENT_FLAGS = {
+    "n",
+    "v",
+    "a",
+    "j",
+    "l",
+    "i",
+}  # first letters of jieba's tags: nouns and names, verbs, adjectives, abbreviations, idioms
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,41 @@ def split_question(question: str) -> list[Part]:
     plain = to_simplified(question).strip()
     parts = _split_coordination(plain) or _split_asks(plain)
     return parts if 2 <= len(parts) <= MAX_PARTS else []
+
+
+def uncovered(parts: Sequence[Part], answer: str) -> list[int]:
+    """The indexes of the asks that ``answer`` leaves out: none of the words that only that ask
+    uses (``有线快充`` of ``支持多少瓦的有线快充``; numbers and interrogatives aside) is in it.
+
+    An ask without words of its own is taken as covered: nothing tells."""
+    plain = to_simplified(answer)
+    words = [_own_words(part.label) for part in parts]
+    missing = []
+    for i, mine in enumerate(words):
+        own = mine - set().union(*(other for j, other in enumerate(words) if j != i))
+        if own and not any(word in plain for word in own):
+            missing.append(i)
+    return missing
+
+
+def adds_to(answer: str, extra: str, question: str) -> bool:
+    """``extra`` says something that neither ``answer`` nor ``question`` says: one of its words (numbers
+    included) is in neither."""
+    known = to_simplified(answer + question)
+    return any(word not in known for word in _own_words(extra, numbers=True))
+
+
+def _own_words(text: str, numbers: bool = False) -> set[str]:
+    """The content words of ``text``: names, nouns, verbs and adjectives of two characters or more
+    (Latin words of any length), and numbers when ``numbers``; interrogatives aside."""
+    return {
+        word
+        for word, flag in _tokens(to_simplified(text))
+        if (flag[0] in _CONTENT_FLAGS or flag == "eng" or (numbers and flag == "m"))
+        and (len(word) >= 2 or _latin((word, flag)))
+        and (numbers or not word.isdigit())
+        and not _ASK.search(word)
+    }
 
 
 def asks_for_list(question: str) -> bool:

@@ -27,7 +27,7 @@ from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
 from rag.qa.focus import focus_passage
 from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, tidy_ending, union_passages
-from rag.qa.parts import Part, asks_for_list, split_question
+from rag.qa.parts import Part, adds_to, asks_for_list, split_question, uncovered
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.release import Release
@@ -138,6 +138,19 @@ class _Outcome:
     attempt: _Attempt
     retry: str = ""
     withheld: str = ""
+
+
+@dataclass(frozen=True)
+class _PartAnswer:
+    """One part answered from its own passages, in the union's numbering: its text (the "not
+    found" clause when refused), the share of it already sent, its citations, and whether any
+    piece of it was sent."""
+
+    outcome: _Outcome
+    text: str
+    released: str
+    citations: list[Citation]
+    sent: bool
 
 
 def needs_rewrite(question: str, history: Sequence[Message]) -> bool:
@@ -267,7 +280,84 @@ class QAPipeline:
         checked = outcome.attempt.checked
         if rest := checked.text[len(outcome.attempt.released) :]:  # the last sentence, or a refusal
             yield _text(rest, started, timings)
-        yield Event("done", answer=self._finish(question, standalone, checked, context, timings, [outcome], started))
+        outcomes = [outcome]
+        if parts and not checked.refused:
+            checked = yield from self._add_missing(
+                standalone, parts, part_hits, numbers, checked, outcomes, ticket, started, timings
+            )
+        yield Event("done", answer=self._finish(question, standalone, checked, context, timings, outcomes, started))
+
+    def _add_missing(
+        self,
+        standalone: str,
+        parts: Sequence[Part],
+        part_hits: Sequence[Sequence[SearchHit]],
+        numbers: Sequence[Sequence[int]],
+        checked: CheckedAnswer,
+        outcomes: list[_Outcome],
+        ticket: Ticket,
+        started: float,
+        timings: dict[str, float],
+    ) -> typing.Generator[Event, None, CheckedAnswer]:
+        """``checked`` (the answer to several asks about one subject) with the asks it leaves out
+        answered each on its own from its passages and appended: the 1.5B model often answers the
+        first ask and stops (benchmarks/multipart.md). An appended answer that says nothing the
+        answer and the question do not already say is dropped; an ask the passages do not support
+        becomes its "not found" clause. Each outcome joins ``outcomes``."""
+        script = detect_script(standalone)
+        text = checked.text
+        citations = {citation.n: citation for citation in checked.citations}
+        for i in uncovered(parts, text):
+            answered = yield from self._numbered_part(parts[i], part_hits[i], numbers[i], script, started, timings, ticket, None)
+            outcomes.append(answered.outcome)
+            if answered.outcome.attempt.checked.refused or adds_to(text, answered.text, standalone):
+                text += answered.text
+                yield _text(answered.text, started, timings)
+                _merge_citations(citations, answered.citations)
+        return CheckedAnswer(text, [citations[n] for n in sorted(citations)], False)
+
+    def _numbered_part(
+        self,
+        part: Part,
+        hits: Sequence[SearchHit],
+        mine: Sequence[int],
+        script: Script,
+        started: float,
+        timings: dict[str, float],
+        ticket: Ticket,
+        before: str | None,
+    ) -> typing.Generator[Event, None, _PartAnswer]:
+        """One part answered from its passages ``hits``, its markers renumbered to their numbers
+        ``mine`` in the union: yields the token, retry and queue events, and its verified pieces
+        with ``before`` ahead of the first one (``None``: the pieces are not sent, the caller sends
+        the whole text)."""
+        events = self._answer_part(part.question, hits, script, started, timings, ticket, self.shown_chars)
+        tokens = TokenRenumberer(mine)
+        sent = False
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                outcome: _Outcome = stop.value
+                break
+            if event.kind == "token":
+                event = Event("token", text=tokens.feed(event.text))
+            elif event.kind == "retry":
+                tokens.flush()
+            elif event.kind == "text":
+                if before is None:
+                    continue
+                event = _text(("" if sent else before) + renumber(event.text, mine), started, timings)
+                sent = True
+            yield event
+        if rest := tokens.flush():
+            yield Event("token", text=rest)
+        checked = outcome.attempt.checked
+        if checked.refused:
+            return _PartAnswer(outcome, in_script(not_found(part.label), script), "", [], sent)
+        released = renumber(outcome.attempt.released, mine) if before is not None else ""
+        text = released + tidy_ending(renumber(checked.text, mine)[len(released) :])
+        return _PartAnswer(outcome, text, released, renumber_citations(checked.citations, mine), sent)
 
     def _answer_parts(
         self,
@@ -292,41 +382,18 @@ class QAPipeline:
         citations: dict[int, Citation] = {}
         for part, hits, mine in zip(parts, part_hits, numbers, strict=True):
             lead = "\n" if texts else ""
-            events = self._answer_part(part.question, hits, script, started, timings, ticket, self.shown_chars)
-            tokens = TokenRenumberer(mine)
-            sent = False
-            while True:
-                try:
-                    event = next(events)
-                except StopIteration as stop:
-                    outcome: _Outcome = stop.value
-                    break
-                if event.kind == "token":
-                    event = Event("token", text=tokens.feed(event.text))
-                elif event.kind == "retry":
-                    tokens.flush()
-                elif event.kind == "text":
-                    event = _text(pending + (lead if not sent else "") + renumber(event.text, mine), started, timings)
-                    pending, sent = "", True
-                yield event
-            if rest := tokens.flush():
-                yield Event("token", text=rest)
-            checked = outcome.attempt.checked
-            if checked.refused:
-                clause = in_script(not_found(part.label), script)
-                texts.append(lead + clause)
-                pending += lead + clause
+            reply = yield from self._numbered_part(part, hits, mine, script, started, timings, ticket, pending + lead)
+            if reply.sent:
+                pending, lead = "", ""
+            if reply.outcome.attempt.checked.refused:
+                pending += lead + reply.text
             else:
-                released = renumber(outcome.attempt.released, mine)
-                text = released + tidy_ending(renumber(checked.text, mine)[len(released) :])
-                if rest := text[len(released) :]:
-                    yield _text(pending + (lead if not sent else "") + rest, started, timings)
+                if rest := reply.text[len(reply.released) :]:
+                    yield _text(pending + lead + rest, started, timings)
                     pending = ""
-                texts.append(lead + text)
-                for citation in renumber_citations(checked.citations, mine):
-                    if citation.n not in citations or (citation.verified and not citations[citation.n].verified):
-                        citations[citation.n] = citation
-            outcomes.append(outcome)
+                _merge_citations(citations, reply.citations)
+            texts.append(("\n" if texts else "") + reply.text)
+            outcomes.append(reply.outcome)
         answered = any(not outcome.attempt.checked.refused for outcome in outcomes)
         if answered:
             whole = CheckedAnswer("".join(texts), [citations[n] for n in sorted(citations)], False)
@@ -499,6 +566,13 @@ def _simplified(chunk: Chunk) -> Chunk:
 def _about(question: str, hit: SearchHit) -> bool:
     """The passage (title included) names one of the question's names, or the question names none."""
     return mentions_subject(question, f"{hit.chunk.title}\n{hit.chunk.text}")
+
+
+def _merge_citations(into: dict[int, Citation], citations: Sequence[Citation]) -> None:
+    """Add ``citations`` to ``into`` by number; a verified citation of a passage wins over an unverified one."""
+    for citation in citations:
+        if citation.n not in into or (citation.verified and not into[citation.n].verified):
+            into[citation.n] = citation
 
 
 def _text(text: str, started: float, timings: dict[str, float]) -> Event:
