@@ -110,3 +110,10 @@ def test_an_opening_that_is_no_subject_is_not_checked():
         "华中科技大学的黄华锋在大运会三级跳远里跳出了多远？",  # a tagged name: the names check has it
     ):
         assert qualifiers(question).topic == (), question
+
+
+def test_a_question_of_several_asks_is_answered_by_a_sentence_that_answers_one_of_them():
+    # the year of the second ask pins nothing on the answer to the first
+    two_asks = "哈尔滨局集团公司7月份运送旅客多少人次？电影《巨齿鲨2：深渊》2022年上映首日票房是多少？"
+    assert answered(two_asks, "哈尔滨局7月份运送旅客965万人次[1]。", [HARBIN])
+    assert not answered(two_asks.replace("7月份", "8月份"), "哈尔滨局运送旅客965万人次[1]。", [HARBIN])

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from rag.index.chunking import Chunk
@@ -89,14 +89,20 @@ def qualifiers(question: str) -> Qualifiers:
 
 def answers_question(question: str, shown: Sequence[Chunk]) -> SentenceTest:
     """A test of whether a sentence, supported by the passages it cites, answers ``question``;
-    ``shown`` are all the passages, whose parts of one article are read as its context."""
-    return partial(meets, qualifiers(question), shown)
+    ``shown`` are all the passages, whose parts of one article are read as its context.
+
+    A question of several asks (clauses ending in ？) is answered by a sentence that answers one
+    of them: ``邹游2011年加盟…几号球衣？`` pins no year on the answer to ``赵鹏的第一场国际A级赛…？``."""
+    asks = [ask for ask in re.split(r"[?？]", question) if re.search(r"[\w\u4e00-\u9fff]", ask)]
+    if len(asks) < 2:
+        return partial(meets, [qualifiers(question)], shown)
+    return partial(meets, [replace(qualifiers(ask), one_subject=False, topic=()) for ask in asks], shown)
 
 
-def meets(asked: Qualifiers, shown: Sequence[Chunk], sentence: str, cited: Sequence[Chunk]) -> bool:
-    """True when one of ``cited`` holds the evidence of ``sentence`` with ``asked``'s qualifiers
-    in its article (the passages of ``shown`` from the same document, titles included)."""
-    return not asked or any(_meets_in(asked, sentence, passage, shown) for passage in cited)
+def meets(asks: Sequence[Qualifiers], shown: Sequence[Chunk], sentence: str, cited: Sequence[Chunk]) -> bool:
+    """True when, for one of ``asks``, one of ``cited`` holds the evidence of ``sentence`` with that
+    ask's qualifiers in its article (the passages of ``shown`` from the same document, titles included)."""
+    return any(not asked or any(_meets_in(asked, sentence, passage, shown) for passage in cited) for asked in asks)
 
 
 def _meets_in(asked: Qualifiers, sentence: str, passage: Chunk, shown: Sequence[Chunk]) -> bool:
