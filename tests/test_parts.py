@@ -125,3 +125,23 @@ def test_an_extra_answer_adds_something_only_with_a_word_or_number_the_answer_an
     question = "河南设立的人工智能产业基金规模是多少？河南的政策是哪天发布的？"
     assert adds_to("基金规模为30亿元[1]。", "河南的政策是8月9日发布的[1]。", question)
     assert not adds_to("基金规模为30亿元，政策日期为8月9日[1]。", "河南的政策是8月9日发布的[1]。", question)
+
+
+@pytest.mark.parametrize(
+    ("question", "subquestions"),
+    [
+        # a head noun written once after the last item belongs to every item
+        ("华为Mate 60的12+512GB和16+1TB版本售价分别是多少？", ["华为Mate 60的12+512GB版本售价是多少？", "华为Mate 60的16+1TB版本售价是多少？"]),
+        # a name jieba cuts into pieces stays whole (威/拉弗/龙)
+        ("威拉弗龙和乌拉嘎龙分别生存于多少万年前？", ["威拉弗龙生存于多少万年前？", "乌拉嘎龙生存于多少万年前？"]),
+        # and so does a place (粤港澳/大湾/区)
+        (
+            "文章建议在粤港澳大湾区、长三角和京津冀分别开展什么试点？",
+            ["文章建议在粤港澳大湾区开展什么试点？", "文章建议在长三角开展什么试点？", "文章建议在京津冀开展什么试点？"],
+        ),
+        # the first item's words still bound it: 月份 is no part of 北京
+        ("7月份北京和西安的新房价格分别涨了多少？", ["7月份北京的新房价格涨了多少？", "7月份西安的新房价格涨了多少？"]),
+    ],
+)
+def test_coordinated_items_keep_their_whole_names_and_share_a_head_noun(question, subquestions):
+    assert [part.question for part in split_question(question)] == subquestions

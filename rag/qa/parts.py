@@ -185,8 +185,10 @@ def _title_groups(question: str) -> list[tuple[int, int, list[str]]]:
 def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
     """Runs of names and nouns joined by 和 / 与 / 及 / 、: (start, end, items).
 
-    The item before the first conjunction is no longer than the one after it, in words
-    (``7月份北京和西安``: 北京, not 月份北京)."""
+    The item before the first conjunction is no longer than the one after it, in words or in
+    characters (``7月份北京和西安``: 北京, not 月份北京; ``威拉弗龙和乌拉嘎龙``: jieba's 威/拉弗/龙 whole).
+    When the first item is written in Latin letters and digits (a model, a variant), the common
+    nouns that end the last item are a head noun they share (``8+256GB和8+512GB版本售价``: 8+256GB and 8+512GB, each with 版本售价)."""
     tokens = _item_units(_tokens(question))
     starts = [0]
     for word, _ in tokens:
@@ -197,8 +199,7 @@ def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
         if tokens[i][0] not in _CONJUNCTIONS or i == 0:
             i += 1
             continue
-        rights: list[str] = []
-        first_size = 0
+        rights: list[tuple[int, int]] = []  # token spans of the items after each conjunction
         j = i
         while j < len(tokens) and tokens[j][0] in _CONJUNCTIONS:
             end = j + 1
@@ -206,23 +207,35 @@ def _noun_groups(question: str) -> list[tuple[int, int, list[str]]]:
                 end += 1
             if end == j + 1:
                 break
-            first_size = first_size or end - j - 1
-            rights.append("".join(w for w, _ in tokens[j + 1 : end]))
+            rights.append((j + 1, end))
             j = end
-        left = i
-        while left > 0 and i - left < first_size and _is_item(tokens[left - 1]):
-            left -= 1
-        if left == i or not rights:
+        if not rights:
             i += 1
             continue
-        items = ["".join(w for w, _ in tokens[left:i]), *rights]
-        if len(items) >= 2:
-            groups.append((starts[left], starts[j], items))
+        first_chars = starts[rights[0][1]] - starts[rights[0][0]]
+        left = i
+        first_size = rights[0][1] - rights[0][0]
+        while left > 0 and _is_item(tokens[left - 1]) and (i - left < first_size or starts[i] - starts[left - 1] <= first_chars):
+            left -= 1
+        while 0 < left < i and tokens[left - 1][1] in _PLACE_FLAGS and tokens[left][1] in _PLACE_FLAGS:
+            left -= 1  # a place jieba cut in pieces (粤港澳/大湾/区) stays whole
+        if left == i:
+            i += 1
+            continue
+        last_start, last_end = rights[-1]
+        bare = all(word.isascii() for word, _ in tokens[left:i])  # a model or a variant: 8+256GB, 5G
+        while bare and last_end - last_start > 1 and tokens[last_end - 1][1] in _HEAD_NOUN_FLAGS:
+            last_end -= 1
+        rights[-1] = (last_start, last_end)
+        items = ["".join(w for w, _ in tokens[left:i]), *("".join(w for w, _ in tokens[a:b]) for a, b in rights)]
+        groups.append((starts[left], starts[last_end], items))
         i = max(j, i + 1)
     return groups
 
 
 _GLUE = {" ", "+", "."}
+_HEAD_NOUN_FLAGS = {"n", "vn"}
+_PLACE_FLAGS = {"ns", "nt"}
 _NAME_TAGS = {"nr", "nrt", "nrfg", "nz"}
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _NOT_AFTER_NUMBER = re.compile(r"^(?:[年月日季时点分]|号(?!线))")
