@@ -149,7 +149,7 @@ def test_an_ask_the_joint_answer_leaves_out_is_answered_on_its_own_and_appended(
     events = list(pipeline.stream(TWO_ASKS))
     answer = events[-1].answer
     assert [asked(call) for call in generator.calls][1] == "河南的政策是哪天发布的？"
-    assert answer.answer == "河南基金规模为30亿元[1]。河南的政策是8月9日发布的[1]。"
+    assert answer.answer == "河南基金规模为30亿元[1]。\n河南的政策是8月9日发布的[1]。"
     assert [(c.n, c.verified) for c in answer.citations] == [(1, True)]
     assert "".join(e.text for e in events if e.kind == "text") == answer.answer
 
@@ -157,7 +157,14 @@ def test_an_ask_the_joint_answer_leaves_out_is_answered_on_its_own_and_appended(
 def test_an_ask_the_passages_do_not_support_becomes_its_not_found_clause(index_dir):
     generator = ScriptedGenerator(by_ask("河南基金规模为30亿元[1]。", {"发布": "资料中没有提到。"}))
     answer = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(TWO_ASKS)
-    assert answer.answer == f"河南基金规模为30亿元[1]。{not_found('河南的政策是哪天发布的')}"
+    assert answer.answer == f"河南基金规模为30亿元[1]。\n{not_found('河南的政策是哪天发布的')}"
+
+
+def test_an_appended_answer_that_does_not_name_its_ask_is_led_by_it(index_dir):
+    generator = ScriptedGenerator(by_ask("河南基金规模为30亿元[1]。", {"发布": "8月9日[1]。"}))
+    events = list(QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).stream(TWO_ASKS))
+    assert events[-1].answer.answer == "河南基金规模为30亿元[1]。\n河南的政策是哪天发布的：8月9日[1]。"
+    assert "".join(e.text for e in events if e.kind == "text") == events[-1].answer.answer
 
 
 def test_an_appended_answer_that_says_nothing_new_is_dropped(index_dir):

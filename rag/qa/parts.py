@@ -77,16 +77,16 @@ def split_question(question: str) -> list[Part]:
     return parts if 2 <= len(parts) <= MAX_PARTS else []
 
 
-def uncovered(parts: Sequence[Part], answer: str) -> list[int]:
+def uncovered(parts: Sequence[Part], answer: str, others: Sequence[Part] = ()) -> list[int]:
     """The indexes of the asks that ``answer`` leaves out: none of the words that only that ask
     uses (``有线快充`` of ``支持多少瓦的有线快充``; numbers and interrogatives aside) is in it.
+    ``others``: the question's asks, when ``parts`` is a share of them.
 
     An ask without words of its own is taken as covered: nothing tells."""
     plain = to_simplified(answer)
-    words = [_own_words(part.label) for part in parts]
     missing = []
-    for i, mine in enumerate(words):
-        own = mine - set().union(*(other for j, other in enumerate(words) if j != i))
+    for i, part in enumerate(parts):
+        own = _own_words(part.label) - set().union(*(_own_words(other.label) for other in others or parts if other is not part))
         if own and not any(word in plain for word in own):
             missing.append(i)
     return missing

@@ -300,8 +300,9 @@ class QAPipeline:
         timings: dict[str, float],
     ) -> typing.Generator[Event, None, CheckedAnswer]:
         """``checked`` (the answer to several asks about one subject) with the asks it leaves out
-        answered each on its own from its passages and appended: the 1.5B model often answers the
-        first ask and stops (benchmarks/multipart.md). An appended answer that says nothing the
+        answered each on its own from its passages and appended on a line of its own (led by the
+        ask when it does not say which ask it answers): the 1.5B model often answers the first ask
+        and stops (benchmarks/multipart.md). An appended answer that says nothing the
         answer and the question do not already say is dropped; an ask the passages do not support
         becomes its "not found" clause. Each outcome joins ``outcomes``."""
         script = detect_script(standalone)
@@ -311,8 +312,11 @@ class QAPipeline:
             answered = yield from self._numbered_part(parts[i], part_hits[i], numbers[i], script, started, timings, ticket, None)
             outcomes.append(answered.outcome)
             if answered.outcome.attempt.checked.refused or adds_to(text, answered.text, standalone):
-                text += answered.text
-                yield _text(answered.text, started, timings)
+                added = answered.text
+                if not answered.outcome.attempt.checked.refused and uncovered([parts[i]], added, others=parts):
+                    added = f"{in_script(parts[i].label, script)}：{added}"  # a bare "67W[1]。" says which ask it answers
+                text += "\n" + added
+                yield _text("\n" + added, started, timings)
                 _merge_citations(citations, answered.citations)
         return CheckedAnswer(text, [citations[n] for n in sorted(citations)], False)
 
