@@ -182,3 +182,12 @@ def test_a_joint_answer_that_covers_every_ask_costs_no_second_generation(index_d
     generator = ScriptedGenerator("河南基金规模为30亿元[1]，政策8月9日发布[1]。")
     QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(TWO_ASKS)
     assert len(generator.calls) == 1
+
+
+def test_a_declined_figure_ask_adds_no_not_found_clause_when_the_answer_holds_every_figure(index_dir):
+    # two figures asked, two given, one of them without its ask's words: a "not found" would contradict it
+    question = "河南设立的人工智能产业基金规模是多少？安徽的基金总规模不低于多少？"
+    joint = "河南基金规模为30亿元[1]；200亿元[2]。"
+    generator = ScriptedGenerator(by_ask(joint, {"安徽": "资料中没有提到。"}))
+    answer = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(question)
+    assert len(generator.calls) >= 2 and answer.answer == joint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.qa.parts import adds_to, asks_for_list, split_question, uncovered
+from rag.qa.parts import adds_to, asks_for_list, figures_short, split_question, uncovered
 
 
 def questions(text: str) -> list[str]:
@@ -145,3 +145,13 @@ def test_an_extra_answer_adds_something_only_with_a_word_or_number_the_answer_an
 )
 def test_coordinated_items_keep_their_whole_names_and_share_a_head_noun(question, subquestions):
     assert [part.question for part in split_question(question)] == subquestions
+
+
+def test_stock_phrases_are_nothing_new_and_figures_are_counted_against_the_asks():
+    question = "群智咨询预计AI PC出货量超过多少台？占总出货量的比例是多少？"
+    answer = "AI PC出货量将超5000万台，占总出货量的28%[1]。"
+    assert not adds_to(answer, "根据资料，AI PC占总出货量的比例是28%[1]。", question)
+    parts = split_question(question)
+    assert not figures_short(parts, answer, question)
+    assert figures_short(parts, "AI PC出货量将超5000万台[1]。", question)
+    assert not figures_short(parts[:1], "出货量将超5000万台[1]。", question)

@@ -48,6 +48,9 @@ _LEANING_START = re.compile(r"^(?:该|其|他|她|它|这|那|此|上述|和|与
 _QUANTITY_START = re.compile(r"^(?:多少|几)")
 _CLAUSE_END = re.compile(r"[，,；;？?！!]")
 _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
+_STOCK = re.compile(r"根据(?:现有)?资料|资料(?:显示|中|里)|据此")
+_FIGURE_ASK = re.compile(r"多少|几(?!乎)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CONTENT_FLAGS = {
     "n",
     "v",
@@ -94,9 +97,23 @@ def uncovered(parts: Sequence[Part], answer: str, others: Sequence[Part] = ()) -
 
 def adds_to(answer: str, extra: str, question: str) -> bool:
     """``extra`` says something that neither ``answer`` nor ``question`` says: one of its words (numbers
-    included) is in neither."""
+    included; stock phrases such as 根据资料 aside) is in neither."""
     known = to_simplified(answer + question)
-    return any(word not in known for word in _own_words(extra, numbers=True))
+    return any(word not in known for word in _own_words(_STOCK.sub("，", extra), numbers=True))
+
+
+def asks_figure(part: Part) -> bool:
+    """The part asks for a number (多少, 几)."""
+    return bool(_FIGURE_ASK.search(part.label))
+
+
+def figures_short(parts: Sequence[Part], answer: str, question: str) -> bool:
+    """``answer`` holds fewer figures of its own (numbers ``question`` does not write) than
+    ``parts`` ask for with 多少 / 几: one of those asks may be unanswered."""
+    asked = sum(1 for part in parts if asks_figure(part))
+    given = set(_NUMBER.findall(question))
+    own = set(_NUMBER.findall(re.sub(r"[\[【]\d{1,2}\??[\]】]", "", to_simplified(answer)))) - given
+    return len(own) < asked
 
 
 def _own_words(text: str, numbers: bool = False) -> set[str]:

@@ -27,7 +27,7 @@ from rag.models.generators import Generator, Message
 from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
 from rag.qa.focus import focus_passage
 from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, tidy_ending, union_passages
-from rag.qa.parts import Part, adds_to, asks_for_list, split_question, uncovered
+from rag.qa.parts import Part, adds_to, asks_figure, asks_for_list, figures_short, split_question, uncovered
 from rag.qa.prompts import REFUSAL, answer_messages, rewrite_messages
 from rag.qa.queue import GenerationQueue, Ticket
 from rag.qa.release import Release
@@ -304,16 +304,20 @@ class QAPipeline:
         ask when it does not say which ask it answers): the 1.5B model often answers the first ask
         and stops (benchmarks/multipart.md). An appended answer that says nothing the
         answer and the question do not already say is dropped; an ask the passages do not support
-        becomes its "not found" clause. Each outcome joins ``outcomes``."""
+        becomes its "not found" clause, unless it asks for a figure and the answer holds as many
+        figures as the question asks for. Each outcome joins ``outcomes``."""
         script = detect_script(standalone)
         text = checked.text
         citations = {citation.n: citation for citation in checked.citations}
         for i in uncovered(parts, text):
             answered = yield from self._numbered_part(parts[i], part_hits[i], numbers[i], script, started, timings, ticket, None)
             outcomes.append(answered.outcome)
-            if answered.outcome.attempt.checked.refused or adds_to(text, answered.text, standalone):
+            refused = answered.outcome.attempt.checked.refused
+            if refused and asks_figure(parts[i]) and not figures_short(parts, text, standalone):
+                continue  # the answer may give this figure in other words: no "not found" clause to contradict it
+            if refused or adds_to(text, answered.text, standalone):
                 added = answered.text
-                if not answered.outcome.attempt.checked.refused and uncovered([parts[i]], added, others=parts):
+                if not refused and uncovered([parts[i]], added, others=parts):
                     added = f"{in_script(parts[i].label, script)}：{added}"  # a bare "67W[1]。" says which ask it answers
                 text += "\n" + added
                 yield _text("\n" + added, started, timings)
