@@ -90,3 +90,12 @@ def test_two_part_question_answers_each_part_with_its_own_citation(pipeline):
     cited = cited_texts(answer)
     assert any("30亿元" in t for t in cited) and any("200亿元" in t for t in cited), answer.to_dict()
     assert all(hit.parts for hit in answer.passages)
+
+
+def test_several_asks_about_one_subject_are_each_answered_and_cited(pipeline):
+    answer = pipeline.ask("河南设立的人工智能产业基金规模是多少？河南的脑机接口技术创新发展论坛在哪里举行？")
+    assert not answer.refused, answer.answer
+    text = squash(answer.answer)
+    assert "30亿" in text and "内黄" in text, answer.answer
+    cited = cited_texts(answer)
+    assert any("30亿元" in t for t in cited) and any("内黄" in t for t in cited), answer.to_dict()
