@@ -86,6 +86,21 @@ def test_an_answer_of_the_wrong_type_is_a_flaw():
     assert form_flaw("影片于7月20日上映[1]。", "《封神第一部》是哪天上映的？") is None
 
 
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("赫姓可以追溯到金朝[1]。", "赫姓可以追溯到什么时候？"),  # an era
+        ("武穴酥糖一般只在春节时期生产销售[1]。", "武穴酥糖一般只在什么时候生产销售？"),
+        ("榅桲在晚春或初夏开花[1]。", "榅桲什么时候开花？"),  # a season
+        ("出征陈友谅时，他当了骠骑卫指挥使[1]。", "他什么时候当了骠骑卫指挥使？"),  # a time told by an event
+        ("汉沟镇、曹子里、崔黄口[1]", "津蓟铁路沿线设置了哪几个站点？"),  # 哪几个 asks for a list, not a count
+        ("辅币单位是分[1]。", "几内亚法郎的辅币单位是什么？"),  # 几内亚 is a name
+    ],
+)
+def test_times_without_digits_and_questions_that_ask_no_count_are_of_the_right_kind(answer, question):
+    assert form_flaw(answer, question) is None
+
+
 def test_a_question_of_several_asks_needs_the_kind_of_one_of_them():
     two_asks = "鹤哈高速的伊绥段是哪天通车的？集双高速的通梅高速公路总投资多少？"
     assert form_flaw("伊绥段是2011年12月1日通车的[1]。", two_asks) is None  # the left-out ask is answered on its own

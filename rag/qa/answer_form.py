@@ -38,11 +38,17 @@ _OPEN_QUESTION = re.compile(r"谁|什么|多少|几|哪里|哪儿|何时|哪天|
 _CLOSED_QUESTION = re.compile(r"是否|是不是|吗|还是|有没有|能否|对不对")
 _NUMBER_WORD = r"[0-9零一二三四五六七八九十百千万亿两半]"
 _ASKED_TYPES = {
-    re.compile(r"多少|几(?!乎)"): ("a number", re.compile(_NUMBER_WORD)),
+    # a count: 多少, or 几 with what it counts (not 哪几个, which asks for a list, nor 几经, 几内亚)
+    re.compile(r"多少|(?<!哪)几(?=[个位名次年月天日号家条项种岁届场部座人块枚倍成点层十百千万])"): (
+        "a number",
+        re.compile(_NUMBER_WORD),
+    ),
     re.compile(r"什么时候|何时|哪天|哪一天|哪年|哪一年|几月|几号"): (
         "a date or time",
         re.compile(
-            rf"{_NUMBER_WORD}+\s*(?:年|月|日|号|时|点|分|世纪)|今天|昨天|明天|今年|去年|上午|下午|晚上|凌晨|当天|当日|周[一二三四五六日末]|星期"
+            rf"{_NUMBER_WORD}+\s*(?:年|月|日|号|时|点|分|世纪|岁)|今天|昨天|明天|今年|去年|上午|下午|晚上|凌晨|当天|当日|周[一二三四五六日末]|星期"
+            # an era, a season, a part of the day, a festival, or a time told by an event (出征陈友谅时, 进入战国时代后)
+            r"|时代|时期|年代|朝|[春夏秋冬]季?|[早晚]期|夜间|清晨|黄昏|节|[^，。]{2,}(?:时|之时|以后|之后|后|之前|以前|前|期间)(?:[\[【，。]|$)"
         ),
     ),
 }
