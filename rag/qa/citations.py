@@ -18,7 +18,7 @@ in Simplified form, so an answer in one script is checked against passages in th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -289,10 +289,15 @@ def _supported_pieces(
         previous = result or previous
     if any(r is None and _claims(piece) for r, piece in zip(results, pieces, strict=True)):
         return None  # a claim no passage supports: the sentence goes, as a whole (its other pieces may answer nothing)
-    for n, citation in found.items():
-        if n not in citations or (citation.verified and not citations[n].verified):
-            citations[n] = citation
+    merge_citations(citations, found.values())
     return "".join(r for r in results if r is not None)
+
+
+def merge_citations(into: dict[int, Citation], citations: Iterable[Citation]) -> None:
+    """Add ``citations`` to ``into`` by passage number; a verified citation of a passage wins over an unverified one."""
+    for citation in citations:
+        if citation.n not in into or (citation.verified and not into[citation.n].verified):
+            into[citation.n] = citation
 
 
 def _continues(previous: str, piece: str) -> bool:

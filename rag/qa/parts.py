@@ -51,14 +51,8 @@ _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
 _STOCK = re.compile(r"根据(?:现有)?资料|资料(?:显示|中|里)|据此")
 _FIGURE_ASK = re.compile(r"多少|几(?!乎)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_CONTENT_FLAGS = {
-    "n",
-    "v",
-    "a",
-    "j",
-    "l",
-    "i",
-}  # first letters of jieba's tags: nouns and names, verbs, adjectives, abbreviations, idioms
+# first letters of jieba's tags: nouns and names, verbs, adjectives, abbreviations, idioms
+_CONTENT_FLAGS = {"n", "v", "a", "j", "l", "i"}
 
 
 @dataclass(frozen=True)

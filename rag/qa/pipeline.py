@@ -24,7 +24,7 @@ from rag.config import DEFAULT_PASSAGE_CHARS
 from rag.index.chunking import Chunk
 from rag.index.filters import SearchFilter
 from rag.models.generators import Generator, Message
-from rag.qa.citations import CheckedAnswer, Citation, mentions_subject
+from rag.qa.citations import CheckedAnswer, Citation, mentions_subject, merge_citations
 from rag.qa.focus import focus_passage
 from rag.qa.multipart import TokenRenumberer, not_found, renumber, renumber_citations, tidy_ending, union_passages
 from rag.qa.parts import Part, adds_to, asks_figure, asks_for_list, figures_short, split_question, uncovered
@@ -321,7 +321,7 @@ class QAPipeline:
                     added = f"{in_script(parts[i].label, script)}：{added}"  # a bare "67W[1]。" says which ask it answers
                 text += "\n" + added
                 yield _text("\n" + added, started, timings)
-                _merge_citations(citations, answered.citations)
+                merge_citations(citations, answered.citations)
         return CheckedAnswer(text, [citations[n] for n in sorted(citations)], False)
 
     def _numbered_part(
@@ -399,7 +399,7 @@ class QAPipeline:
                 if rest := reply.text[len(reply.released) :]:
                     yield _text(pending + lead + rest, started, timings)
                     pending = ""
-                _merge_citations(citations, reply.citations)
+                merge_citations(citations, reply.citations)
             texts.append(("\n" if texts else "") + reply.text)
             outcomes.append(reply.outcome)
         answered = any(not outcome.attempt.checked.refused for outcome in outcomes)
@@ -574,13 +574,6 @@ def _simplified(chunk: Chunk) -> Chunk:
 def _about(question: str, hit: SearchHit) -> bool:
     """The passage (title included) names one of the question's names, or the question names none."""
     return mentions_subject(question, f"{hit.chunk.title}\n{hit.chunk.text}")
-
-
-def _merge_citations(into: dict[int, Citation], citations: Sequence[Citation]) -> None:
-    """Add ``citations`` to ``into`` by number; a verified citation of a passage wins over an unverified one."""
-    for citation in citations:
-        if citation.n not in into or (citation.verified and not into[citation.n].verified):
-            into[citation.n] = citation
 
 
 def _text(text: str, started: float, timings: dict[str, float]) -> Event:
