@@ -50,6 +50,7 @@ def test_the_page_shows_only_prefixes_of_the_final_answer(browser, chat_url):  #
     page = context.new_page()
     page.goto(chat_url)
     page.wait_for_selector("#rag-question textarea", timeout=60_000)
+    page.wait_for_selector("#rag-chat", state="attached", timeout=60_000)  # the page renders parts one by one
     page.evaluate(WATCH)
     page.fill("#rag-question textarea", HENAN)
     page.click("#rag-send")
