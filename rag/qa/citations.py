@@ -2,7 +2,8 @@
 
 A citation is kept as verified only when the cited passage(s) contain the sentence's key
 facts: every number (with dates; not a list's ``1.``) and every proper name found in the
-sentence. Without such facts, the sentence must share enough wording with the passage. Given a
+sentence, each figure in the unit the passage gives it (``7499美元`` is not the passage's
+``7499元``, nor ``30亿元`` its ``30万元``). Without such facts, the sentence must share enough wording with the passage. Given a
 test of the question (:mod:`rag.qa.qualifiers`), the sentence must also answer it. Citations to
 passages that were not shown are dropped. A sentence the model left without a marker, or cited
 with a wrong number (one past the passages shown too), is attributed to the first shown passage
@@ -48,6 +49,13 @@ QUOTE_LIMIT = 160
 SentenceTest = Callable[[str, Sequence[Chunk]], bool]  # does a sentence, supported by these passages, answer the question
 MIN_OVERLAP = 0.35
 _ASKED_FOR = r"(?:哪|什么|几|多少)[个种位家些座所条本部款类]?"
+# units that make a figure another quantity: a currency, a scale before one, a length, area or
+# weight, a percentage (7499美元 is not the passage's 7499元); counting words (人, 名, 辆) vary freely
+_MEASURE_UNIT = re.compile(
+    r"^[十百千万亿]*?(美元|港元|港币|欧元|日元|英镑|韩元|元|平方公里|平方千米|平方米|公里|千米|厘米|毫米|米"
+    r"|公顷|亩|吨|千克|公斤|克|%|个百分点)"
+)
+_SAME_UNIT = {"千米": "公里", "平方千米": "平方公里", "公斤": "千克", "港币": "港元"}
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 
 
@@ -162,9 +170,35 @@ def supports(sentence: str, passage: str) -> bool:
     numbers, names = key_facts(sentence)
     if numbers or names:
         numbers = _without_implied_months(numbers, sentence, body)
-        return all(_contains_number(body, n) for n in numbers) and all(_contains_name(body, n) for n in names)
+        return (
+            all(_contains_number(body, n) for n in numbers)
+            and all(_contains_name(body, n) for n in names)
+            and _units_agree(squash(_MARKER.sub("", sentence)), body)
+        )
     words = bigrams(_MARKER.sub("", sentence))
     return bool(words) and len(words & bigrams(passage)) / len(words) >= MIN_OVERLAP
+
+
+def _units_agree(plain: str, body: str) -> bool:
+    """Each figure of the squashed sentence ``plain`` written with a measure unit has that unit
+    (scale included: 万元 is not 元) where the squashed ``body`` writes the number with one."""
+    for match in _NUMBER.finditer(plain):
+        if (unit := _unit_at(plain, match.end())) is None:
+            continue
+        found = {_unit_at(body, m.end()) for m in re.finditer(rf"(?<![\d.]){re.escape(match.group())}(?![\d]|\.\d)", body)}
+        found.discard(None)
+        if found and unit not in found:
+            return False
+    return True
+
+
+def _unit_at(text: str, end: int) -> str | None:
+    """The measure unit (with its scale) written right after position ``end``, normalised; None if none."""
+    unit = _MEASURE_UNIT.match(text[end:])
+    if unit is None:
+        return None
+    scale = unit.group()[: unit.start(1)]
+    return scale + _SAME_UNIT.get(unit.group(1), unit.group(1))
 
 
 def passage_sentences(passage: str) -> list[tuple[int, int]]:
