@@ -254,22 +254,35 @@ def test_a_piece_that_points_back_must_come_from_the_same_passage():
 def test_pieces_of_a_withheld_sentence_leave_no_citation_behind():
     # the 4800mAh piece is supported by passage 2, but the sentence goes whole (120W is not): passage 2
     # must not be listed as verified for an answer that no longer quotes it
-    checked = check_answer("三星Galaxy Z Flip 5的电池容量为3700mAh[1]。小米MIX Fold 3的电池容量为4800mAh，支持120W有线快充。", BATTERIES)
+    checked = check_answer(
+        "三星Galaxy Z Flip 5的电池容量为3700mAh[1]。小米MIX Fold 3的电池容量为4800mAh，支持120W有线快充。", BATTERIES
+    )
     assert checked.text == "三星Galaxy Z Flip 5的电池容量为3700mAh[1]。"
     assert [c.n for c in checked.verified] == [1]
 
 
-PRICES = [Chunk("p1", "flip5", "三星", "s", "Galaxy Z Flip 5的8+256GB版本售价7499元，主线全长224.58公里，规模30万元。", 0)]
+PRICES = [
+    Chunk(
+        "p1",
+        "flip5",
+        "三星",
+        "s",
+        "Galaxy Z Flip 5的8+256GB版本售价7499元，主线全长224.58公里，规模30万元，1-120Hz刷新率，厚度6.9mm。",
+        0,
+    )
+]
 
 
 @pytest.mark.parametrize(
     "answer",
-    ["Galaxy Z Flip 5的售价是7499美元[1]。", "基金规模是30亿元[1]。", "规模是30元[1]。"],
+    ["Galaxy Z Flip 5的售价是7499美元[1]。", "基金规模是30亿元[1]。", "规模是30元[1]。", "展开后厚度是120mm[1]。"],
 )
 def test_a_figure_in_another_unit_than_the_passage_gives_it_is_not_supported(answer):
     assert check_answer(answer, PRICES).refused  # another currency or scale: another figure
 
 
-@pytest.mark.parametrize("answer", ["主线全长224.58千米[1]。", "售价7499元[1]。", "售价为7499[1]。", "规模30万[1]。"])
+@pytest.mark.parametrize(
+    "answer", ["主线全长224.58千米[1]。", "售价7499元[1]。", "售价为7499[1]。", "规模30万[1]。", "厚度6.9毫米[1]。"]
+)
 def test_the_same_unit_in_other_words_or_none_at_all_is_supported(answer):
     assert [c.n for c in check_answer(answer, PRICES).verified] == [1]

@@ -51,11 +51,22 @@ MIN_OVERLAP = 0.35
 _ASKED_FOR = r"(?:哪|什么|几|多少)[个种位家些座所条本部款类]?"
 # units that make a figure another quantity: a currency, a scale before one, a length, area or
 # weight, a percentage (7499美元 is not the passage's 7499元); counting words (人, 名, 辆) vary freely
+# (squashed text: lower case)
 _MEASURE_UNIT = re.compile(
     r"^[十百千万亿]*?(美元|港元|港币|欧元|日元|英镑|韩元|元|平方公里|平方千米|平方米|公里|千米|厘米|毫米|米"
-    r"|公顷|亩|吨|千克|公斤|克|%|个百分点)"
+    r"|公顷|亩|吨|千克|公斤|克|%|个百分点|英寸"
+    r"|(?:mm|cm|km|kg|mah|kwh|kw|w|ghz|mhz|hz|tb|gb|mb|nit|ppi)(?![a-z]))"
 )
-_SAME_UNIT = {"千米": "公里", "平方千米": "平方公里", "公斤": "千克", "港币": "港元"}
+_SAME_UNIT = {
+    "千米": "km",
+    "公里": "km",
+    "平方千米": "平方公里",
+    "公斤": "kg",
+    "千克": "kg",
+    "毫米": "mm",
+    "厘米": "cm",
+    "港币": "港元",
+}
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 
 
