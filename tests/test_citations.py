@@ -286,3 +286,20 @@ def test_a_figure_in_another_unit_than_the_passage_gives_it_is_not_supported(ans
 )
 def test_the_same_unit_in_other_words_or_none_at_all_is_supported(answer):
     assert [c.n for c in check_answer(answer, PRICES).verified] == [1]
+
+
+QUAKE = [
+    Chunk("q1", "fire", "消防", "s", "四川省消防救援总队调度资中县消防救援大队前突分队赶往震中。", 0),
+    Chunk("q2", "quake", "地震", "s", "8月18日，内江市市中区发生4.0级地震。", 0),
+]
+QUAKE_ANSWER = "8月18日内江市市中区4.0级地震后，总队调度了资中县消防救援大队前突分队赶往震中。[1]"
+
+
+def test_an_opening_that_only_repeats_the_question_stays_uncited():
+    given = frozenset({"8", "18", "4.0", "内江市"})  # the question's own numbers and names
+    checked = check_answer(QUAKE_ANSWER, QUAKE, given=given)
+    assert checked.text == "8月18日内江市市中区4.0级地震后，总队调度了资中县消防救援大队前突分队赶往震中[1]。"
+    assert [c.n for c in checked.citations] == [1]
+    # what the question does not give is a claim of its own, cited to the passage that holds it
+    alone = check_answer(QUAKE_ANSWER, QUAKE, given=frozenset({"8", "18", "内江市"}))
+    assert [c.n for c in alone.verified] == [1, 2]

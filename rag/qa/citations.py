@@ -242,12 +242,15 @@ def _numbers_in(marker_body: str) -> list[int]:
     return [int(x) for x in re.findall(r"\d+", marker_body)]
 
 
-def check_answer(text: str, passages: Sequence[Chunk], answers: SentenceTest | None = None) -> CheckedAnswer:
+def check_answer(
+    text: str, passages: Sequence[Chunk], answers: SentenceTest | None = None, given: frozenset[str] = frozenset()
+) -> CheckedAnswer:
     """Verify every ``[n]`` of ``text`` against ``passages`` (``[1]`` is ``passages[0]``).
 
     ``answers`` (:func:`rag.qa.qualifiers.answers_question`) also asks of each supported sentence
-    whether it answers the question asked. A sentence, or a clause ending in its own markers,
-    that no passage supports is dropped; line breaks between kept sentences stay.
+    whether it answers the question asked; ``given`` are the question's own numbers and squashed
+    names (:attr:`rag.qa.qualifiers.Qualifiers.given`). A sentence, or a clause ending in its own
+    markers, that no passage supports is dropped; line breaks between kept sentences stay.
     """
     text = text.strip()
     if not text or is_refusal(text):
@@ -256,7 +259,7 @@ def check_answer(text: str, passages: Sequence[Chunk], answers: SentenceTest | N
     pieces: list[str] = []
     for sentence, gap in _sentences(text):
         clauses = _clauses(sentence)
-        results = [_check_clause(clause, passages, answers, citations) for clause in clauses]
+        results = [_check_clause(clause, passages, answers, citations, given) for clause in clauses]
         kept = [result for result in results if result is not None]
         if kept and results[-1] is None:
             kept[-1] = _ended_like(kept[-1], clauses[-1])
@@ -270,7 +273,11 @@ def check_answer(text: str, passages: Sequence[Chunk], answers: SentenceTest | N
 
 
 def _check_clause(
-    clause: str, passages: Sequence[Chunk], answers: SentenceTest | None, citations: dict[int, Citation]
+    clause: str,
+    passages: Sequence[Chunk],
+    answers: SentenceTest | None,
+    citations: dict[int, Citation],
+    given: frozenset[str] = frozenset(),
 ) -> str | None:
     """``clause`` with its markers rewritten (recording their citations), or None to drop it."""
     cited = [n for m in _MARKER.finditer(clause) for n in _numbers_in(m.group(1))]
@@ -286,7 +293,7 @@ def _check_clause(
             clause, shown, together = repaired, found, True
     if not together and (cited or any(key_facts(clause))) and not _held_whole(clause, passages):
         # facts from different passages in one clause (甲为3700mAh，乙为4800mAh[1]): the pieces each passage supports
-        if pieces := _supported_pieces(clause, passages, answers, citations):
+        if pieces := _supported_pieces(clause, passages, answers, citations, given):
             return pieces
     verdicts = {}
     for n in shown:
@@ -303,16 +310,26 @@ def _check_clause(
 
 
 def _supported_pieces(
-    clause: str, passages: Sequence[Chunk], answers: SentenceTest | None, citations: dict[int, Citation]
+    clause: str,
+    passages: Sequence[Chunk],
+    answers: SentenceTest | None,
+    citations: dict[int, Citation],
+    given: frozenset[str] = frozenset(),
 ) -> str | None:
     """A clause no passage supports as a whole, cut at its commas (``X为3700mAh，Y为4800mAh[1]``),
     each piece cited to the passage that supports it; None unless every piece that claims
     something is supported (keeping the rest would turn a withheld answer into one that leaves
-    out what was asked: 昌雅妮获得了银牌 without her score)."""
+    out what was asked: 昌雅妮获得了银牌 without her score). The pieces it opens with that only
+    repeat the question's ``given`` names and numbers (``8月18日内江市市中区4.0级地震后，``) are its
+    premise: they stay, uncited, and the question check (``answers``) holds the rest to them."""
     plain = _MARKER.sub("", clause)
     cuts = [m.end() for m in _COMMA.finditer(plain) if m.end() < len(plain.rstrip())]
-    if not cuts:
+    premise_end = _premise_end(plain, cuts, given)
+    cuts = [cut for cut in cuts if cut > premise_end]
+    if not cuts and not premise_end:
         return None
+    premise, plain = plain[:premise_end], plain[premise_end:]
+    cuts = [cut - premise_end for cut in cuts]
     pieces: list[str] = []
     lead = ""  # a piece that claims nothing (截至7月27日，) stays with the claim it qualifies
     for a, b in zip([0, *cuts], [*cuts, len(plain)], strict=True):
@@ -321,13 +338,13 @@ def _supported_pieces(
             lead = ""
         else:
             lead += plain[a:b]
-    if len(pieces) < 2:
+    if len(pieces) < 2 and not premise:
         return None
     results: list[str | None] = []
     previous = ""  # the last piece kept
     found: dict[int, Citation] = {}  # the pieces' citations, recorded only if the pieces stand
     for piece in pieces:
-        result = _check_clause(piece, passages, answers, found)
+        result = _check_clause(piece, passages, answers, found, given)
         if result is not None and previous and not _continues(previous, result):
             result = None
         results.append(result)
@@ -335,7 +352,21 @@ def _supported_pieces(
     if any(r is None and _claims(piece) for r, piece in zip(results, pieces, strict=True)):
         return None  # a claim no passage supports: the sentence goes, as a whole (its other pieces may answer nothing)
     merge_citations(citations, found.values())
-    return "".join(r for r in results if r is not None)
+    return premise + "".join(r for r in results if r is not None)
+
+
+def _premise_end(plain: str, cuts: Sequence[int], given: frozenset[str]) -> int:
+    """Where the opening pieces of ``plain`` (cut at ``cuts``) that only repeat the question end:
+    each names one of its ``given`` names, and every number and name in it is given (0: none)."""
+    end = start = 0
+    for cut in cuts:
+        numbers, names = key_facts(plain[start:cut])
+        if names and {*numbers, *map(squash, names)} <= given:
+            end = cut
+        elif names or _claims(plain[start:cut]):
+            break
+        start = cut
+    return end
 
 
 def merge_citations(into: dict[int, Citation], citations: Iterable[Citation]) -> None:

@@ -35,7 +35,7 @@ from dataclasses import replace
 from rag.index.chunking import Chunk
 from rag.qa.answer_form import form_flaw, repair
 from rag.qa.citations import CheckedAnswer, check_answer, settled_end
-from rag.qa.qualifiers import answers_question
+from rag.qa.qualifiers import answers_question, qualifiers
 from rag.text_script import Script, in_script, to_simplified
 
 
@@ -48,7 +48,8 @@ def check_draft(
     citations point into ``chunks``, and a sentence is kept only if it answers ``question``
     (:mod:`rag.qa.qualifiers`).
     """
-    checked = check_answer(repair(to_simplified(draft), shown), chunks, answers_question(question, chunks))
+    given = qualifiers(question).given
+    checked = check_answer(repair(to_simplified(draft), shown), chunks, answers_question(question, chunks), given)
     flaw = None if checked.refused else form_flaw(checked.text, question)
     return replace(checked, text=in_script(checked.text, script)), flaw
 
