@@ -267,7 +267,7 @@ PRICES = [
         "flip5",
         "三星",
         "s",
-        "Galaxy Z Flip 5的8+256GB版本售价7499元，主线全长224.58公里，规模30万元，1-120Hz刷新率，厚度6.9mm。",
+        "Galaxy Z Flip 5的8+256GB版本售价7499元，主线全长224.58公里，规模30万元，1-120Hz刷新率，厚度6.9mm，11米巴士。",
         0,
     )
 ]
@@ -275,10 +275,16 @@ PRICES = [
 
 @pytest.mark.parametrize(
     "answer",
-    ["Galaxy Z Flip 5的售价是7499美元[1]。", "基金规模是30亿元[1]。", "规模是30元[1]。", "展开后厚度是120mm[1]。"],
+    [
+        "Galaxy Z Flip 5的售价是7499美元[1]。",
+        "基金规模是30亿元[1]。",
+        "规模是30元[1]。",
+        "展开后厚度是120mm[1]。",
+        "使用11辆巴士[1]。",
+    ],
 )
 def test_a_figure_in_another_unit_than_the_passage_gives_it_is_not_supported(answer):
-    assert check_answer(answer, PRICES).refused  # another currency or scale: another figure
+    assert check_answer(answer, PRICES).refused  # another currency, scale or measure: another figure; 11米 counts no buses
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,7 @@ _MEASURE_UNIT = re.compile(
     r"|公顷|亩|吨|千克|公斤|克|%|个百分点|英寸"
     r"|(?:mm|cm|km|kg|mah|kwh|kw|w|ghz|mhz|hz|tb|gb|mb|nit|ppi)(?![a-z]))"
 )
+_COUNTED = re.compile(r"^[十百千万亿]*(?:辆|人|名|位|个|家|座|所|次|届|场|架|艘|部|本|篇|首|种|条|户|台|只|头|张|票|枚|件|项|起)")
 _SAME_UNIT = {
     "千米": "km",
     "公里": "km",
@@ -192,13 +193,15 @@ def supports(sentence: str, passage: str) -> bool:
 
 def _units_agree(plain: str, body: str) -> bool:
     """Each figure of the squashed sentence ``plain`` written with a measure unit has that unit
-    (scale included: 万元 is not 元) where the squashed ``body`` writes the number with one."""
+    (scale included: 万元 is not 元) where the squashed ``body`` writes the number with one; a
+    count (``11辆``) is not a number the body gives only as a measure (``11米``)."""
     for match in _NUMBER.finditer(plain):
-        if (unit := _unit_at(plain, match.end())) is None:
+        unit = _unit_at(plain, match.end())
+        if unit is None and not _COUNTED.match(plain[match.end() :]):
             continue
-        found = {_unit_at(body, m.end()) for m in re.finditer(rf"(?<![\d.]){re.escape(match.group())}(?![\d]|\.\d)", body)}
-        found.discard(None)
-        if found and unit not in found:
+        found = [_unit_at(body, m.end()) for m in re.finditer(rf"(?<![\d.]){re.escape(match.group())}(?![\d]|\.\d)", body)]
+        measured = {u for u in found if u is not None}
+        if unit is None and found and len(measured) == len(found) or unit is not None and measured and unit not in measured:
             return False
     return True
 
