@@ -117,3 +117,21 @@ def test_a_question_of_several_asks_is_answered_by_a_sentence_that_answers_one_o
     two_asks = "哈尔滨局集团公司7月份运送旅客多少人次？电影《巨齿鲨2：深渊》2022年上映首日票房是多少？"
     assert answered(two_asks, "哈尔滨局7月份运送旅客965万人次[1]。", [HARBIN])
     assert not answered(two_asks.replace("7月份", "8月份"), "哈尔滨局运送旅客965万人次[1]。", [HARBIN])
+
+
+QUAKE_6AM = Chunk("e6", "quake-6", "平原地震", "s", "截至8月6日上午6时，山东平原5.5级地震共记录到余震56次，其中3.0级以下余震55次。", 0)
+QUAKE_8AM = Chunk("e8", "quake-8", "平原地震", "s", "截至08月06日08时00分，共记录到余震59次，其中3.0级以下余震58次。", 0)
+
+
+def test_a_figure_of_another_hour_does_not_answer():
+    question = "截至8月6日8时，山东平原5.5级地震共记录到余震多少次？"
+    assert not answered(question, "共记录到余震56次[1]。", [QUAKE_6AM])  # the 6 a.m. count
+    assert answered(question, "共记录到余震59次[1]。", [QUAKE_8AM])
+    assert answered("截至8月6日下午6时共记录到余震多少次？", "共记录到余震56次[1]。", [QUAKE_6AM]) is False
+    assert answered("山东平原5.5级地震共记录到余震多少次？", "共记录到余震56次[1]。", [QUAKE_6AM])  # no hour asked
+
+
+def test_a_later_ask_without_a_subject_of_its_own_keeps_the_first_ask_s_time():
+    question = "截至8月6日8时，山东平原5.5级地震共记录到余震多少次？其中3.0级以下的余震有多少次？"
+    assert not answered(question, "3.0级以下的余震有55次[1]。", [QUAKE_6AM])
+    assert answered(question, "3.0级以下的余震有58次[1]。", [QUAKE_8AM])

@@ -4,7 +4,7 @@ News articles on one subject differ in the year, the place or the measure, so a 
 passage does hold answers the question only when the passage sentence holding it (the evidence)
 is about what was asked:
 
-* time (2021年, 一季度, 上半年, 7月份, 8月3日): where the cited article (the cited passage and
+* time (2021年, 一季度, 上半年, 7月份, 8月3日, 截至6日8时): where the cited article (the cited passage and
   the passages shown from the same document, titles and date headers included) names a time of
   the asked kind, it names an asked value; and the last such time before the answer in the
   evidence sentence is an asked one (``8月1日发布……7月份运送旅客965万人次`` is about July;
@@ -31,7 +31,7 @@ from functools import partial
 from rag.index.chunking import Chunk
 from rag.qa.citations import SentenceTest, bigrams, key_facts, names_in, passage_sentences, posseg, squash, subject_names
 
-Time = tuple[str, object]  # (kind, value): ("y", 2023), ("q", 2), ("h", 1), ("m", 7), ("d", (8, 3))
+Time = tuple[str, object]  # (kind, value): ("y", 2023), ("q", 2), ("h", 1), ("m", 7), ("d", (8, 3)), ("t", 8): 8时
 
 _CN_DIGITS = "零一二三四五六七八九"
 _N = r"(\d{1,2}|十[一二]?|[一二三四五六七八九])"
@@ -46,8 +46,10 @@ _TIME_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"第([一二三四1-4])财?季度?|(?<![前\d])([一二三四1-4])季度|(?<![a-z])q([1-4])(?!\d)"), "q"),
     (re.compile(rf"(?<!\d[-—–~至到])(?<!\d){_N}月(?:份)?{_N}[日号]"), "md"),
     (re.compile(rf"(?<!\d[-—–~至到])(?<!\d){_N}月(?:份)?(?![\d一二三四五六七八九十日号])"), "m"),
+    # an hour of a day (截至6日8时, 8月6日上午6时, 截至当地时间16时), not a duration (14小时)
+    (re.compile(rf"(?:(?<=[日号])|(?<=截至)|(?<=截止)|(?<=时间))(上午|早上|凌晨|中午|下午|晚上)?{_N}[时点]"), "hour"),
 ]
-_SCOPED = {"y", "q", "h", "m"}  # kinds whose other value in the evidence means another period
+_SCOPED = {"y", "q", "h", "m", "t"}  # kinds whose other value in the evidence means another period
 # a bound (1949年以来, 自6月21日至今), not the period asked about or answered
 _SINCE = re.compile(r"(?:\d{4}年)?(?:\d{1,2}月(?:\d{1,2}[日号])?)?(?:以来|至今|之前|以前)")
 _COMPARED = re.compile(r"(?:较|比|相比|与|同比)$")
@@ -80,7 +82,7 @@ def qualifiers(question: str) -> Qualifiers:
     plain = squash(question)
     names = tuple(dict.fromkeys(n for n in subject_names(_TITLE.sub("，", question)) if not _is_time(n)))
     one_subject = "分别" not in plain and len(re.findall(r"[?？]", plain)) <= 1
-    times = frozenset(t for t, _ in _times(_SINCE.sub("", plain)))
+    times = frozenset(t for t, _ in _times(_SINCE.sub("", plain)) if one_subject or t[0] != "t")  # an hour pins one item
     numbers, facts = key_facts(question)
     given = frozenset([*numbers, *map(squash, facts)])
     topic = _topic(plain, names) if one_subject else ()
@@ -92,11 +94,16 @@ def answers_question(question: str, shown: Sequence[Chunk]) -> SentenceTest:
     ``shown`` are all the passages, whose parts of one article are read as its context.
 
     A question of several asks (clauses ending in ？) is answered by a sentence that answers one
-    of them: ``邹游2011年加盟…几号球衣？`` pins no year on the answer to ``赵鹏的第一场国际A级赛…？``."""
+    of them: ``邹游2011年加盟…几号球衣？`` pins no year on the answer to ``赵鹏的第一场国际A级赛…？``.
+    A later ask with no time and no name beyond the first one's is about the first one's time
+    (``截至6日8时共记录到余震多少次？其中3.0级以下的余震有多少次？``)."""
     asks = [ask for ask in re.split(r"[?？]", question) if re.search(r"[\w\u4e00-\u9fff]", ask)]
     if len(asks) < 2:
         return partial(meets, [qualifiers(question)], shown)
-    return partial(meets, [replace(qualifiers(ask), one_subject=False, topic=()) for ask in asks], shown)
+    asked = [replace(qualifiers(ask), one_subject=False, topic=()) for ask in asks]
+    first = asked[0]
+    asked = [replace(a, times=first.times) if not a.times and set(a.names) <= set(first.names) else a for a in asked]
+    return partial(meets, asked, shown)
 
 
 def meets(asks: Sequence[Qualifiers], shown: Sequence[Chunk], sentence: str, cited: Sequence[Chunk]) -> bool:
@@ -223,6 +230,9 @@ def _read(shape: str, groups: Sequence[str | None]) -> Iterator[Time]:
         yield "q*", _number(groups[0] or "")
     elif shape == "q":
         yield "q", _number(next(g for g in groups if g))
+    elif shape == "hour":
+        hour = _number(groups[1] or "")
+        yield "t", hour + 12 if groups[0] in ("下午", "晚上") and hour < 12 else hour
     elif shape == "md":
         yield "d", (_number(groups[0] or ""), _number(groups[1] or ""))
     else:
