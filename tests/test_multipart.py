@@ -191,3 +191,26 @@ def test_a_declined_figure_ask_adds_no_not_found_clause_when_the_answer_holds_ev
     generator = ScriptedGenerator(by_ask(joint, {"安徽": "资料中没有提到。"}))
     answer = QAPipeline(Retriever(index_dir, HashingEmbedder()), generator, top_k=1).ask(question)
     assert len(generator.calls) >= 2 and answer.answer == joint
+
+
+def test_a_sentence_of_the_joint_answer_that_answers_no_ask_is_left_out_before_the_check(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "longyan.txt").write_text("龙烟铁路\n\n龙烟铁路全长123公里，西起龙口西站。龙烟铁路全线设13个车站。\n", encoding="utf-8")
+    (corpus / "hemao.txt").write_text("河茂铁路\n\n河茂铁路全长61公里，共设7座车站。\n", encoding="utf-8")
+    ingest([corpus], tmp_path / "index", HashingEmbedder())
+    question = "龙烟铁路全线设多少个车站？河茂铁路共设几座车站？"
+
+    def reply(messages) -> str:
+        if "请逐一回答" not in asked(messages):
+            return "河茂铁路共设7座车站[1]。"
+        shown = messages[-1]["content"]
+        n = 1 if shown.find("龙烟铁路全长") < shown.find("河茂铁路全长") else 2  # the two railways' passages, in some order
+        return f"龙烟铁路全线设13个车站[{n}]。龙烟铁路全长123公里[{n}]。"  # a supported fact nobody asked for
+
+    generator = ScriptedGenerator(reply)
+    events = list(QAPipeline(Retriever(tmp_path / "index", HashingEmbedder()), generator, top_k=1).stream(question))
+    answer = events[-1].answer
+    assert "13个车站" in answer.answer and "全长" not in answer.answer
+    assert all(c.verified for c in answer.citations)  # the left-out sentence leaves no citation behind
+    assert "".join(e.text for e in events if e.kind == "text") == answer.answer

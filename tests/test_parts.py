@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.qa.parts import adds_to, asks_for_list, figures_short, split_question, uncovered
+from rag.qa.parts import adds_to, asks_for_list, figures_short, off_topic, split_question, uncovered
 
 
 def questions(text: str) -> list[str]:
@@ -155,3 +155,21 @@ def test_stock_phrases_are_nothing_new_and_figures_are_counted_against_the_asks(
     assert not figures_short(parts, answer, question)
     assert figures_short(parts, "AI PC出货量将超5000万台[1]。", question)
     assert not figures_short(parts[:1], "出货量将超5000万台[1]。", question)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "off"),
+    [
+        ("龙烟铁路全线设多少个车站？河茂铁路共设几座车站？", "龙烟铁路全长123公里，西起龙口西站[3]。", True),
+        ("龙烟铁路全线设多少个车站？河茂铁路共设几座车站？", "龙烟铁路全线设13个车站[1]。", False),
+        ("龙烟铁路全线设多少个车站？河茂铁路共设几座车站？", "13个车站[1]。", False),  # names no subject: a bare answer
+        ("昂塞尔德执教华盛顿子弹队的总战绩是多少？门罗职业生涯每场平均得多少分？", "1980年，门罗因膝盖受伤退役[4]。", True),
+        ("昂塞尔德执教华盛顿子弹队的总战绩是多少？门罗职业生涯每场平均得多少分？", "门罗的职业生涯每场平均取得18.8分[4]。", False),
+        # an ask that is all subject (上年同期亏损多少): its own words are what an answer repeats
+        ("牧原股份上半年的净利润是多少？上年同期亏损多少？", "牧原股份上年同期亏损66.84亿元[1]。", False),
+    ],
+)
+def test_a_sentence_about_the_subject_that_answers_no_ask_is_off_topic(question, sentence, off):
+    parts = split_question(question)
+    assert parts and parts[0].together
+    assert off_topic(sentence, parts, question) is off

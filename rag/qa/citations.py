@@ -260,7 +260,7 @@ def check_answer(
         return CheckedAnswer(REFUSAL, [], True)
     citations: dict[int, Citation] = {}  # a passage counts as verified if any sentence verified it
     pieces: list[str] = []
-    for sentence, gap in _sentences(text):
+    for sentence, gap in sentences(text):
         clauses = _clauses(sentence)
         results = [_check_clause(clause, passages, answers, citations, given) for clause in clauses]
         kept = [result for result in results if result is not None]
@@ -414,8 +414,8 @@ def _holds(clause: str, shown: Sequence[int], passages: Sequence[Chunk], answers
     return supports(clause, "\n".join(p.text for p in cited)) and (answers is None or answers(clause, cited))
 
 
-def _sentences(text: str) -> list[tuple[str, str]]:
-    """The sentences of ``text`` (:func:`settled_end`'s), each with the separator after it."""
+def sentences(text: str) -> list[tuple[str, str]]:
+    """The sentences of ``text`` (:func:`settled_end`'s, markers included), each with the separator after it."""
     matches = list(_SENTENCE.finditer(text))
     if not matches:
         return [(text, "")]

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from rag.qa.answer_form import without_markers
+from rag.qa.citations import squash, subject_names
 from rag.text_script import to_simplified
 
 MAX_PARTS = 4
@@ -51,6 +53,8 @@ _VERB_FLAGS = {"v", "vd", "vg", "p", "d", "r"}
 _STOCK = re.compile(r"根据(?:现有)?资料|资料(?:显示|中|里)|据此")
 _FIGURE_ASK = re.compile(r"多少|几(?!乎)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_TIME_WORD = re.compile(r"\d{4}年|\d{1,2}月(?:份)?|\d{1,2}[日号]|[上下]半年|今年|去年")
+_ASK_FILLER = re.compile(r"是|为|有|的|了|在|和|与|及|分别|其中|共|一共|全|\d+(?:\.\d+)?")
 # first letters of jieba's tags: nouns and names, verbs, adjectives, abbreviations, idioms
 _CONTENT_FLAGS = {"n", "v", "a", "j", "l", "i"}
 
@@ -121,6 +125,31 @@ def _own_words(text: str, numbers: bool = False) -> set[str]:
         and (numbers or not word.isdigit())
         and not _ASK.search(word)
     }
+
+
+def off_topic(sentence: str, parts: Sequence[Part], question: str) -> bool:
+    """A sentence of the answer to several asks about one subject (``parts``) that names the
+    subject but says nothing about any ask: none of the two-character pieces of an ask's words
+    after its subject (of all its words, when the subject is the whole of it), times, numbers,
+    interrogatives and function words aside. ``龙烟铁路全长123公里…`` answers neither
+    ``龙烟铁路全线设多少个车站`` nor ``河茂铁路共设几座车站``; a bare ``13个车站`` names no subject."""
+    plain = squash(without_markers(sentence))
+    names = subject_names(question)
+    subjects, asked = set(names), set()
+    for part in parts:
+        subject = _subject(part.label)
+        subjects.update(word for word, flag in _tokens(subject) if flag.startswith("n") and len(word) >= 2)
+        asked |= _ask_pieces(part.label[len(subject) :]) or _ask_pieces(part.label, names)
+    return any(squash(word) in plain for word in subjects) and not any(piece in plain for piece in asked)
+
+
+def _ask_pieces(text: str, names: Sequence[str] = ()) -> set[str]:
+    """The two-character pieces of ``text`` (``names`` left out) outside times, numbers, interrogatives and function words."""
+    text = squash(text)
+    for name in sorted(map(squash, names), key=len, reverse=True):
+        text = text.replace(name, "|")
+    text = _ASK_FILLER.sub("|", _ASK.sub("|", _TIME_WORD.sub("|", text)))
+    return {run[i : i + 2] for run in re.split(r"[|\W]+", text) for i in range(len(run) - 1)}
 
 
 def asks_for_list(question: str) -> bool:

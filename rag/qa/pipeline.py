@@ -276,7 +276,7 @@ class QAPipeline:
         else:
             asked = standalone
             shown_chars = int(self.shown_chars * LIST_SCALE) if listing else self.shown_chars
-        outcome = yield from self._answer_part(asked, context, script, started, timings, ticket, shown_chars)
+        outcome = yield from self._answer_part(asked, context, script, started, timings, ticket, shown_chars, parts)
         checked = outcome.attempt.checked
         if rest := checked.text[len(outcome.attempt.released) :]:  # the last sentence, or a refusal
             yield _text(rest, started, timings)
@@ -426,11 +426,13 @@ class QAPipeline:
         timings: dict[str, float],
         ticket: Ticket,
         shown_chars: int,
+        asks: Sequence[Part] = (),
     ) -> typing.Generator[Event, None, _Outcome]:
         """Answer ``question`` from ``context``: refused without the LLM when no passage shares a word
         with it or names its subject; else generated, and retried once when the form is wrong or
-        when it declines although the first passage names its subject. Yields token, text and retry
-        events; the text of a refusal (and the checked text past what was released) is the caller's."""
+        when it declines although the first passage names its subject. ``asks``: the asks about one
+        subject that ``question`` lists (:func:`rag.qa.release.check_draft`). Yields token, text and
+        retry events; the text of a refusal (and the checked text past what was released) is the caller's."""
         if not any(hit.lexical_overlap for hit in context) or not any(_about(question, hit) for hit in context):
             # nothing shares a single content word with the question, or no passage names anyone or
             # anything the question names: refuse without the LLM
@@ -440,12 +442,16 @@ class QAPipeline:
             return _Outcome(_Attempt(CheckedAnswer(refusal, [], True), ""))
         chunks: list[Chunk] = [hit.chunk for hit in context]
         yield from self._wait_turn(ticket, timings)
-        attempt = first = yield from self._generate(question, chunks, script, started, timings, shown_chars=shown_chars)
+        attempt = first = yield from self._generate(
+            question, chunks, script, started, timings, shown_chars=shown_chars, asks=asks
+        )
         retry = withheld = ""
         if attempt.flaw:
             retry, withheld = "form", attempt.draft
             yield Event("retry")
-            attempt = yield from self._generate(question, chunks, script, started, timings, strict=True, shown_chars=shown_chars)
+            attempt = yield from self._generate(
+                question, chunks, script, started, timings, strict=True, shown_chars=shown_chars, asks=asks
+            )
             if attempt.flaw:  # wrong twice: withhold it, as the citation check withholds
                 attempt = _Attempt(CheckedAnswer(in_script(REFUSAL, script), [], True), attempt.draft)
         elif attempt.checked.refused and len(chunks) > 1 and _about(question, context[0]):
@@ -454,7 +460,9 @@ class QAPipeline:
             # Only when that passage names the question's subject: else it answers another question.
             retry = "refusal"
             yield Event("retry")
-            retried = yield from self._generate(question, chunks[:1], script, started, timings, shown_chars=shown_chars)
+            retried = yield from self._generate(
+                question, chunks[:1], script, started, timings, shown_chars=shown_chars, asks=asks
+            )
             withheld = retried.draft
             if not retried.checked.refused and not retried.flaw:
                 attempt, withheld = retried, first.draft
@@ -499,6 +507,7 @@ class QAPipeline:
         timings: dict[str, float],
         strict: bool = False,
         shown_chars: int | None = None,
+        asks: Sequence[Part] = (),
     ) -> typing.Generator[Event, None, _Attempt]:
         """Stream one answer from ``chunks`` as token events in ``script``, and its verified
         sentences as text events; returns the repaired and checked :class:`_Attempt` (its text in
@@ -509,7 +518,7 @@ class QAPipeline:
         draft = ""
         asked = to_simplified(question) if script == "traditional" else question
         shown = shown_passages(asked, chunks, self.shown_chars if shown_chars is None else shown_chars)
-        release = Release(to_simplified(question), shown, chunks, script)
+        release = Release(to_simplified(question), shown, chunks, script, asks)
         completion = self.generator.stream(answer_messages(asked, shown, strict), max_tokens=self.max_tokens)
         try:
             for piece in completion:

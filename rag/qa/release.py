@@ -34,22 +34,28 @@ from dataclasses import replace
 
 from rag.index.chunking import Chunk
 from rag.qa.answer_form import form_flaw, repair
-from rag.qa.citations import CheckedAnswer, check_answer, settled_end
+from rag.qa.citations import CheckedAnswer, check_answer, sentences, settled_end
+from rag.qa.parts import Part, off_topic
 from rag.qa.qualifiers import answers_question, qualifiers
 from rag.text_script import Script, in_script, to_simplified
 
 
 def check_draft(
-    draft: str, question: str, shown: Sequence[Chunk], chunks: Sequence[Chunk], script: Script
+    draft: str, question: str, shown: Sequence[Chunk], chunks: Sequence[Chunk], script: Script, asks: Sequence[Part] = ()
 ) -> tuple[CheckedAnswer, str | None]:
     """The checked answer of ``draft`` (its text in ``script``) and its form flaw, if any.
 
     ``question`` and ``shown`` (the passages as the model read them) are in Simplified; the
     citations point into ``chunks``, and a sentence is kept only if it answers ``question``
-    (:mod:`rag.qa.qualifiers`).
+    (:mod:`rag.qa.qualifiers`). For a question of several ``asks`` about one subject, a sentence
+    about the subject that answers none of them is left out first (:func:`rag.qa.parts.off_topic`):
+    the model was asked for these facts only.
     """
+    text = to_simplified(draft)
+    if asks:
+        text = "".join(sentence + gap for sentence, gap in sentences(text) if not off_topic(sentence, asks, question))
     given = qualifiers(question).given
-    checked = check_answer(repair(to_simplified(draft), shown), chunks, answers_question(question, chunks), given)
+    checked = check_answer(repair(text, shown), chunks, answers_question(question, chunks), given)
     flaw = None if checked.refused else form_flaw(checked.text, question)
     return replace(checked, text=in_script(checked.text, script)), flaw
 
@@ -57,8 +63,10 @@ def check_draft(
 class Release:
     """The verified text of one attempt's growing draft (see the module docstring)."""
 
-    def __init__(self, question: str, shown: Sequence[Chunk], chunks: Sequence[Chunk], script: Script) -> None:
-        self._check_args = (question, shown, chunks, script)
+    def __init__(
+        self, question: str, shown: Sequence[Chunk], chunks: Sequence[Chunk], script: Script, asks: Sequence[Part] = ()
+    ) -> None:
+        self._check_args = (question, shown, chunks, script, asks)
         self.released = ""  # the text released so far, in the question's script
         self._checked: CheckedAnswer | None = None  # the check that released it
         self._settled = 0
