@@ -109,6 +109,11 @@ def non_answer(text: str, question: str) -> str | None:
     return None
 
 
+def ask_clauses(question: str) -> list[str]:
+    """The asks of ``question``: its clauses ending in ？ (and any text after the last one), empty ones left out."""
+    return [clause for clause in re.split(r"[？?]", question) if re.search(r"[\w\u4e00-\u9fff]", clause)]
+
+
 def wrong_type(text: str, question: str) -> str | None:
     """The kind of answer the question asks for (a number, a time) that ``text`` lacks, or None.
 
@@ -117,7 +122,7 @@ def wrong_type(text: str, question: str) -> str | None:
     own (:mod:`rag.qa.pipeline`)."""
     plain = without_markers(text)
     flaw = None
-    for clause in re.split(r"[？?]", question):
+    for clause in ask_clauses(question):
         lacking = [kind for asked, (kind, present) in _ASKED_TYPES.items() if asked.search(clause) and not present.search(plain)]
         if lacking:
             flaw = flaw or f"the question asks for {lacking[0]} and the answer has none"

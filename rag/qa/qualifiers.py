@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from rag.index.chunking import Chunk
+from rag.qa.answer_form import ask_clauses
 from rag.qa.citations import SentenceTest, bigrams, key_facts, names_in, passage_sentences, posseg, squash, subject_names
 
 Time = tuple[str, object]  # (kind, value): ("y", 2023), ("q", 2), ("h", 1), ("m", 7), ("d", (8, 3)), ("t", 8): 8时
@@ -97,7 +98,7 @@ def answers_question(question: str, shown: Sequence[Chunk]) -> SentenceTest:
     of them: ``邹游2011年加盟…几号球衣？`` pins no year on the answer to ``赵鹏的第一场国际A级赛…？``.
     A later ask with no time and no name beyond the first one's is about the first one's time
     (``截至6日8时共记录到余震多少次？其中3.0级以下的余震有多少次？``)."""
-    asks = [ask for ask in re.split(r"[?？]", question) if re.search(r"[\w\u4e00-\u9fff]", ask)]
+    asks = ask_clauses(question)
     if len(asks) < 2:
         return partial(meets, [qualifiers(question)], shown)
     asked = [replace(qualifiers(ask), one_subject=False, topic=()) for ask in asks]
