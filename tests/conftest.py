@@ -175,6 +175,31 @@ def index_dir(tmp_path) -> Path:
     return tmp_path / "index"
 
 
+def index_of(articles: dict[str, str], folder: Path) -> Path:
+    """An index of ``articles`` (file name -> text), written to ``folder``/corpus and ingested with
+    the hashing embedder into ``folder``/index."""
+    from rag.index.ingest import ingest
+
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    for name, text in articles.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    ingest([corpus], folder / "index", HashingEmbedder())
+    return folder / "index"
+
+
+@pytest.fixture()
+def two_article_index(tmp_path) -> Path:
+    """Two short articles on two provinces' AI funds (河南 30亿元, 安徽 200亿元)."""
+    return index_of(
+        {
+            "henan.txt": "河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n",
+            "anhui.txt": "安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n",
+        },
+        tmp_path / "two-articles",
+    )
+
+
 @pytest.fixture
 def corpus_dir(tmp_path) -> Path:
     """A small folder of Chinese articles in three formats."""

@@ -5,6 +5,7 @@ in one clause, and the streamed text always a prefix of the final answer."""
 from __future__ import annotations
 
 import pytest
+from conftest import index_of
 
 from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
@@ -194,11 +195,11 @@ def test_a_declined_figure_ask_adds_no_not_found_clause_when_the_answer_holds_ev
 
 
 def test_a_sentence_of_the_joint_answer_that_answers_no_ask_is_left_out_before_the_check(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "longyan.txt").write_text("龙烟铁路\n\n龙烟铁路全长123公里，西起龙口西站。龙烟铁路全线设13个车站。\n", encoding="utf-8")
-    (corpus / "hemao.txt").write_text("河茂铁路\n\n河茂铁路全长61公里，共设7座车站。\n", encoding="utf-8")
-    ingest([corpus], tmp_path / "index", HashingEmbedder())
+    railways = {
+        "longyan.txt": "龙烟铁路\n\n龙烟铁路全长123公里，西起龙口西站。龙烟铁路全线设13个车站。\n",
+        "hemao.txt": "河茂铁路\n\n河茂铁路全长61公里，共设7座车站。\n",
+    }
+    index = index_of(railways, tmp_path / "railways")
     question = "龙烟铁路全线设多少个车站？河茂铁路共设几座车站？"
 
     def reply(messages) -> str:
@@ -209,7 +210,7 @@ def test_a_sentence_of_the_joint_answer_that_answers_no_ask_is_left_out_before_t
         return f"龙烟铁路全线设13个车站[{n}]。龙烟铁路全长123公里[{n}]。"  # a supported fact nobody asked for
 
     generator = ScriptedGenerator(reply)
-    events = list(QAPipeline(Retriever(tmp_path / "index", HashingEmbedder()), generator, top_k=1).stream(question))
+    events = list(QAPipeline(Retriever(index, HashingEmbedder()), generator, top_k=1).stream(question))
     answer = events[-1].answer
     assert "13个车站" in answer.answer and "全长" not in answer.answer
     assert all(c.verified for c in answer.citations)  # the left-out sentence leaves no citation behind

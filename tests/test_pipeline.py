@@ -120,15 +120,6 @@ def test_empty_question_is_rejected(index_dir):
         pipeline.ask("   ")
 
 
-@pytest.fixture()
-def two_article_index(tmp_path):
-    corpus = tmp_path / "corpus2"
-    corpus.mkdir()
-    (corpus / "henan.txt").write_text("河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8")
-    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8")
-    ingest([corpus], tmp_path / "index2", HashingEmbedder())
-    return tmp_path / "index2"
-
 
 def test_a_refusal_is_retried_from_the_first_passage_alone(two_article_index):
     pipeline, generator = make_pipeline(two_article_index, [REFUSAL, "河南设立了总规模30亿元的人工智能产业基金[1]。"])

@@ -11,7 +11,6 @@ from test_api import HENAN, Server, components_for
 from test_web import is_skip, make_app
 
 from rag.api.chat import FOOTNOTE_RULE
-from rag.index.ingest import ingest
 from rag.models.fakes import HashingEmbedder, ScriptedGenerator
 from rag.qa.citations import settled_end
 from rag.qa.pipeline import Event, QAPipeline
@@ -38,15 +37,6 @@ DRAFTS = {
     "lines without full stops": ["河南：30亿元[1]\n安徽：不低于200亿元[2]"],
 }
 
-
-@pytest.fixture()
-def two_article_index(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "henan.txt").write_text("河南设立人工智能产业基金\n\n8月 9日，河南省设立总规模 30亿元的人工智能产业基金。\n", encoding="utf-8")
-    (corpus / "anhui.txt").write_text("安徽人工智能产业主题基金\n\n安徽省加快运营总规模不低于 200亿元的省人工智能产业基金。\n", encoding="utf-8")
-    ingest([corpus], tmp_path / "index", HashingEmbedder())
-    return tmp_path / "index"
 
 
 def events_for(index, replies, question: str = HENAN) -> list[Event]:
