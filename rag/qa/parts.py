@@ -134,13 +134,20 @@ def off_topic(sentence: str, parts: Sequence[Part], question: str) -> bool:
     interrogatives and function words aside. ``龙烟铁路全长123公里…`` answers neither
     ``龙烟铁路全线设多少个车站`` nor ``河茂铁路共设几座车站``; a bare ``13个车站`` names no subject."""
     plain = squash(without_markers(sentence))
+    subjects, asked = _subjects_and_asks(tuple(part.label for part in parts), question)
+    return any(word in plain for word in subjects) and not any(piece in plain for piece in asked)
+
+
+@lru_cache(maxsize=64)  # a streamed answer re-checks every settled prefix against the same asks
+def _subjects_and_asks(labels: tuple[str, ...], question: str) -> tuple[frozenset[str], frozenset[str]]:
+    """For :func:`off_topic`: the squashed words that name the asks' subjects, and the pieces of what they ask."""
     names = subject_names(question)
     subjects, asked = set(names), set()
-    for part in parts:
-        subject = _subject(part.label)
+    for label in labels:
+        subject = _subject(label)
         subjects.update(word for word, flag in _tokens(subject) if flag.startswith("n") and len(word) >= 2)
-        asked |= _ask_pieces(part.label[len(subject) :]) or _ask_pieces(part.label, names)
-    return any(squash(word) in plain for word in subjects) and not any(piece in plain for piece in asked)
+        asked |= _ask_pieces(label[len(subject) :]) or _ask_pieces(label, names)
+    return frozenset(map(squash, subjects)), frozenset(asked)
 
 
 def _ask_pieces(text: str, names: Sequence[str] = ()) -> set[str]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 
 from rag.index.chunking import Chunk
 from rag.qa.answer_form import ask_clauses
@@ -75,6 +75,7 @@ class Qualifiers:
         return bool(self.times or self.names or self.measure or self.topic)
 
 
+@lru_cache(maxsize=256)  # a streamed answer re-checks every settled prefix against the same question
 def qualifiers(question: str) -> Qualifiers:
     """The times, names (people, places, organisations) and measure ``question`` asks about.
 
